@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Builds the virtual-node boot image used by vcds-site: Debian's kernel plus a busybox initramfs
+# whose /init loads the virtio-net modules, configures eth0 from the kernel command line and
+# prints `VCDS-NODE-UP <hostname>` on the serial console.
+#
+# Output (cached; rebuilt with --force or when the kernel package or this script changes):
+#   $VCDS_CACHE_DIR/node/vmlinuz, $VCDS_CACHE_DIR/node/initrd.img, $VCDS_CACHE_DIR/node/stamp
+# VCDS_CACHE_DIR defaults to /var/cache/vcds for root, else ${XDG_CACHE_HOME:-~/.cache}/vcds.
+#
+# Kernel command line understood by /init:
+#   vcds.hostname=NAME          host name, printed in the marker
+#   vcds.ip=A.B.C.D/NN | dhcp   static address for eth0, or busybox udhcpc
+#   vcds.ping=IP[,IP...]        after boot, ping each IP (up to ~60 s) and print
+#                               `VCDS-PING-OK IP` or `VCDS-PING-FAIL IP`
+# Console markers: `VCDS-NODE-ADDR A.B.C.D/NN` (eth0's address), then `VCDS-NODE-UP <hostname>`.
+# Also installs the host side: qemu-system-x86 (the VM runner) and the build/probe tools.
+set -euo pipefail
+
+force=0
+[ "${1:-}" = "--force" ] && force=1
+
+if [ "$(id -u)" = 0 ]; then
+  cache="${VCDS_CACHE_DIR:-/var/cache/vcds}"
+else
+  cache="${VCDS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vcds}"
+fi
+out="$cache/node"
+debs="$cache/debs"
+mkdir -p "$out" "$debs"
+
+# Host packages: QEMU to run nodes; cpio, gzip, xz and kmod (depmod) to build the image;
+# ping and dnsmasq (DHCP/TFTP for network boot) for vcds-site's root tests.
+need_apt=()
+for pkg in qemu-system-x86 cpio gzip xz-utils kmod iputils-ping dnsmasq-base; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "need root to install: ${need_apt[*]}" >&2; exit 1; }
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+# Debian's cloud kernel is built for VMs: under TCG it boots in about half the CPU time of the
+# generic linux-image-amd64 (VCDS_KERNEL_PACKAGE selects another one). The metapackage names the
+# concrete kernel package (e.g. linux-image-6.1.0-56-cloud-amd64).
+kmeta="${VCDS_KERNEL_PACKAGE:-linux-image-cloud-amd64}"
+kpkg="$(apt-cache depends "$kmeta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+if [ -z "$kpkg" ]; then
+  apt-get update -qq
+  kpkg="$(apt-cache depends "$kmeta" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+fi
+[ -n "$kpkg" ] || { echo "cannot resolve $kmeta" >&2; exit 1; }
+
+# The cache is valid for this kernel package and this version of the script (its /init).
+stamp="$kpkg $(sha256sum < "$0" | cut -c1-16)"
+if [ "$force" = 0 ] && [ -s "$out/vmlinuz" ] && [ -s "$out/initrd.img" ] \
+   && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
+  echo "cached: $out/vmlinuz $out/initrd.img ($stamp)"
+  exit 0
+fi
+
+# apt-get download writes into the current directory; keep the .debs for the next build, but
+# only the current kernel's.
+find "$debs" -name 'linux-image-*.deb' ! -name "${kpkg}_*" -delete
+(cd "$debs" && for p in "$kpkg" busybox-static; do
+   ls "${p}"_*.deb >/dev/null 2>&1 || apt-get download -q -o APT::Sandbox::User=root "$p"
+ done)
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+dpkg-deb -x "$(ls "$debs/${kpkg}"_*.deb | head -n1)" "$work/k"
+dpkg-deb -x "$(ls "$debs"/busybox-static_*.deb | head -n1)" "$work/bb"
+
+kver="$(ls "$work/k/lib/modules" | head -n1)"
+moddir="$work/k/lib/modules/$kver"
+# The package ships no modules.dep (its postinst runs depmod); generate it in the extracted tree.
+depmod -b "$work/k" "$kver"
+root="$work/root"
+mkdir -p "$root"/{bin,dev,proc,sys,etc,lib/modules,tmp,usr/share/udhcpc}
+cp "$work/bb/bin/busybox" "$root/bin/busybox"
+
+# Resolve load order from modules.dep: dependencies first, each module once.
+declare -A seen=()
+order=()
+add_module() {
+  local name="$1" line path dep
+  [ -n "${seen[$name]:-}" ] && return 0
+  seen[$name]=1
+  line="$(grep -E "/${name}\.ko(\.[a-z]+)?:" "$moddir/modules.dep" || true)"
+  if [ -z "$line" ]; then
+    grep -qE "/${name}\.ko$" "$moddir/modules.builtin" 2>/dev/null \
+      || { echo "module $name neither in modules.dep nor builtin" >&2; exit 1; }
+    return 0
+  fi
+  path="${line%%:*}"
+  for dep in ${line#*:}; do
+    dep="$(basename "$dep")"
+    add_module "${dep%%.ko*}"
+  done
+  order+=("$name:$path")
+}
+for m in virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
+         failover net_failover virtio_net; do
+  add_module "$m"
+done
+
+: > "$root/etc/vcds-modules"
+for entry in "${order[@]}"; do
+  name="${entry%%:*}"
+  path="${entry#*:}"
+  case "$path" in
+    *.ko.xz) xz -dc "$moddir/$path" > "$root/lib/modules/$name.ko" ;;
+    *.ko.zst) zstd -qdc "$moddir/$path" > "$root/lib/modules/$name.ko" ;;
+    *.ko) cp "$moddir/$path" "$root/lib/modules/$name.ko" ;;
+  esac
+  echo "$name" >> "$root/etc/vcds-modules"
+done
+
+cat > "$root/usr/share/udhcpc/default.script" <<'EOF'
+#!/bin/sh
+# udhcpc hook (passed with -s: builds differ on the default path): apply the lease.
+case "$1" in
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    ;;
+  deconfig) ip addr flush dev "$interface" ;;
+esac
+exit 0
+EOF
+chmod +x "$root/usr/share/udhcpc/default.script"
+
+cat > "$root/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /etc/vcds-modules); do insmod "/lib/modules/$m.ko" || echo "VCDS-ERROR insmod $m"; done
+
+host=node ip=dhcp ping=
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    vcds.hostname=*) host="${arg#*=}" ;;
+    vcds.ip=*) ip="${arg#*=}" ;;
+    vcds.ping=*) ping="${arg#*=}" ;;
+  esac
+done
+hostname "$host"
+ip link set lo up
+ip link set eth0 up
+if [ "$ip" = dhcp ]; then
+  udhcpc -i eth0 -s /usr/share/udhcpc/default.script -q -t 10 -T 1 -n || echo "VCDS-ERROR dhcp"
+else
+  ip addr add "$ip" dev eth0
+fi
+echo "VCDS-NODE-ADDR $(ip -4 addr show dev eth0 | awk '/inet / {print $2}')"
+echo "VCDS-NODE-UP $host"
+
+for target in $(echo "$ping" | tr ',' ' '); do
+  result=FAIL
+  for _ in $(seq 60); do
+    if ping -c 1 -W 1 "$target" >/dev/null 2>&1; then result=OK; break; fi
+  done
+  echo "VCDS-PING-$result $target"
+done
+
+# PID 1 must not exit (that panics the kernel); nothing reads the console.
+while :; do sleep 3600; done
+EOF
+chmod +x "$root/init"
+
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) > "$out/initrd.img.tmp"
+cp "$work/k/boot/vmlinuz-$kver" "$out/vmlinuz.tmp"
+mv "$out/initrd.img.tmp" "$out/initrd.img"
+mv "$out/vmlinuz.tmp" "$out/vmlinuz"
+echo "$stamp" > "$out/stamp"
+echo "built: $out/vmlinuz $out/initrd.img ($kpkg, modules: $(tr '\n' ' ' < "$root/etc/vcds-modules"), initrd $(du -k "$out/initrd.img" | cut -f1) KiB)"

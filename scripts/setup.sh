@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything vcds needs on a fresh Debian machine of this kind (idempotent).
+# Debian packages: build deps (libpq), the conformance and benchmark tools (xmllint, gSOAP, wrk).
+# PyPI packages: the outside SOAP client (zeep) and the kickstart validator (pykickstart).
+set -euo pipefail
+need_apt=()
+for pkg in libpq-dev libxml2-utils gsoap wrk pkg-config; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/../conformance/requirements.txt"
+# PostgreSQL serves the store tests; start it when the machine has it but it is down.
+if command -v pg_ctlcluster >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+fi

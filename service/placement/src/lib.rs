@@ -1,0 +1,36 @@
+//! Reservation-based placement of virtual clusters on P-nodes. No I/O: data in, data out,
+//! deterministic for the same input.
+//!
+//! Flow for the service (Initialize / Run, with the store's transaction around it):
+//! 1. [`SiteState::new`] from the site's [`SiteConfig`] and [`PNode`]s (or the persisted state:
+//!    every type here is serde-serializable).
+//! 2. [`admit`]`(&state, &request, now)` — pure; an [`Allocation`] (placement, GW-node, network
+//!    id, subnet, MACs, IPs, host names) or a [`Refusal`] naming what runs out and the earliest
+//!    feasible start.
+//! 3. [`SiteState::apply`] records it (refused if the state changed since admission);
+//!    [`SiteState::release`] / [`SiteState::expire`] free it; [`SiteState::extend`] grows it;
+//!    [`SiteState::set_pnode_state`] lists reservations hit by a P-node going down.
+//!
+//! Time is UTC seconds; windows are half-open `[start, end)`. Pool ids (VLAN id / VNI, subnet,
+//! MACs) are unique among reservations whose windows overlap, and reused otherwise.
+
+mod admit;
+mod calendar;
+mod error;
+mod model;
+mod pools;
+mod state;
+
+pub use admit::{admit, Allocation, ClusterRequest, Constraints, Gateway, NodeAllocation};
+pub use calendar::{Booking, Calendar};
+pub use error::{ApplyError, ConfigError, LifecycleError, Refusal, RequestError, Shortage};
+pub use model::{
+    Dimension, IdRange, Ipv4Net, MacAddr, NamingScheme, NetworkId, NetworkKind, NetworkPool, PNode,
+    PNodeState, Policy, ReservationId, Resources, Role, SiteConfig, Timestamp, Window,
+    MAX_PREFIX_LEN,
+};
+pub use pools::{MacBlock, MAC_SUFFIXES};
+pub use state::{Affected, SiteState};
+
+#[cfg(test)]
+mod tests;

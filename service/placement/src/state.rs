@@ -1,0 +1,345 @@
+//! The site state: P-nodes with their calendars and the admitted reservations. Every method
+//! that can fail validates first and mutates only on success, so an error leaves the state
+//! exactly as it was.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::admit::Allocation;
+use crate::calendar::Calendar;
+use crate::error::{ApplyError, ConfigError, LifecycleError, Shortage};
+use crate::model::{
+    MacAddr, PNode, PNodeState, ReservationId, SiteConfig, Timestamp, Window, MAX_PREFIX_LEN,
+};
+use crate::pools::pool_range_is_valid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PNodeEntry {
+    pnode: PNode,
+    calendar: Calendar,
+}
+
+/// A reservation touched by a P-node leaving service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Affected {
+    pub reservation: ReservationId,
+    pub window: Window,
+    /// Names of the cluster's nodes on that P-node.
+    pub nodes: Vec<String>,
+    /// The P-node is the cluster's GW-node.
+    pub gateway: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteState {
+    config: SiteConfig,
+    /// Sorted by name: index order is name order, which makes tie-breaking deterministic.
+    pnodes: Vec<PNodeEntry>,
+    reservations: BTreeMap<ReservationId, Allocation>,
+    /// Bumped by every change; allocations carry the generation they were admitted against.
+    generation: u64,
+}
+
+impl SiteState {
+    pub fn new(config: SiteConfig, mut pnodes: Vec<PNode>) -> Result<Self, ConfigError> {
+        validate_config(&config)?;
+        pnodes.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(pair) = pnodes.windows(2).find(|w| w[0].name == w[1].name) {
+            return Err(ConfigError::DuplicatePNode(pair[0].name.clone()));
+        }
+        Ok(SiteState {
+            config,
+            pnodes: pnodes
+                .into_iter()
+                .map(|pnode| PNodeEntry {
+                    pnode,
+                    calendar: Calendar::default(),
+                })
+                .collect(),
+            reservations: BTreeMap::new(),
+            generation: 0,
+        })
+    }
+
+    pub fn config(&self) -> &SiteConfig {
+        &self.config
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// P-nodes in name order.
+    pub fn pnodes(&self) -> impl Iterator<Item = &PNode> {
+        self.pnodes.iter().map(|e| &e.pnode)
+    }
+
+    pub fn pnode(&self, name: &str) -> Option<&PNode> {
+        self.index_of(name).map(|i| &self.pnodes[i].pnode)
+    }
+
+    pub fn calendar(&self, name: &str) -> Option<&Calendar> {
+        self.index_of(name).map(|i| &self.pnodes[i].calendar)
+    }
+
+    pub(crate) fn pnode_entry(&self, index: usize) -> Option<(&PNode, &Calendar)> {
+        self.pnodes.get(index).map(|e| (&e.pnode, &e.calendar))
+    }
+
+    /// Admitted reservations in id order.
+    pub fn reservations(&self) -> impl Iterator<Item = &Allocation> {
+        self.reservations.values()
+    }
+
+    pub fn reservation(&self, id: &str) -> Option<&Allocation> {
+        self.reservations.get(id)
+    }
+
+    /// Number of P-node bookings (one per reservation per P-node it uses).
+    pub fn booking_count(&self) -> usize {
+        self.pnodes.iter().map(|e| e.calendar.len()).sum()
+    }
+
+    /// Approximate heap bytes held by the calendars (the part that grows with reservations).
+    pub fn calendar_heap_bytes(&self) -> usize {
+        self.pnodes.capacity() * std::mem::size_of::<PNodeEntry>()
+            + self
+                .pnodes
+                .iter()
+                .map(|e| e.calendar.heap_bytes())
+                .sum::<usize>()
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.pnodes
+            .binary_search_by(|e| e.pnode.name.as_str().cmp(name))
+            .ok()
+    }
+
+    fn bump(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Records an allocation from [`crate::admit`] made against this very generation.
+    pub fn apply(&mut self, allocation: Allocation) -> Result<(), ApplyError> {
+        if allocation.generation != self.generation {
+            return Err(ApplyError::Stale {
+                admitted_at: allocation.generation,
+                current: self.generation,
+            });
+        }
+        let bookings = allocation
+            .demand_per_pnode()
+            .into_iter()
+            .map(|(name, demand)| {
+                self.index_of(name)
+                    .map(|index| (index, demand))
+                    .ok_or_else(|| ApplyError::UnknownPNode(name.to_string()))
+            })
+            .collect::<Result<Vec<_>, ApplyError>>()?;
+        for (index, demand) in bookings {
+            self.pnodes[index].calendar.insert(
+                allocation.window,
+                demand,
+                allocation.reservation.clone(),
+            );
+        }
+        self.reservations
+            .insert(allocation.reservation.clone(), allocation);
+        self.bump();
+        Ok(())
+    }
+
+    /// Terminates a reservation now (early or at its end): its P-node capacity and pool ids are
+    /// free again. Admissions never start in the past, so dropping the past part is exact.
+    pub fn release(&mut self, id: &str) -> Result<Allocation, LifecycleError> {
+        let allocation = self
+            .reservations
+            .remove(id)
+            .ok_or_else(|| LifecycleError::UnknownReservation(id.to_string()))?;
+        for name in allocation.demand_per_pnode().keys() {
+            if let Some(index) = self.index_of(name) {
+                self.pnodes[index].calendar.remove(id);
+            }
+        }
+        self.bump();
+        Ok(allocation)
+    }
+
+    /// Releases every reservation whose window ended at or before `now`; returns their ids.
+    pub fn expire(&mut self, now: Timestamp) -> Vec<ReservationId> {
+        let ended: Vec<ReservationId> = self
+            .reservations
+            .values()
+            .filter(|r| r.window.end <= now)
+            .map(|r| r.reservation.clone())
+            .collect();
+        if ended.is_empty() {
+            return ended;
+        }
+        self.reservations.retain(|_, r| r.window.end > now);
+        for entry in &mut self.pnodes {
+            entry.calendar.expire(now);
+        }
+        self.bump();
+        ended
+    }
+
+    /// Moves the end of a running or future reservation later, if every P-node it uses has the
+    /// capacity and no overlapping reservation holds its network id, subnet or MACs.
+    pub fn extend(
+        &mut self,
+        id: &str,
+        new_end: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), LifecycleError> {
+        let allocation = self
+            .reservations
+            .get(id)
+            .ok_or_else(|| LifecycleError::UnknownReservation(id.to_string()))?;
+        let end = allocation.window.end;
+        if end <= now {
+            return Err(LifecycleError::AlreadyEnded {
+                reservation: id.to_string(),
+                end,
+                now,
+            });
+        }
+        if new_end <= end {
+            return Err(LifecycleError::NotLater {
+                reservation: id.to_string(),
+                end,
+                new_end,
+            });
+        }
+        let extension = Window::new(end, new_end);
+        let conflict =
+            |conflicting: &str, shortage, pnode: Option<&str>| LifecycleError::Conflict {
+                reservation: id.to_string(),
+                conflicting: conflicting.to_string(),
+                shortage,
+                pnode: pnode.map(str::to_string),
+            };
+        let mut scratch = Vec::new();
+        let demand = allocation.demand_per_pnode();
+        for (name, demand) in &demand {
+            let index = self
+                .index_of(name)
+                .ok_or_else(|| LifecycleError::UnknownPNode(name.to_string()))?;
+            let entry = &self.pnodes[index];
+            if entry.pnode.state != PNodeState::Up {
+                return Err(LifecycleError::PNodeNotUp {
+                    reservation: id.to_string(),
+                    pnode: name.to_string(),
+                });
+            }
+            if let Some((booking, dimension)) = entry.calendar.first_overflow(
+                extension,
+                demand,
+                &entry.pnode.capacity,
+                &mut scratch,
+            ) {
+                return Err(conflict(booking.reservation, dimension.into(), Some(name)));
+            }
+        }
+        for other in self
+            .reservations
+            .values()
+            .filter(|r| r.reservation != id && r.window.overlaps(&extension))
+        {
+            let shortage = if other.network_id == allocation.network_id {
+                Shortage::NetworkIds
+            } else if other.subnet.overlaps(&allocation.subnet) {
+                Shortage::Subnets
+            } else if other.mac_block.overlaps(&allocation.mac_block) {
+                Shortage::Macs
+            } else {
+                continue;
+            };
+            return Err(conflict(&other.reservation, shortage, None));
+        }
+        let indices: Vec<usize> = demand
+            .keys()
+            .filter_map(|name| self.index_of(name))
+            .collect();
+        for index in indices {
+            self.pnodes[index].calendar.set_end(id, new_end);
+        }
+        if let Some(allocation) = self.reservations.get_mut(id) {
+            allocation.window.end = new_end;
+        }
+        self.bump();
+        Ok(())
+    }
+
+    /// Sets a P-node's state. When it leaves service (down or maintenance) returns the running
+    /// and future reservations that have nodes on it or use it as GW-node, in id order.
+    pub fn set_pnode_state(
+        &mut self,
+        name: &str,
+        state: PNodeState,
+        now: Timestamp,
+    ) -> Result<Vec<Affected>, LifecycleError> {
+        let index = self
+            .index_of(name)
+            .ok_or_else(|| LifecycleError::UnknownPNode(name.to_string()))?;
+        self.pnodes[index].pnode.state = state;
+        self.bump();
+        if state == PNodeState::Up {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .reservations
+            .values()
+            .filter(|r| r.window.end > now)
+            .filter_map(|r| {
+                let nodes: Vec<String> = r
+                    .nodes
+                    .iter()
+                    .filter(|n| n.pnode == name)
+                    .map(|n| n.name.clone())
+                    .collect();
+                let gateway = r.gateway.pnode == name;
+                (gateway || !nodes.is_empty()).then(|| Affected {
+                    reservation: r.reservation.clone(),
+                    window: r.window,
+                    nodes,
+                    gateway,
+                })
+            })
+            .collect())
+    }
+}
+
+fn validate_config(config: &SiteConfig) -> Result<(), ConfigError> {
+    if !pool_range_is_valid(&config.network_pool) {
+        return Err(ConfigError::BadNetworkPool(config.network_pool.clone()));
+    }
+    let supernet = config.supernet;
+    if supernet.prefix_len > MAX_PREFIX_LEN || !supernet.is_aligned() {
+        return Err(ConfigError::BadSupernet(supernet));
+    }
+    let prefix_len = config.default_prefix_len;
+    if !supernet.can_hold(prefix_len) {
+        return Err(ConfigError::BadDefaultPrefix {
+            prefix_len,
+            supernet,
+        });
+    }
+    let prefix = MacAddr([
+        config.mac_prefix[0],
+        config.mac_prefix[1],
+        config.mac_prefix[2],
+        0,
+        0,
+        0,
+    ]);
+    if !prefix.is_unicast() || !prefix.is_locally_administered() {
+        return Err(ConfigError::BadMacPrefix(config.mac_prefix));
+    }
+    if config.search_horizon_secs < 0 {
+        return Err(ConfigError::NegativeHorizon(config.search_horizon_secs));
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Errors. Everything wrong with a roll names the roll, the file inside it and the line, so an
+//! operator can fix the roll without reading our code.
+
+use crate::cond::CondError;
+
+/// What is wrong at one place in a roll.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error("not well-formed roll XML: {0}")]
+    Xml(#[from] vcds_xml::XmlError),
+    #[error("{0}")]
+    Cond(#[from] CondError),
+    #[error("root element is <{found}>, expected <{expected}>")]
+    Root {
+        found: String,
+        expected: &'static str,
+    },
+    #[error("node file {node}.xml is in none of the enabled rolls")]
+    MissingNodeFile { node: String },
+    #[error("the order constraints form a cycle: {}", .0.join(" → "))]
+    OrderCycle(Vec<String>),
+    #[error("attribute {name} is not defined for this host")]
+    UnknownAttribute { name: String },
+    #[error("<{element}> needs a {attribute}= attribute")]
+    MissingAttribute {
+        element: String,
+        attribute: &'static str,
+    },
+    #[error("<{element}> {attribute}={value:?} is not one of {allowed}")]
+    BadValue {
+        element: String,
+        attribute: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+    #[error("<main> directive <{0}> is not a kickstart command Rocks passes through")]
+    UnknownDirective(String),
+    #[error("<{0}> is not supported here (vcds loads no include/ directory)")]
+    Unsupported(String),
+    #[error("entities are not allowed in the {0}= attribute")]
+    EntityInCondition(&'static str),
+    #[error("package name {0:?} is not a single word")]
+    BadPackage(String),
+    #[error("script text would end its kickstart section early: {0:?}")]
+    SectionBreak(String),
+    #[error("<eval> failed: {0}")]
+    Eval(String),
+    #[error("file contains U+E000/U+E001, which vcds reserves for attribute references")]
+    ReservedCharacter,
+    #[error("file is not UTF-8")]
+    NotUtf8,
+}
+
+/// Why a roll could not be loaded or a profile not generated.
+#[derive(Debug, thiserror::Error)]
+pub enum RollError {
+    #[error("roll {roll}: {file}:{line}: {problem}")]
+    At {
+        roll: String,
+        file: String,
+        line: u32,
+        problem: Box<Problem>,
+    },
+    #[error("unknown appliance {name:?}; the enabled rolls define: {known}")]
+    UnknownAppliance { name: String, known: String },
+    #[error("appliance {name:?} has no root node, so it is not kickstartable")]
+    NotKickstartable { name: String },
+    #[error("attribute {name:?}: {reason}")]
+    BadAttribute { name: String, reason: &'static str },
+    #[error("no roll is enabled")]
+    NoRolls,
+    #[error("roll directory {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl RollError {
+    pub(crate) fn at(roll: &str, file: &str, line: u32, problem: impl Into<Problem>) -> RollError {
+        RollError::At {
+            roll: roll.to_string(),
+            file: file.to_string(),
+            line,
+            problem: Box::new(problem.into()),
+        }
+    }
+
+    /// What is wrong, when the error is at a place in a roll.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            RollError::At { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+}
+
+/// Where an element came from; carried by everything parsed so later errors can name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub roll: String,
+    pub file: String,
+    pub line: u32,
+}
+
+impl Origin {
+    pub(crate) fn error(&self, problem: impl Into<Problem>) -> RollError {
+        RollError::at(&self.roll, &self.file, self.line, problem)
+    }
+}

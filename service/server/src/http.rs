@@ -1,0 +1,176 @@
+//! The HTTP edge: SOAP requests in, replies and faults out, and the WSDL and schemas.
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use include_dir::{include_dir, Dir};
+use vcds_soap::{Envelope, ReplyHeaders, SoapVersion};
+use vcds_wsrf::actions;
+
+use crate::faults::OpError;
+use crate::kinds::{Endpoint, Endpoints, RESOURCE_ID};
+use crate::ops::{self, Operation, Request};
+use crate::AppState;
+
+static WSDL: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../wsdl");
+static SCHEMAS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../schemas");
+
+/// A slow sender gets this long to deliver the whole body.
+const BODY_DEADLINE: Duration = Duration::from_secs(30);
+
+fn base_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, OpError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = declared.filter(|n| *n > limit) {
+        return Err(OpError::BodyTooLarge(n, limit));
+    }
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| OpError::BadRequest(format!("reading the request body failed: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(OpError::BodyTooLarge(body.len() + chunk.len(), limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    actix_rt::time::timeout(BODY_DEADLINE, read).await.map_err(|_| OpError::BodyTimeout)?
+}
+
+/// What is known about a request when it fails, for the fault.
+struct FaultContext {
+    version: SoapVersion,
+    relates_to: Option<String>,
+    originator: String,
+}
+
+fn fault_response(ctx: &FaultContext, err: OpError) -> HttpResponse {
+    let fault = err.into_fault();
+    tracing::debug!(reason = %fault.reason, "fault");
+    let status = actix_web::http::StatusCode::from_u16(fault.http_status(ctx.version))
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .content_type(ctx.version.content_type(fault.action))
+        .body(fault.render(ctx.version, &ctx.originator, ctx.relates_to.as_deref()))
+}
+
+/// `POST /wsrf/services/{endpoint}`
+pub async fn soap(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(endpoint) = Endpoint::from_path(&path) else {
+        return HttpResponse::NotFound().body("no such endpoint\n");
+    };
+    let endpoints = Endpoints { base: base_url(&req) };
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (declared_version, http_action) = match SoapVersion::from_content_type(content_type) {
+        Some((SoapVersion::V11, _)) => {
+            let a = req.headers().get("SOAPAction").and_then(|v| v.to_str().ok()).map(str::to_string);
+            (Some(SoapVersion::V11), a)
+        }
+        Some((v, a)) => (Some(v), a),
+        None => (None, None),
+    };
+    let mut ctx = FaultContext {
+        version: declared_version.unwrap_or(SoapVersion::V11),
+        relates_to: None,
+        originator: vcds_wsrf::Epr::new(format!("{}{}", endpoints.base, endpoint.path())).children(),
+    };
+    if declared_version.is_none() {
+        return fault_response(&ctx, OpError::ContentType(content_type.to_string()));
+    }
+    let body = match read_body(&req, payload, state.max_body).await {
+        Ok(b) => b,
+        Err(e) => return fault_response(&ctx, e),
+    };
+    match handle(&state, endpoint, endpoints, &body, http_action.as_deref(), &mut ctx).await {
+        Ok((action, reply)) => {
+            let text = vcds_soap::write_reply(
+                ctx.version,
+                ReplyHeaders { action: &action, relates_to: ctx.relates_to.as_deref() },
+                &reply,
+            );
+            HttpResponse::Ok().content_type(ctx.version.content_type(&action)).body(text)
+        }
+        Err(e) => fault_response(&ctx, e),
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    endpoint: Endpoint,
+    endpoints: Endpoints,
+    body: &[u8],
+    http_action: Option<&str>,
+    ctx: &mut FaultContext,
+) -> Result<(String, String), OpError> {
+    let doc = vcds_xml::parse_bytes(body, &state.limits)?;
+    let env = Envelope::parse(&doc, std::slice::from_ref(&*RESOURCE_ID), http_action).map_err(OpError::Soap)?;
+    ctx.version = env.version;
+    ctx.relates_to = env.addressing.message_id.clone();
+    if let Some(id) = env.header(&RESOURCE_ID).and_then(|h| h.text()) {
+        ctx.originator = endpoints.epr(endpoint, id.trim()).children();
+    }
+    let action = env.addressing.action.as_str();
+    let (op, expected) = Operation::route(endpoint, action).ok_or_else(|| OpError::ActionNotSupported(action.to_string()))?;
+    let body = env.body.filter(|b| expected.matches(*b)).ok_or_else(|| OpError::BodyMismatch {
+        expected: expected.clone(),
+        found: env.body.map_or("nothing".to_string(), |b| vcds_xml::QName::of(b).clark()),
+    })?;
+    let resource = ops::addressed(state, endpoint, &env)?;
+    if op.mutates() {
+        tracing::info!(action, resource = %resource.id, "request");
+    }
+    let reply = ops::run(op, Request { state, endpoints, endpoint, resource, body }).await?;
+    Ok((actions::response_of(action), reply))
+}
+
+/// `GET /wsrf/services/{endpoint}?wsdl`: the WSDL with its addresses and imports made absolute
+/// for the host the client used, so toolkits resolve everything from this server.
+pub async fn wsdl(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    if Endpoint::from_path(&path).is_none() || !req.query_string().eq_ignore_ascii_case("wsdl") {
+        return HttpResponse::NotFound().body("try ?wsdl on /wsrf/services/Portal, System or Subscription\n");
+    }
+    let Some(text) = WSDL.get_file("vcds.wsdl").and_then(|f| f.contents_utf8()) else {
+        return HttpResponse::NotFound().body("this build carries no WSDL\n");
+    };
+    let base = base_url(&req);
+    let text = text
+        .replace("\"../schemas/", &format!("\"{base}/schemas/"))
+        .replace("\"../wsdl/", &format!("\"{base}/wsdl/"))
+        .replace("http://localhost:8080", &base);
+    HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(text)
+}
+
+fn serve_file(dir: &'static Dir<'static>, path: &str) -> HttpResponse {
+    match dir.get_file(path) {
+        Some(f) if !path.split('/').any(|s| s == "..") => {
+            HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(f.contents())
+        }
+        _ => HttpResponse::NotFound().body("no such file\n"),
+    }
+}
+
+/// `GET /wsdl/{path}`
+pub async fn wsdl_file(path: web::Path<String>) -> HttpResponse {
+    serve_file(&WSDL, &path)
+}
+
+/// `GET /schemas/{path}`
+pub async fn schema_file(path: web::Path<String>) -> HttpResponse {
+    serve_file(&SCHEMAS, &path)
+}

@@ -1,0 +1,259 @@
+//! The resource types vcds serves, each with its resource-property document and topics.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use vcds_soap::ns;
+use vcds_wsrf::rp::{element_nil, element_text};
+use vcds_wsrf::{query::XPATH_DIALECT, topic, xsd_datetime, Epr, PropertyDecl, RpDocument, RpSchema};
+use vcds_xml::{escape, QName};
+
+use crate::registry::{Registry, Resource, State};
+
+pub const VCDS: &str = "urn:vcds:2026";
+pub const API: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02";
+pub const API_WSDL: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl";
+pub const MUWS1: &str = "http://docs.oasis-open.org/wsdm/muws1-2.xsd";
+pub const CDL_LANGUAGE: &str = "http://www.gridforum.org/namespaces/2005/02/cddlm/CDL-1.0";
+
+pub fn q(ns: &str, local: &str) -> QName {
+    QName::new(ns, local)
+}
+
+/// The reference parameter that names a resource in its EPR.
+pub static RESOURCE_ID: LazyLock<QName> = LazyLock::new(|| q(VCDS, "ResourceId"));
+pub static CURRENT_TIME: LazyLock<QName> = LazyLock::new(|| q(ns::WSRF_RL, "CurrentTime"));
+pub static TERMINATION_TIME: LazyLock<QName> = LazyLock::new(|| q(ns::WSRF_RL, "TerminationTime"));
+pub static RESOURCE_TERMINATION: LazyLock<QName> = LazyLock::new(|| q(ns::WSRF_RL, "ResourceTermination"));
+
+/// Which of the three endpoints a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Portal,
+    System,
+    Subscription,
+}
+
+impl Endpoint {
+    pub fn from_path(name: &str) -> Option<Endpoint> {
+        match name {
+            "Portal" => Some(Endpoint::Portal),
+            "System" => Some(Endpoint::System),
+            "Subscription" => Some(Endpoint::Subscription),
+            _ => None,
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Portal => "/wsrf/services/Portal",
+            Endpoint::System => "/wsrf/services/System",
+            Endpoint::Subscription => "/wsrf/services/Subscription",
+        }
+    }
+
+    pub fn of(state: &State) -> Endpoint {
+        match state {
+            State::Portal => Endpoint::Portal,
+            State::System { .. } => Endpoint::System,
+            State::Subscription(_) => Endpoint::Subscription,
+        }
+    }
+
+    pub fn schema(self) -> &'static RpSchema {
+        match self {
+            Endpoint::Portal => &PORTAL_SCHEMA,
+            Endpoint::System => &SYSTEM_SCHEMA,
+            Endpoint::Subscription => &SUBSCRIPTION_SCHEMA,
+        }
+    }
+
+    /// Topics a subscriber may choose: every property except the clock, plus termination.
+    pub fn topics(self) -> &'static [QName] {
+        match self {
+            Endpoint::Portal => &PORTAL_TOPICS,
+            Endpoint::System => &SYSTEM_TOPICS,
+            Endpoint::Subscription => &[],
+        }
+    }
+}
+
+fn producer_props() -> Vec<PropertyDecl> {
+    vec![
+        PropertyDecl::read_only(q(ns::WSRF_RP, "QueryExpressionDialect")),
+        PropertyDecl::read_only(q(ns::WSNT, "FixedTopicSet")),
+        PropertyDecl::read_only(q(ns::WSNT, "TopicExpressionDialect")),
+        PropertyDecl::read_only(q(ns::WSNT, "TopicExpression")),
+    ]
+}
+
+static PORTAL_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
+    let mut props = vec![
+        PropertyDecl::read_only(q(MUWS1, "ResourceId")),
+        PropertyDecl::read_only(q(API, "StaticPortalStatus")),
+        PropertyDecl::read_only(q(API, "ActiveSystems")),
+        PropertyDecl::read_only(CURRENT_TIME.clone()),
+    ];
+    props.extend(producer_props());
+    RpSchema { root: q(VCDS, "PortalProperties"), props }
+});
+
+static SYSTEM_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
+    let mut props = vec![
+        PropertyDecl::read_only(q(MUWS1, "ResourceId")),
+        PropertyDecl::read_only(q(API, "CreatedTime")),
+        PropertyDecl::writable(q(VCDS, "Description"), 0, Some(1)),
+        PropertyDecl::writable(q(VCDS, "Tag"), 0, None),
+        PropertyDecl::read_only(CURRENT_TIME.clone()),
+        PropertyDecl::read_only(TERMINATION_TIME.clone()),
+    ];
+    props.extend(producer_props());
+    RpSchema { root: q(VCDS, "SystemProperties"), props }
+});
+
+static SUBSCRIPTION_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| RpSchema {
+    root: q(VCDS, "SubscriptionProperties"),
+    props: vec![
+        PropertyDecl::read_only(q(MUWS1, "ResourceId")),
+        PropertyDecl::read_only(q(ns::WSNT, "ConsumerReference")),
+        PropertyDecl::read_only(q(ns::WSNT, "Filter")),
+        PropertyDecl::read_only(q(ns::WSNT, "CreationTime")),
+        PropertyDecl::read_only(CURRENT_TIME.clone()),
+        PropertyDecl::read_only(TERMINATION_TIME.clone()),
+    ],
+});
+
+// Topics are the properties that change, plus termination; static properties would never fire.
+static PORTAL_TOPICS: LazyLock<Vec<QName>> = LazyLock::new(|| vec![q(API, "ActiveSystems")]);
+static SYSTEM_TOPICS: LazyLock<Vec<QName>> = LazyLock::new(|| {
+    vec![q(VCDS, "Description"), q(VCDS, "Tag"), TERMINATION_TIME.clone(), RESOURCE_TERMINATION.clone()]
+});
+
+/// Builds EPRs for the address clients used to reach this server.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// `http://host:port`, no trailing slash.
+    pub base: String,
+}
+
+impl Endpoints {
+    pub fn epr(&self, endpoint: Endpoint, id: &str) -> Epr {
+        let mut epr = Epr::new(format!("{}{}", self.base, endpoint.path()));
+        if endpoint != Endpoint::Portal {
+            epr.reference_parameters.push(format!(
+                "<vcds:ResourceId xmlns:vcds=\"{VCDS}\">{}</vcds:ResourceId>",
+                escape(id)
+            ));
+        }
+        epr
+    }
+
+    pub fn of(&self, r: &Resource) -> Epr {
+        self.epr(Endpoint::of(&r.state), &r.id)
+    }
+}
+
+fn wrap(name: &QName, inner: &str, extra_decls: &str) -> String {
+    format!("<p:{0} xmlns:p=\"{1}\"{extra_decls}>{inner}</p:{0}>", escape(&name.local), escape(&name.ns))
+}
+
+fn lifetime_props(doc: &mut RpDocument, r: &Resource, now: DateTime<Utc>) {
+    doc.push_text(CURRENT_TIME.clone(), &xsd_datetime(now));
+    let tt = match r.termination {
+        Some(t) => element_text(&TERMINATION_TIME, &xsd_datetime(t)),
+        None => element_nil(&TERMINATION_TIME),
+    };
+    doc.push(TERMINATION_TIME.clone(), vec![tt]);
+}
+
+fn producer_props_of(doc: &mut RpDocument, topics: &[QName]) {
+    doc.push_text(q(ns::WSRF_RP, "QueryExpressionDialect"), XPATH_DIALECT);
+    doc.push_text(q(ns::WSNT, "FixedTopicSet"), "true");
+    let dialect = q(ns::WSNT, "TopicExpressionDialect");
+    doc.push(dialect.clone(), vec![element_text(&dialect, topic::SIMPLE), element_text(&dialect, topic::CONCRETE)]);
+    let expr = q(ns::WSNT, "TopicExpression");
+    let values = topics
+        .iter()
+        .map(|t| {
+            format!(
+                "<wsnt:TopicExpression xmlns:wsnt=\"{}\" xmlns:t=\"{}\" Dialect=\"{}\">t:{}</wsnt:TopicExpression>",
+                ns::WSNT,
+                escape(&t.ns),
+                topic::SIMPLE,
+                escape(&t.local)
+            )
+        })
+        .collect();
+    doc.push(expr, values);
+}
+
+fn static_portal_status(site: &str) -> String {
+    let name = q(API, "StaticPortalStatus");
+    let inner = format!(
+        concat!(
+            "<p:portal><p:name>vcds, the Virtual Cluster Deployment Service</p:name><p:build>{build}</p:build>",
+            "<p:location>{site}</p:location><p:home>urn:vcds</p:home><p:timezoneUTCOffset>0</p:timezoneUTCOffset></p:portal>",
+            "<p:languages><p:item><p:name>CDL-1.0</p:name><p:uri>{cdl}</p:uri></p:item></p:languages>",
+            "<p:notifications><p:item>{wsnt}</p:item></p:notifications><p:options/>"
+        ),
+        build = env!("CARGO_PKG_VERSION"),
+        site = escape(site),
+        cdl = CDL_LANGUAGE,
+        wsnt = ns::WSNT,
+    );
+    wrap(&name, &inner, "")
+}
+
+/// The current RP document of a resource.
+pub fn rp_document(r: &Resource, registry: &Registry, endpoints: &Endpoints, site: &str, now: DateTime<Utc>) -> RpDocument {
+    let mut doc = RpDocument::default();
+    let resource_id = match &r.state {
+        State::Portal => format!("urn:vcds:portal:{site}"),
+        _ => r.id.clone(),
+    };
+    doc.push_text(q(MUWS1, "ResourceId"), &resource_id);
+    match &r.state {
+        State::Portal => {
+            doc.push(q(API, "StaticPortalStatus"), vec![static_portal_status(site)]);
+            doc.push(q(API, "ActiveSystems"), vec![active_systems(registry, endpoints)]);
+            doc.push_text(CURRENT_TIME.clone(), &xsd_datetime(now));
+            producer_props_of(&mut doc, Endpoint::Portal.topics());
+        }
+        State::System { props } => {
+            doc.push_text(q(API, "CreatedTime"), &xsd_datetime(r.created));
+            for p in props {
+                doc.push(q(&p.ns, &p.local), p.values.clone());
+            }
+            lifetime_props(&mut doc, r, now);
+            producer_props_of(&mut doc, Endpoint::System.topics());
+        }
+        State::Subscription(s) => {
+            let consumer = s.consumer.element("wsnt:ConsumerReference", &format!(" xmlns:wsnt=\"{}\"", ns::WSNT));
+            doc.push(q(ns::WSNT, "ConsumerReference"), vec![consumer]);
+            let filter = match &s.topic {
+                Some((tns, local)) => format!(
+                    "<wsnt:Filter xmlns:wsnt=\"{0}\"><wsnt:TopicExpression xmlns:t=\"{1}\" Dialect=\"{2}\">t:{3}</wsnt:TopicExpression></wsnt:Filter>",
+                    ns::WSNT,
+                    escape(tns),
+                    topic::SIMPLE,
+                    escape(local)
+                ),
+                None => format!("<wsnt:Filter xmlns:wsnt=\"{}\"/>", ns::WSNT),
+            };
+            doc.push(q(ns::WSNT, "Filter"), vec![filter]);
+            doc.push_text(q(ns::WSNT, "CreationTime"), &xsd_datetime(r.created));
+            lifetime_props(&mut doc, r, now);
+        }
+    }
+    doc
+}
+
+/// `api:ActiveSystems`: one EPR per live System.
+pub fn active_systems(registry: &Registry, endpoints: &Endpoints) -> String {
+    let systems = registry.select(|r| matches!(r.state, State::System { .. }));
+    let inner: String = systems
+        .iter()
+        .map(|s| endpoints.of(s).element("wsa:EndpointReference", ""))
+        .collect();
+    wrap(&q(API, "ActiveSystems"), &inner, "")
+}

@@ -1,0 +1,131 @@
+//! The vcds SOAP/WSRF server.
+//!
+//! Flow of a request: [`http`] reads the body under limits, `vcds_xml` parses it hardened,
+//! `vcds_soap` checks the envelope and WS-Addressing, [`ops`] routes by endpoint and
+//! `wsa:Action` to an operation on a resource from the [`registry`], and every error becomes a
+//! SOAP fault in [`faults`]. Notifications leave through [`notifier`] on their own thread;
+//! scheduled termination is carried out by the sweeper in [`lifecycle`].
+
+pub mod faults;
+pub mod http;
+pub mod kinds;
+pub mod lifecycle;
+pub mod notifier;
+pub mod ops;
+pub mod registry;
+
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpServer};
+
+use crate::kinds::Endpoints;
+use crate::notifier::Notifier;
+use crate::registry::{Registry, RegistryError};
+
+/// What `vcds serve` is told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    /// `sqlite://PATH` or `postgres://…`.
+    pub db_url: String,
+    pub site: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body: usize,
+    /// Longest lifetime a resource or subscription may be given.
+    pub max_lifetime: chrono::Duration,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+}
+
+impl Config {
+    pub fn new(listen: impl Into<String>, db_url: impl Into<String>) -> Config {
+        Config {
+            listen: listen.into(),
+            db_url: db_url.into(),
+            site: "local".to_string(),
+            max_body: 4 * 1024 * 1024,
+            max_lifetime: chrono::Duration::days(366),
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] vcds_store::StoreError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("the server stopped with an error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Shared by every worker.
+pub struct AppState {
+    pub registry: Registry,
+    pub notifier: Notifier,
+    pub site: String,
+    pub limits: vcds_xml::Limits,
+    pub max_body: usize,
+    pub max_lifetime: chrono::Duration,
+    /// Wakes the termination sweeper when a termination time changes.
+    pub sweeper: tokio::sync::Notify,
+    /// EPR addresses for work that has no request to take the host from (the sweeper).
+    pub endpoints: Endpoints,
+}
+
+impl AppState {
+    pub fn open(config: &Config) -> Result<AppState, StartError> {
+        let store = vcds_store::Store::open(&config.db_url)?;
+        tracing::info!(backend = store.backend(), "store opened");
+        Ok(AppState {
+            registry: Registry::open(store)?,
+            notifier: Notifier::start()?,
+            site: config.site.clone(),
+            limits: vcds_xml::Limits { max_bytes: config.max_body, ..vcds_xml::Limits::default() },
+            max_body: config.max_body,
+            max_lifetime: config.max_lifetime,
+            sweeper: tokio::sync::Notify::new(),
+            endpoints: Endpoints { base: format!("http://{}", config.listen) },
+        })
+    }
+}
+
+/// Routes of the service, for the server and for in-process tests.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/wsrf/services/{endpoint}", web::post().to(http::soap))
+        .route("/wsrf/services/{endpoint}", web::get().to(http::wsdl))
+        .route("/wsdl/{path:.*}", web::get().to(http::wsdl_file))
+        .route("/schemas/{path:.*}", web::get().to(http::schema_file));
+}
+
+/// Runs the service until it is stopped. Resources whose termination time passed while the
+/// service was down are destroyed before the first request is answered.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let state = web::Data::new(AppState::open(&config)?);
+    let swept = lifecycle::sweep(&state).await?;
+    if swept > 0 {
+        tracing::info!(swept, "resources past their termination time destroyed at start");
+    }
+    actix_rt::spawn(lifecycle::run_sweeper(state.clone().into_inner()));
+    let data = state.clone();
+    let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes));
+    if config.workers > 0 {
+        server = server.workers(config.workers);
+    }
+    let server = server
+        .bind(&config.listen)
+        .map_err(|source| StartError::Bind { addr: config.listen.clone(), source })?;
+    for addr in server.addrs() {
+        tracing::info!(%addr, site = %config.site, "vcds listening: POST /wsrf/services/Portal, GET /wsrf/services/Portal?wsdl");
+    }
+    server.run().await?;
+    Ok(())
+}
+
+/// For tests that need the state shared with an in-process server.
+pub fn shared(state: AppState) -> Arc<AppState> {
+    Arc::new(state)
+}

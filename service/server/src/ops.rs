@@ -1,0 +1,336 @@
+//! The operations of the three endpoints. Each takes a parsed request and gives the reply body.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use roxmltree::Node;
+use vcds_soap::ns;
+use vcds_wsrf::{actions, lifetime, query, rp, topic, xsd_datetime, Epr};
+use vcds_xml::QName;
+
+use crate::faults::OpError;
+use crate::kinds::{self, q, Endpoint, Endpoints, API, RESOURCE_ID};
+use crate::registry::{Resource, State, StoredProperty, SubscriptionState};
+use crate::AppState;
+
+pub const CREATE: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/CreateRequest";
+pub const LOOKUP_SYSTEM: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/LookupSystemRequest";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    GetDocument,
+    Get,
+    GetMultiple,
+    Query,
+    Set,
+    Destroy,
+    SetTerminationTime,
+    Subscribe,
+    Renew,
+    Unsubscribe,
+    Create,
+    LookupSystem,
+}
+
+impl Operation {
+    /// The operation an action names at an endpoint, and the body element it expects.
+    pub fn route(endpoint: Endpoint, action: &str) -> Option<(Operation, QName)> {
+        use Endpoint::*;
+        use Operation::*;
+        let (op, ns_uri, local, at): (Operation, &str, &str, &[Endpoint]) = match action {
+            actions::GET_RP_DOCUMENT => (GetDocument, ns::WSRF_RP, "GetResourcePropertyDocument", &[Portal, System, Subscription]),
+            actions::GET_RP => (Get, ns::WSRF_RP, "GetResourceProperty", &[Portal, System, Subscription]),
+            actions::GET_MULTIPLE_RP => (GetMultiple, ns::WSRF_RP, "GetMultipleResourceProperties", &[Portal, System, Subscription]),
+            actions::QUERY_RP => (Query, ns::WSRF_RP, "QueryResourceProperties", &[Portal, System, Subscription]),
+            actions::SET_RP => (Set, ns::WSRF_RP, "SetResourceProperties", &[System]),
+            actions::DESTROY => (Destroy, ns::WSRF_RL, "Destroy", &[System, Subscription]),
+            actions::SET_TERMINATION_TIME => (SetTerminationTime, ns::WSRF_RL, "SetTerminationTime", &[System]),
+            actions::SUBSCRIBE => (Subscribe, ns::WSNT, "Subscribe", &[Portal, System]),
+            actions::RENEW => (Renew, ns::WSNT, "Renew", &[Subscription]),
+            actions::UNSUBSCRIBE => (Unsubscribe, ns::WSNT, "Unsubscribe", &[Subscription]),
+            CREATE => (Create, API, "createRequest", &[Portal]),
+            LOOKUP_SYSTEM => (LookupSystem, API, "lookupSystemRequest", &[Portal]),
+            _ => return None,
+        };
+        at.contains(&endpoint).then(|| (op, q(ns_uri, local)))
+    }
+
+    pub fn mutates(self) -> bool {
+        !matches!(self, Operation::GetDocument | Operation::Get | Operation::GetMultiple | Operation::Query | Operation::LookupSystem)
+    }
+}
+
+/// What an operation works on.
+pub struct Request<'a, 'input> {
+    pub state: &'a AppState,
+    pub endpoints: Endpoints,
+    pub endpoint: Endpoint,
+    pub resource: Arc<Resource>,
+    pub body: Node<'a, 'input>,
+}
+
+fn rp_response(local: &str, inner: &str) -> String {
+    format!("<wsrf-rp:{local} xmlns:wsrf-rp=\"{}\">{inner}</wsrf-rp:{local}>", ns::WSRF_RP)
+}
+
+fn text_of<'a>(n: Node<'a, '_>) -> &'a str {
+    n.text().unwrap_or("").trim()
+}
+
+fn child<'a, 'input>(n: Node<'a, 'input>, ns_uri: &str, local: &str) -> Option<Node<'a, 'input>> {
+    n.children().find(|c| c.has_tag_name((ns_uri, local)))
+}
+
+/// Runs `op`; returns the reply body.
+pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError> {
+    let now = Utc::now();
+    let schema = req.endpoint.schema();
+    let document = || kinds::rp_document(&req.resource, &req.state.registry, &req.endpoints, &req.state.site, now);
+    match op {
+        Operation::GetDocument => Ok(rp_response("GetResourcePropertyDocumentResponse", &document().render(schema))),
+        Operation::Get => {
+            let text = text_of(req.body);
+            let name = QName::resolve_in(text, req.body).ok_or_else(|| rp::RpError::BadQName(text.to_string()))?;
+            Ok(rp_response("GetResourcePropertyResponse", &document().get(schema, &name)?.concat()))
+        }
+        Operation::GetMultiple => {
+            let doc = document();
+            let mut out = String::new();
+            let names: Vec<Node<'_, '_>> =
+                req.body.children().filter(|c| c.has_tag_name((ns::WSRF_RP, "ResourceProperty"))).collect();
+            if names.is_empty() {
+                return Err(OpError::BadRequest("GetMultipleResourceProperties names no ResourceProperty".to_string()));
+            }
+            for n in names {
+                let text = text_of(n);
+                let name = QName::resolve_in(text, n).ok_or_else(|| rp::RpError::BadQName(text.to_string()))?;
+                out.push_str(&doc.get(schema, &name)?.concat());
+            }
+            Ok(rp_response("GetMultipleResourcePropertiesResponse", &out))
+        }
+        Operation::Query => {
+            let expr = child(req.body, ns::WSRF_RP, "QueryExpression")
+                .ok_or_else(|| OpError::BadRequest("QueryResourceProperties has no QueryExpression".to_string()))?;
+            let dialect = expr.attribute("Dialect").unwrap_or("").trim();
+            if dialect != query::XPATH_DIALECT {
+                return Err(query::QueryError::UnknownDialect(dialect.to_string()).into());
+            }
+            let namespaces: Vec<(String, String)> = expr
+                .namespaces()
+                .filter_map(|n| n.name().map(|p| (p.to_string(), n.uri().to_string())))
+                .collect();
+            let rendered = document().render(schema);
+            let result = query::evaluate(&rendered, text_of(expr), &namespaces)?;
+            Ok(rp_response("QueryResourcePropertiesResponse", &result))
+        }
+        Operation::Set => set_properties(&req, schema).await,
+        Operation::Destroy => {
+            crate::lifecycle::destroy(req.state, &req.endpoints, vec![req.resource.id.clone()], "destroyed on request").await?;
+            Ok(format!("<wsrf-rl:DestroyResponse xmlns:wsrf-rl=\"{}\"/>", ns::WSRF_RL))
+        }
+        Operation::SetTerminationTime => {
+            let requested = lifetime::parse_set_termination_time(req.body)?;
+            let new = requested.resolve(now)?;
+            check_lifetime(req.state, now, new, OpError::TerminationRejected)?;
+            set_termination(&req, new).await?;
+            let new_text = match new {
+                Some(t) => format!("<wsrf-rl:NewTerminationTime>{}</wsrf-rl:NewTerminationTime>", xsd_datetime(t)),
+                None => format!("<wsrf-rl:NewTerminationTime xmlns:xsi=\"{}\" xsi:nil=\"true\"/>", ns::XSI),
+            };
+            Ok(format!(
+                "<wsrf-rl:SetTerminationTimeResponse xmlns:wsrf-rl=\"{}\">{new_text}<wsrf-rl:CurrentTime>{}</wsrf-rl:CurrentTime></wsrf-rl:SetTerminationTimeResponse>",
+                ns::WSRF_RL,
+                xsd_datetime(now)
+            ))
+        }
+        Operation::Subscribe => subscribe(&req, now).await,
+        Operation::Renew => {
+            let tt = child(req.body, ns::WSNT, "TerminationTime")
+                .ok_or_else(|| OpError::TerminationUnacceptable("Renew carries no TerminationTime".to_string()))?;
+            let requested = lifetime::parse_absolute_or_relative(text_of(tt))
+                .map_err(|e| OpError::TerminationUnacceptable(e.to_string()))?;
+            let new = requested.resolve(now).map_err(|e| OpError::TerminationUnacceptable(e.to_string()))?;
+            check_lifetime(req.state, now, new, OpError::TerminationUnacceptable)?;
+            if new.is_some_and(|t| t <= now) {
+                return Err(OpError::TerminationUnacceptable("the requested termination time has passed".to_string()));
+            }
+            set_termination(&req, new).await?;
+            Ok(format!(
+                "<wsnt:RenewResponse xmlns:wsnt=\"{}\">{}<wsnt:CurrentTime>{}</wsnt:CurrentTime></wsnt:RenewResponse>",
+                ns::WSNT,
+                termination_element("wsnt:TerminationTime", new),
+                xsd_datetime(now)
+            ))
+        }
+        Operation::Unsubscribe => {
+            crate::lifecycle::destroy(req.state, &req.endpoints, vec![req.resource.id.clone()], "unsubscribed").await?;
+            Ok(format!("<wsnt:UnsubscribeResponse xmlns:wsnt=\"{}\"/>", ns::WSNT))
+        }
+        Operation::Create => {
+            let system = Resource {
+                id: uuid::Uuid::new_v4().to_string(),
+                owner: "anonymous".to_string(),
+                created: now,
+                termination: None,
+                state: State::System { props: Vec::new() },
+            };
+            let system = crate::lifecycle::create(req.state, &req.endpoints, system).await?;
+            let epr = req.endpoints.of(&system);
+            Ok(format!(
+                "<api:createResponse xmlns:api=\"{API}\" xmlns:wsa=\"{}\"><api:ResourceId>{}</api:ResourceId><api:systemReference>{}</api:systemReference></api:createResponse>",
+                ns::WSA,
+                vcds_xml::escape(&system.id),
+                epr.children()
+            ))
+        }
+        Operation::LookupSystem => {
+            let id = child(req.body, API, "ResourceId").map(text_of).unwrap_or("");
+            let system = req
+                .state
+                .registry
+                .get(id)
+                .filter(|r| matches!(r.state, State::System { .. }))
+                .ok_or_else(|| OpError::ResourceUnknown(id.to_string()))?;
+            Ok(req.endpoints.of(&system).element("api:lookupSystemResponse", &format!(" xmlns:api=\"{API}\"")))
+        }
+    }
+}
+
+/// Resource lifetimes are bounded so a forgotten resource cannot live forever by accident.
+fn check_lifetime(
+    state: &AppState,
+    now: chrono::DateTime<Utc>,
+    new: Option<chrono::DateTime<Utc>>,
+    err: fn(String) -> OpError,
+) -> Result<(), OpError> {
+    if let Some(t) = new {
+        if t - now > state.max_lifetime {
+            return Err(err(format!(
+                "termination time {} is more than {} days away",
+                xsd_datetime(t),
+                state.max_lifetime.num_days()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn termination_element(name: &str, t: Option<chrono::DateTime<Utc>>) -> String {
+    match t {
+        Some(t) => format!("<{name}>{}</{name}>", xsd_datetime(t)),
+        None => format!("<{name} xmlns:xsi=\"{}\" xsi:nil=\"true\"/>", ns::XSI),
+    }
+}
+
+async fn set_termination(req: &Request<'_, '_>, new: Option<chrono::DateTime<Utc>>) -> Result<(), OpError> {
+    let id = req.resource.id.clone();
+    req.state
+        .registry
+        .update(&id, |current| Ok::<_, OpError>((Resource { termination: new, ..current.clone() }, ())))
+        .await?
+        .ok_or(OpError::ResourceUnknown(id))?;
+    // A time in the past means "now": the sweeper takes it at once.
+    req.state.sweeper.notify_one();
+    Ok(())
+}
+
+async fn set_properties(req: &Request<'_, '_>, schema: &vcds_wsrf::RpSchema) -> Result<String, OpError> {
+    let components = rp::parse_set_request(req.body)?;
+    let id = req.resource.id.clone();
+    let (updated, changes) = req
+        .state
+        .registry
+        .update(&id, |current| {
+            let State::System { props } = &current.state else {
+                return Err(OpError::ResourceUnknown(current.id.clone()));
+            };
+            let stored: Vec<(QName, Vec<String>)> = props.iter().map(|p| (q(&p.ns, &p.local), p.values.clone())).collect();
+            let (next, changes) = rp::apply_set(schema, &stored, &components)?;
+            let props = next
+                .into_iter()
+                .map(|(n, values)| StoredProperty { ns: n.ns, local: n.local, values })
+                .collect();
+            Ok((Resource { state: State::System { props }, ..current.clone() }, changes))
+        })
+        .await?
+        .ok_or(OpError::ResourceUnknown(id))?;
+    for c in changes {
+        let message = vcds_wsrf::notify::value_change(&c.old, &c.new);
+        crate::lifecycle::publish(req.state, &req.endpoints, &updated, &c.name, &message);
+    }
+    Ok(rp_response("SetResourcePropertiesResponse", ""))
+}
+
+async fn subscribe(req: &Request<'_, '_>, now: chrono::DateTime<Utc>) -> Result<String, OpError> {
+    let consumer = child(req.body, ns::WSNT, "ConsumerReference")
+        .ok_or_else(|| OpError::Consumer(vcds_wsrf::epr::EprError::MissingAddress))
+        .and_then(|n| Epr::parse(n).map_err(OpError::from))?;
+    let mut topic = None;
+    if let Some(filter) = child(req.body, ns::WSNT, "Filter") {
+        for f in filter.children().filter(|c| c.is_element()) {
+            if !f.has_tag_name((ns::WSNT, "TopicExpression")) || topic.is_some() {
+                return Err(OpError::InvalidFilter(format!(
+                    "only one wsnt:TopicExpression filter is supported, not {}",
+                    QName::of(f)
+                )));
+            }
+            let dialect = f.attribute("Dialect").unwrap_or("");
+            topic = Some(topic::resolve(dialect, text_of(f), f, req.endpoint.topics())?);
+        }
+    }
+    if let Some(policy) = child(req.body, ns::WSNT, "SubscriptionPolicy") {
+        if policy.children().any(|c| c.is_element()) {
+            return Err(OpError::InvalidFilter("subscription policies are not supported".to_string()));
+        }
+    }
+    let termination = match child(req.body, ns::WSNT, "InitialTerminationTime") {
+        Some(t) => {
+            let requested = lifetime::parse_absolute_or_relative(text_of(t))
+                .map_err(|e| OpError::InitialTerminationUnacceptable(e.to_string()))?;
+            let at = requested.resolve(now).map_err(|e| OpError::InitialTerminationUnacceptable(e.to_string()))?;
+            if at.is_some_and(|t| t <= now) {
+                return Err(OpError::InitialTerminationUnacceptable("the initial termination time has passed".to_string()));
+            }
+            check_lifetime(req.state, now, at, OpError::InitialTerminationUnacceptable)?;
+            at
+        }
+        None => None,
+    };
+    let subscription = Resource {
+        id: uuid::Uuid::new_v4().to_string(),
+        owner: req.resource.owner.clone(),
+        created: now,
+        termination,
+        state: State::Subscription(SubscriptionState {
+            producer: req.resource.id.clone(),
+            consumer,
+            topic: topic.map(|t| (t.ns, t.local)),
+        }),
+    };
+    let subscription = req.state.registry.put(subscription).await?;
+    let epr = req.endpoints.of(&subscription);
+    Ok(format!(
+        "<wsnt:SubscribeResponse xmlns:wsnt=\"{}\" xmlns:wsa=\"{}\"><wsnt:SubscriptionReference>{}</wsnt:SubscriptionReference><wsnt:CurrentTime>{}</wsnt:CurrentTime>{}</wsnt:SubscribeResponse>",
+        ns::WSNT,
+        ns::WSA,
+        epr.children(),
+        xsd_datetime(now),
+        termination_element("wsnt:TerminationTime", termination)
+    ))
+}
+
+/// The resource a request addresses: the Portal, or the one named by the reference parameter.
+pub fn addressed(state: &AppState, endpoint: Endpoint, env: &vcds_soap::Envelope<'_, '_>) -> Result<Arc<Resource>, OpError> {
+    let id = match endpoint {
+        Endpoint::Portal => crate::registry::PORTAL_ID.to_string(),
+        _ => env
+            .header(&RESOURCE_ID)
+            .map(|h| text_of(h).to_string())
+            .ok_or_else(|| OpError::ResourceUnknown("(no vcds:ResourceId reference parameter)".to_string()))?,
+    };
+    state
+        .registry
+        .get(&id)
+        .filter(|r| Endpoint::of(&r.state) == endpoint)
+        .ok_or(OpError::ResourceUnknown(id))
+}

@@ -1,0 +1,17 @@
+//! The local site: what a P-node agent needs to give each virtual cluster its own L2 network
+//! and to run the cluster's virtual nodes as QEMU VMs.
+//!
+//! - [`net`]: per-cluster network driver (cluster bridge + VXLAN or 802.1Q uplink + taps), as
+//!   pure plan functions turning desired and observed state into `ip`/`bridge` commands, plus
+//!   an idempotent executor.
+//! - [`netns`]: network namespaces standing in for P-nodes and their underlay, with a guard that
+//!   removes everything it created.
+//! - [`vm`]: QEMU command line, launch inside a P-node namespace, console markers and a QMP
+//!   client for suspend/resume.
+
+mod error;
+pub mod net;
+pub mod netns;
+pub mod vm;
+
+pub use error::Error;

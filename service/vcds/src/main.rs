@@ -1,0 +1,80 @@
+//! `vcds`: the Virtual Cluster Deployment Service. A thin shell over the library crates.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "vcds",
+    version,
+    about = "The Virtual Cluster Deployment Service: virtual clusters as WS-Resources over SOAP/WSRF (GGF CDDLM)",
+    long_about = "vcds builds virtual clusters (a frontend plus compute nodes on a private network) on a \
+                  shared physical cluster and exposes each as a WS-Resource. Grid clients speak SOAP 1.1/1.2 \
+                  with WS-Addressing and WSRF to its Portal and System endpoints; the WSDL is served at \
+                  /wsrf/services/Portal?wsdl.\n\nStart it with `vcds serve`; logs go to stderr (RUST_LOG=debug for more)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: SOAP endpoints under /wsrf/services/, WSDL and schemas for toolkits.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address and port to listen on. Plain HTTP: keep it on loopback unless TLS is configured.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "VCDS_LISTEN")]
+    listen: String,
+    /// Database URL: sqlite://PATH, or postgres://USER@HOST:PORT/DB. Default: SQLite file
+    /// vcds.db in the data directory. Migrations are applied at start.
+    #[arg(long, env = "VCDS_DB")]
+    db: Option<String>,
+    /// Directory for the SQLite database and other state; created if missing.
+    #[arg(long, default_value = "./data", env = "VCDS_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Name of the site this service deploys to (shown in the Portal's StaticPortalStatus).
+    #[arg(long, default_value = "local", env = "VCDS_SITE")]
+    site: String,
+    /// Largest SOAP request body accepted, in bytes; larger ones get a Sender fault.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    max_body: usize,
+    /// Longest lifetime (days) a resource or subscription may be given with SetTerminationTime or Renew.
+    #[arg(long, default_value_t = 366)]
+    max_lifetime_days: i64,
+    /// HTTP worker threads; 0 means one per CPU core.
+    #[arg(long, default_value_t = 0)]
+    workers: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,actix_server=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
+    let db = args
+        .db
+        .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("vcds.db").display()));
+    let mut config = vcds_server::Config::new(args.listen, db);
+    config.site = args.site;
+    config.max_body = args.max_body;
+    config.max_lifetime = chrono::Duration::days(args.max_lifetime_days);
+    config.workers = args.workers;
+    actix_rt::System::new().block_on(vcds_server::serve(config))?;
+    Ok(())
+}
