@@ -62,7 +62,12 @@ fn wsrf(code: FaultCode, ns: &str, local: &str, reason: String) -> Fault {
 }
 
 fn wsn(local: &str, reason: String) -> Fault {
-    Fault::typed(FaultCode::Sender, q(ns::WSNT, local), ns::WSN_FAULT_ACTION, reason)
+    Fault::typed(
+        FaultCode::Sender,
+        q(ns::WSNT, local),
+        ns::WSN_FAULT_ACTION,
+        reason,
+    )
 }
 
 impl OpError {
@@ -71,7 +76,10 @@ impl OpError {
         let sender = FaultCode::Sender;
         match self {
             OpError::Soap(f) => f,
-            OpError::Xml(e) => Fault::new(sender, format!("the request is not acceptable XML: {e}")).with_code(xml_code(&e)),
+            OpError::Xml(e) => {
+                Fault::new(sender, format!("the request is not acceptable XML: {e}"))
+                    .with_code(xml_code(&e))
+            }
             OpError::BodyTooLarge(..) => Fault::new(sender, reason).with_code("body-too-large"),
             OpError::BodyTimeout => Fault::new(sender, reason).with_code("body-timeout"),
             OpError::ContentType(_) => Fault::new(sender, reason).with_code("content-type"),
@@ -90,21 +98,51 @@ impl OpError {
                 f
             }
             OpError::Rp(e) => match e {
-                RpError::BadQName(_) | RpError::UnknownProperty(_) => {
-                    wsrf(sender, ns::WSRF_RP, "InvalidResourcePropertyQNameFault", reason)
-                }
-                RpError::ReadOnly(_) => wsrf(sender, ns::WSRF_RP, "UnableToModifyResourcePropertyFault", reason),
+                RpError::BadQName(_) | RpError::UnknownProperty(_) => wsrf(
+                    sender,
+                    ns::WSRF_RP,
+                    "InvalidResourcePropertyQNameFault",
+                    reason,
+                ),
+                RpError::ReadOnly(_) => wsrf(
+                    sender,
+                    ns::WSRF_RP,
+                    "UnableToModifyResourcePropertyFault",
+                    reason,
+                ),
                 RpError::InvalidModification { .. } | RpError::UnknownComponent(_) => {
                     wsrf(sender, ns::WSRF_RP, "InvalidModificationFault", reason)
                 }
             },
             OpError::Query(e) => match e {
-                QueryError::UnknownDialect(_) => wsrf(sender, ns::WSRF_RP, "UnknownQueryExpressionDialectFault", reason),
-                QueryError::Invalid(_) => wsrf(sender, ns::WSRF_RP, "InvalidQueryExpressionFault", reason),
-                QueryError::Evaluation(_) => wsrf(FaultCode::Receiver, ns::WSRF_RP, "QueryEvaluationErrorFault", reason),
+                QueryError::UnknownDialect(_) => wsrf(
+                    sender,
+                    ns::WSRF_RP,
+                    "UnknownQueryExpressionDialectFault",
+                    reason,
+                ),
+                QueryError::Invalid(_) => {
+                    wsrf(sender, ns::WSRF_RP, "InvalidQueryExpressionFault", reason)
+                }
+                QueryError::Evaluation(_) => wsrf(
+                    FaultCode::Receiver,
+                    ns::WSRF_RP,
+                    "QueryEvaluationErrorFault",
+                    reason,
+                ),
             },
-            OpError::Lifetime(_) => wsrf(sender, ns::WSRF_RL, "UnableToSetTerminationTimeFault", reason),
-            OpError::TerminationRejected(_) => wsrf(sender, ns::WSRF_RL, "TerminationTimeChangeRejectedFault", reason),
+            OpError::Lifetime(_) => wsrf(
+                sender,
+                ns::WSRF_RL,
+                "UnableToSetTerminationTimeFault",
+                reason,
+            ),
+            OpError::TerminationRejected(_) => wsrf(
+                sender,
+                ns::WSRF_RL,
+                "TerminationTimeChangeRejectedFault",
+                reason,
+            ),
             OpError::Topic(e) => match e {
                 TopicError::DialectUnknown(_) => wsn("TopicExpressionDialectUnknownFault", reason),
                 TopicError::Invalid(_) => wsn("InvalidTopicExpressionFault", reason),
@@ -112,11 +150,18 @@ impl OpError {
             },
             OpError::Consumer(_) => wsn("SubscribeCreationFailedFault", reason),
             OpError::InvalidFilter(_) => wsn("InvalidFilterFault", reason),
-            OpError::InitialTerminationUnacceptable(_) => wsn("UnacceptableInitialTerminationTimeFault", reason),
+            OpError::InitialTerminationUnacceptable(_) => {
+                wsn("UnacceptableInitialTerminationTimeFault", reason)
+            }
             OpError::TerminationUnacceptable(_) => wsn("UnacceptableTerminationTimeFault", reason),
             OpError::Registry(e) => {
                 tracing::error!(error = %e, "store failure");
-                wsrf(FaultCode::Receiver, ns::WSRF_R, "ResourceUnavailableFault", format!("the service could not complete the request: {e}"))
+                wsrf(
+                    FaultCode::Receiver,
+                    ns::WSRF_R,
+                    "ResourceUnavailableFault",
+                    format!("the service could not complete the request: {e}"),
+                )
             }
         }
     }

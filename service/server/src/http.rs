@@ -25,7 +25,11 @@ fn base_url(req: &HttpRequest) -> String {
     format!("{}://{}", info.scheme(), info.host())
 }
 
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, OpError> {
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, OpError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -37,7 +41,9 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
     let read = async {
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| OpError::BadRequest(format!("reading the request body failed: {e}")))?;
+            let chunk = chunk.map_err(|e| {
+                OpError::BadRequest(format!("reading the request body failed: {e}"))
+            })?;
             if body.len() + chunk.len() > limit {
                 return Err(OpError::BodyTooLarge(body.len() + chunk.len(), limit));
             }
@@ -45,7 +51,9 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
         }
         Ok(body)
     };
-    actix_rt::time::timeout(BODY_DEADLINE, read).await.map_err(|_| OpError::BodyTimeout)?
+    actix_rt::time::timeout(BODY_DEADLINE, read)
+        .await
+        .map_err(|_| OpError::BodyTimeout)?
 }
 
 /// What is known about a request when it fails, for the fault.
@@ -75,11 +83,21 @@ pub async fn soap(
     let Some(endpoint) = Endpoint::from_path(&path) else {
         return HttpResponse::NotFound().body("no such endpoint\n");
     };
-    let endpoints = Endpoints { base: base_url(&req) };
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let endpoints = Endpoints {
+        base: base_url(&req),
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let (declared_version, http_action) = match SoapVersion::from_content_type(content_type) {
         Some((SoapVersion::V11, _)) => {
-            let a = req.headers().get("SOAPAction").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let a = req
+                .headers()
+                .get("SOAPAction")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             (Some(SoapVersion::V11), a)
         }
         Some((v, a)) => (Some(v), a),
@@ -88,7 +106,8 @@ pub async fn soap(
     let mut ctx = FaultContext {
         version: declared_version.unwrap_or(SoapVersion::V11),
         relates_to: None,
-        originator: vcds_wsrf::Epr::new(format!("{}{}", endpoints.base, endpoint.path())).children(),
+        originator: vcds_wsrf::Epr::new(format!("{}{}", endpoints.base, endpoint.path()))
+            .children(),
     };
     if declared_version.is_none() {
         return fault_response(&ctx, OpError::ContentType(content_type.to_string()));
@@ -97,14 +116,28 @@ pub async fn soap(
         Ok(b) => b,
         Err(e) => return fault_response(&ctx, e),
     };
-    match handle(&state, endpoint, endpoints, &body, http_action.as_deref(), &mut ctx).await {
+    match handle(
+        &state,
+        endpoint,
+        endpoints,
+        &body,
+        http_action.as_deref(),
+        &mut ctx,
+    )
+    .await
+    {
         Ok((action, reply)) => {
             let text = vcds_soap::write_reply(
                 ctx.version,
-                ReplyHeaders { action: &action, relates_to: ctx.relates_to.as_deref() },
+                ReplyHeaders {
+                    action: &action,
+                    relates_to: ctx.relates_to.as_deref(),
+                },
                 &reply,
             );
-            HttpResponse::Ok().content_type(ctx.version.content_type(&action)).body(text)
+            HttpResponse::Ok()
+                .content_type(ctx.version.content_type(&action))
+                .body(text)
         }
         Err(e) => fault_response(&ctx, e),
     }
@@ -119,23 +152,40 @@ async fn handle(
     ctx: &mut FaultContext,
 ) -> Result<(String, String), OpError> {
     let doc = vcds_xml::parse_bytes(body, &state.limits)?;
-    let env = Envelope::parse(&doc, std::slice::from_ref(&*RESOURCE_ID), http_action).map_err(OpError::Soap)?;
+    let env = Envelope::parse(&doc, std::slice::from_ref(&*RESOURCE_ID), http_action)
+        .map_err(OpError::Soap)?;
     ctx.version = env.version;
     ctx.relates_to = env.addressing.message_id.clone();
     if let Some(id) = env.header(&RESOURCE_ID).and_then(|h| h.text()) {
         ctx.originator = endpoints.epr(endpoint, id.trim()).children();
     }
     let action = env.addressing.action.as_str();
-    let (op, expected) = Operation::route(endpoint, action).ok_or_else(|| OpError::ActionNotSupported(action.to_string()))?;
-    let body = env.body.filter(|b| expected.matches(*b)).ok_or_else(|| OpError::BodyMismatch {
-        expected: expected.clone(),
-        found: env.body.map_or("nothing".to_string(), |b| vcds_xml::QName::of(b).clark()),
-    })?;
+    let (op, expected) = Operation::route(endpoint, action)
+        .ok_or_else(|| OpError::ActionNotSupported(action.to_string()))?;
+    let body = env
+        .body
+        .filter(|b| expected.matches(*b))
+        .ok_or_else(|| OpError::BodyMismatch {
+            expected: expected.clone(),
+            found: env
+                .body
+                .map_or("nothing".to_string(), |b| vcds_xml::QName::of(b).clark()),
+        })?;
     let resource = ops::addressed(state, endpoint, &env)?;
     if op.mutates() {
         tracing::info!(action, resource = %resource.id, "request");
     }
-    let reply = ops::run(op, Request { state, endpoints, endpoint, resource, body }).await?;
+    let reply = ops::run(
+        op,
+        Request {
+            state,
+            endpoints,
+            endpoint,
+            resource,
+            body,
+        },
+    )
+    .await?;
     Ok((actions::response_of(action), reply))
 }
 
@@ -143,7 +193,8 @@ async fn handle(
 /// for the host the client used, so toolkits resolve everything from this server.
 pub async fn wsdl(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     if Endpoint::from_path(&path).is_none() || !req.query_string().eq_ignore_ascii_case("wsdl") {
-        return HttpResponse::NotFound().body("try ?wsdl on /wsrf/services/Portal, System or Subscription\n");
+        return HttpResponse::NotFound()
+            .body("try ?wsdl on /wsrf/services/Portal, System or Subscription\n");
     }
     let Some(text) = WSDL.get_file("vcds.wsdl").and_then(|f| f.contents_utf8()) else {
         return HttpResponse::NotFound().body("this build carries no WSDL\n");
@@ -153,14 +204,16 @@ pub async fn wsdl(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
         .replace("\"../schemas/", &format!("\"{base}/schemas/"))
         .replace("\"../wsdl/", &format!("\"{base}/wsdl/"))
         .replace("http://localhost:8080", &base);
-    HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(text)
+    HttpResponse::Ok()
+        .content_type("text/xml; charset=utf-8")
+        .body(text)
 }
 
 fn serve_file(dir: &'static Dir<'static>, path: &str) -> HttpResponse {
     match dir.get_file(path) {
-        Some(f) if !path.split('/').any(|s| s == "..") => {
-            HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(f.contents())
-        }
+        Some(f) if !path.split('/').any(|s| s == "..") => HttpResponse::Ok()
+            .content_type("text/xml; charset=utf-8")
+            .body(f.contents()),
         _ => HttpResponse::NotFound().body("no such file\n"),
     }
 }

@@ -5,7 +5,9 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use vcds_soap::ns;
 use vcds_wsrf::rp::{element_nil, element_text};
-use vcds_wsrf::{query::XPATH_DIALECT, topic, xsd_datetime, Epr, PropertyDecl, RpDocument, RpSchema};
+use vcds_wsrf::{
+    query::XPATH_DIALECT, topic, xsd_datetime, Epr, PropertyDecl, RpDocument, RpSchema,
+};
 use vcds_xml::{escape, QName};
 
 use crate::registry::{Registry, Resource, State};
@@ -24,7 +26,8 @@ pub fn q(ns: &str, local: &str) -> QName {
 pub static RESOURCE_ID: LazyLock<QName> = LazyLock::new(|| q(VCDS, "ResourceId"));
 pub static CURRENT_TIME: LazyLock<QName> = LazyLock::new(|| q(ns::WSRF_RL, "CurrentTime"));
 pub static TERMINATION_TIME: LazyLock<QName> = LazyLock::new(|| q(ns::WSRF_RL, "TerminationTime"));
-pub static RESOURCE_TERMINATION: LazyLock<QName> = LazyLock::new(|| q(ns::WSRF_RL, "ResourceTermination"));
+pub static RESOURCE_TERMINATION: LazyLock<QName> =
+    LazyLock::new(|| q(ns::WSRF_RL, "ResourceTermination"));
 
 /// Which of the three endpoints a request came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +98,10 @@ static PORTAL_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
         PropertyDecl::read_only(CURRENT_TIME.clone()),
     ];
     props.extend(producer_props());
-    RpSchema { root: q(VCDS, "PortalProperties"), props }
+    RpSchema {
+        root: q(VCDS, "PortalProperties"),
+        props,
+    }
 });
 
 static SYSTEM_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
@@ -108,7 +114,10 @@ static SYSTEM_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
         PropertyDecl::read_only(TERMINATION_TIME.clone()),
     ];
     props.extend(producer_props());
-    RpSchema { root: q(VCDS, "SystemProperties"), props }
+    RpSchema {
+        root: q(VCDS, "SystemProperties"),
+        props,
+    }
 });
 
 static SUBSCRIPTION_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| RpSchema {
@@ -126,7 +135,12 @@ static SUBSCRIPTION_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| RpSchema {
 // Topics are the properties that change, plus termination; static properties would never fire.
 static PORTAL_TOPICS: LazyLock<Vec<QName>> = LazyLock::new(|| vec![q(API, "ActiveSystems")]);
 static SYSTEM_TOPICS: LazyLock<Vec<QName>> = LazyLock::new(|| {
-    vec![q(VCDS, "Description"), q(VCDS, "Tag"), TERMINATION_TIME.clone(), RESOURCE_TERMINATION.clone()]
+    vec![
+        q(VCDS, "Description"),
+        q(VCDS, "Tag"),
+        TERMINATION_TIME.clone(),
+        RESOURCE_TERMINATION.clone(),
+    ]
 });
 
 /// Builds EPRs for the address clients used to reach this server.
@@ -154,7 +168,11 @@ impl Endpoints {
 }
 
 fn wrap(name: &QName, inner: &str, extra_decls: &str) -> String {
-    format!("<p:{0} xmlns:p=\"{1}\"{extra_decls}>{inner}</p:{0}>", escape(&name.local), escape(&name.ns))
+    format!(
+        "<p:{0} xmlns:p=\"{1}\"{extra_decls}>{inner}</p:{0}>",
+        escape(&name.local),
+        escape(&name.ns)
+    )
 }
 
 fn lifetime_props(doc: &mut RpDocument, r: &Resource, now: DateTime<Utc>) {
@@ -170,7 +188,13 @@ fn producer_props_of(doc: &mut RpDocument, topics: &[QName]) {
     doc.push_text(q(ns::WSRF_RP, "QueryExpressionDialect"), XPATH_DIALECT);
     doc.push_text(q(ns::WSNT, "FixedTopicSet"), "true");
     let dialect = q(ns::WSNT, "TopicExpressionDialect");
-    doc.push(dialect.clone(), vec![element_text(&dialect, topic::SIMPLE), element_text(&dialect, topic::CONCRETE)]);
+    doc.push(
+        dialect.clone(),
+        vec![
+            element_text(&dialect, topic::SIMPLE),
+            element_text(&dialect, topic::CONCRETE),
+        ],
+    );
     let expr = q(ns::WSNT, "TopicExpression");
     let values = topics
         .iter()
@@ -205,7 +229,13 @@ fn static_portal_status(site: &str) -> String {
 }
 
 /// The current RP document of a resource.
-pub fn rp_document(r: &Resource, registry: &Registry, endpoints: &Endpoints, site: &str, now: DateTime<Utc>) -> RpDocument {
+pub fn rp_document(
+    r: &Resource,
+    registry: &Registry,
+    endpoints: &Endpoints,
+    site: &str,
+    now: DateTime<Utc>,
+) -> RpDocument {
     let mut doc = RpDocument::default();
     let resource_id = match &r.state {
         State::Portal => format!("urn:vcds:portal:{site}"),
@@ -214,8 +244,14 @@ pub fn rp_document(r: &Resource, registry: &Registry, endpoints: &Endpoints, sit
     doc.push_text(q(MUWS1, "ResourceId"), &resource_id);
     match &r.state {
         State::Portal => {
-            doc.push(q(API, "StaticPortalStatus"), vec![static_portal_status(site)]);
-            doc.push(q(API, "ActiveSystems"), vec![active_systems(registry, endpoints)]);
+            doc.push(
+                q(API, "StaticPortalStatus"),
+                vec![static_portal_status(site)],
+            );
+            doc.push(
+                q(API, "ActiveSystems"),
+                vec![active_systems(registry, endpoints)],
+            );
             doc.push_text(CURRENT_TIME.clone(), &xsd_datetime(now));
             producer_props_of(&mut doc, Endpoint::Portal.topics());
         }
@@ -228,7 +264,10 @@ pub fn rp_document(r: &Resource, registry: &Registry, endpoints: &Endpoints, sit
             producer_props_of(&mut doc, Endpoint::System.topics());
         }
         State::Subscription(s) => {
-            let consumer = s.consumer.element("wsnt:ConsumerReference", &format!(" xmlns:wsnt=\"{}\"", ns::WSNT));
+            let consumer = s.consumer.element(
+                "wsnt:ConsumerReference",
+                &format!(" xmlns:wsnt=\"{}\"", ns::WSNT),
+            );
             doc.push(q(ns::WSNT, "ConsumerReference"), vec![consumer]);
             let filter = match &s.topic {
                 Some((tns, local)) => format!(

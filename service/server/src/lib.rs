@@ -57,7 +57,10 @@ pub enum StartError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("the server stopped with an error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -84,11 +87,16 @@ impl AppState {
             registry: Registry::open(store)?,
             notifier: Notifier::start()?,
             site: config.site.clone(),
-            limits: vcds_xml::Limits { max_bytes: config.max_body, ..vcds_xml::Limits::default() },
+            limits: vcds_xml::Limits {
+                max_bytes: config.max_body,
+                ..vcds_xml::Limits::default()
+            },
             max_body: config.max_body,
             max_lifetime: config.max_lifetime,
             sweeper: tokio::sync::Notify::new(),
-            endpoints: Endpoints { base: format!("http://{}", config.listen) },
+            endpoints: Endpoints {
+                base: format!("http://{}", config.listen),
+            },
         })
     }
 }
@@ -107,7 +115,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let state = web::Data::new(AppState::open(&config)?);
     let swept = lifecycle::sweep(&state).await?;
     if swept > 0 {
-        tracing::info!(swept, "resources past their termination time destroyed at start");
+        tracing::info!(
+            swept,
+            "resources past their termination time destroyed at start"
+        );
     }
     actix_rt::spawn(lifecycle::run_sweeper(state.clone().into_inner()));
     let data = state.clone();
@@ -117,7 +128,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     }
     let server = server
         .bind(&config.listen)
-        .map_err(|source| StartError::Bind { addr: config.listen.clone(), source })?;
+        .map_err(|source| StartError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
     for addr in server.addrs() {
         tracing::info!(%addr, site = %config.site, "vcds listening: POST /wsrf/services/Portal, GET /wsrf/services/Portal?wsdl");
     }

@@ -13,18 +13,27 @@ use crate::registry::{Registry, RegistryError, Resource, State, PORTAL_ID};
 use crate::AppState;
 
 /// Sends `message` on `topic` to every subscriber of `producer` that asked for it.
-pub fn publish(state: &AppState, endpoints: &Endpoints, producer: &Resource, topic: &QName, message: &str) {
+pub fn publish(
+    state: &AppState,
+    endpoints: &Endpoints,
+    producer: &Resource,
+    topic: &QName,
+    message: &str,
+) {
     let subscribers = state.registry.select(|r| match &r.state {
         State::Subscription(s) => {
             s.producer == producer.id
-                && s.topic.as_ref().is_none_or(|(ns, local)| ns == &topic.ns && local == &topic.local)
+                && s.topic
+                    .as_ref()
+                    .is_none_or(|(ns, local)| ns == &topic.ns && local == &topic.local)
         }
         _ => false,
     });
     let producer_epr = endpoints.of(producer);
     for sub in subscribers {
         if let State::Subscription(s) = &sub.state {
-            let body = notify::notification_message(&endpoints.of(&sub), topic, &producer_epr, message);
+            let body =
+                notify::notification_message(&endpoints.of(&sub), topic, &producer_epr, message);
             state.notifier.send(s.consumer.clone(), body);
         }
     }
@@ -34,11 +43,21 @@ pub fn publish(state: &AppState, endpoints: &Endpoints, producer: &Resource, top
 fn publish_active_systems(state: &AppState, endpoints: &Endpoints, old: String) {
     if let Some(portal) = state.registry.get(PORTAL_ID) {
         let new = kinds::active_systems(&state.registry, endpoints);
-        publish(state, endpoints, &portal, &q(API, "ActiveSystems"), &notify::value_change(&[old], &[new]));
+        publish(
+            state,
+            endpoints,
+            &portal,
+            &q(API, "ActiveSystems"),
+            &notify::value_change(&[old], &[new]),
+        );
     }
 }
 
-pub async fn create(state: &AppState, endpoints: &Endpoints, resource: Resource) -> Result<Arc<Resource>, RegistryError> {
+pub async fn create(
+    state: &AppState,
+    endpoints: &Endpoints,
+    resource: Resource,
+) -> Result<Arc<Resource>, RegistryError> {
     let old = kinds::active_systems(&state.registry, endpoints);
     let created = state.registry.put(resource).await?;
     tracing::info!(id = %created.id, kind = created.state.kind(), "resource created");
@@ -48,13 +67,24 @@ pub async fn create(state: &AppState, endpoints: &Endpoints, resource: Resource)
 
 /// Destroys resources and, with each producer, the subscriptions on it; subscribers to
 /// `wsrf-rl:ResourceTermination` hear of it first.
-pub async fn destroy(state: &AppState, endpoints: &Endpoints, ids: Vec<String>, reason: &str) -> Result<(), RegistryError> {
+pub async fn destroy(
+    state: &AppState,
+    endpoints: &Endpoints,
+    ids: Vec<String>,
+    reason: &str,
+) -> Result<(), RegistryError> {
     let old = kinds::active_systems(&state.registry, endpoints);
     let now = Utc::now();
     for id in &ids {
         if let Some(r) = state.registry.get(id) {
             if Endpoint::of(&r.state) != Endpoint::Subscription {
-                publish(state, endpoints, &r, &RESOURCE_TERMINATION, &notify::termination(now, reason));
+                publish(
+                    state,
+                    endpoints,
+                    &r,
+                    &RESOURCE_TERMINATION,
+                    &notify::termination(now, reason),
+                );
             }
         }
     }
@@ -64,11 +94,17 @@ pub async fn destroy(state: &AppState, endpoints: &Endpoints, ids: Vec<String>, 
         .iter()
         .map(|r| r.id.clone())
         .collect();
-    let removed = state.registry.remove(ids.into_iter().chain(dependants).collect()).await?;
+    let removed = state
+        .registry
+        .remove(ids.into_iter().chain(dependants).collect())
+        .await?;
     for r in &removed {
         tracing::info!(id = %r.id, kind = r.state.kind(), reason, "resource destroyed");
     }
-    if removed.iter().any(|r| matches!(r.state, State::System { .. })) {
+    if removed
+        .iter()
+        .any(|r| matches!(r.state, State::System { .. }))
+    {
         publish_active_systems(state, endpoints, old);
     }
     Ok(())

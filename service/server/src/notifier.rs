@@ -63,7 +63,9 @@ async fn route(mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) {
     let mut queues: HashMap<String, mpsc::Sender<Delivery>> = HashMap::new();
     while let Some(d) = rx.recv().await {
         let address = d.consumer.address.clone();
-        let queue = queues.entry(address.clone()).or_insert_with(|| spawn_consumer(client.clone(), counters.clone()));
+        let queue = queues
+            .entry(address.clone())
+            .or_insert_with(|| spawn_consumer(client.clone(), counters.clone()));
         match queue.try_send(d) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -104,15 +106,23 @@ fn spawn_consumer(client: awc::Client, counters: Arc<Counters>) -> mpsc::Sender<
                         ok = true;
                         break;
                     }
-                    Ok(resp) => tracing::debug!(consumer = %d.consumer.address, status = %resp.status(), attempt, "consumer refused notification"),
-                    Err(e) => tracing::debug!(consumer = %d.consumer.address, error = %e, attempt, "notification not delivered"),
+                    Ok(resp) => {
+                        tracing::debug!(consumer = %d.consumer.address, status = %resp.status(), attempt, "consumer refused notification")
+                    }
+                    Err(e) => {
+                        tracing::debug!(consumer = %d.consumer.address, error = %e, attempt, "notification not delivered")
+                    }
                 }
                 if attempt < ATTEMPTS {
                     actix_rt::time::sleep(delay).await;
                     delay *= 3;
                 }
             }
-            let counter = if ok { &counters.delivered } else { &counters.failed };
+            let counter = if ok {
+                &counters.delivered
+            } else {
+                &counters.failed
+            };
             counter.fetch_add(1, Ordering::Relaxed);
             if !ok {
                 tracing::warn!(consumer = %d.consumer.address, "notification given up after {ATTEMPTS} attempts");

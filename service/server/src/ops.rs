@@ -13,8 +13,10 @@ use crate::kinds::{self, q, Endpoint, Endpoints, API, RESOURCE_ID};
 use crate::registry::{Resource, State, StoredProperty, SubscriptionState};
 use crate::AppState;
 
-pub const CREATE: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/CreateRequest";
-pub const LOOKUP_SYSTEM: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/LookupSystemRequest";
+pub const CREATE: &str =
+    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/CreateRequest";
+pub const LOOKUP_SYSTEM: &str =
+    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/LookupSystemRequest";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -38,13 +40,38 @@ impl Operation {
         use Endpoint::*;
         use Operation::*;
         let (op, ns_uri, local, at): (Operation, &str, &str, &[Endpoint]) = match action {
-            actions::GET_RP_DOCUMENT => (GetDocument, ns::WSRF_RP, "GetResourcePropertyDocument", &[Portal, System, Subscription]),
-            actions::GET_RP => (Get, ns::WSRF_RP, "GetResourceProperty", &[Portal, System, Subscription]),
-            actions::GET_MULTIPLE_RP => (GetMultiple, ns::WSRF_RP, "GetMultipleResourceProperties", &[Portal, System, Subscription]),
-            actions::QUERY_RP => (Query, ns::WSRF_RP, "QueryResourceProperties", &[Portal, System, Subscription]),
+            actions::GET_RP_DOCUMENT => (
+                GetDocument,
+                ns::WSRF_RP,
+                "GetResourcePropertyDocument",
+                &[Portal, System, Subscription],
+            ),
+            actions::GET_RP => (
+                Get,
+                ns::WSRF_RP,
+                "GetResourceProperty",
+                &[Portal, System, Subscription],
+            ),
+            actions::GET_MULTIPLE_RP => (
+                GetMultiple,
+                ns::WSRF_RP,
+                "GetMultipleResourceProperties",
+                &[Portal, System, Subscription],
+            ),
+            actions::QUERY_RP => (
+                Query,
+                ns::WSRF_RP,
+                "QueryResourceProperties",
+                &[Portal, System, Subscription],
+            ),
             actions::SET_RP => (Set, ns::WSRF_RP, "SetResourceProperties", &[System]),
             actions::DESTROY => (Destroy, ns::WSRF_RL, "Destroy", &[System, Subscription]),
-            actions::SET_TERMINATION_TIME => (SetTerminationTime, ns::WSRF_RL, "SetTerminationTime", &[System]),
+            actions::SET_TERMINATION_TIME => (
+                SetTerminationTime,
+                ns::WSRF_RL,
+                "SetTerminationTime",
+                &[System],
+            ),
             actions::SUBSCRIBE => (Subscribe, ns::WSNT, "Subscribe", &[Portal, System]),
             actions::RENEW => (Renew, ns::WSNT, "Renew", &[Subscription]),
             actions::UNSUBSCRIBE => (Unsubscribe, ns::WSNT, "Unsubscribe", &[Subscription]),
@@ -56,7 +83,14 @@ impl Operation {
     }
 
     pub fn mutates(self) -> bool {
-        !matches!(self, Operation::GetDocument | Operation::Get | Operation::GetMultiple | Operation::Query | Operation::LookupSystem)
+        !matches!(
+            self,
+            Operation::GetDocument
+                | Operation::Get
+                | Operation::GetMultiple
+                | Operation::Query
+                | Operation::LookupSystem
+        )
     }
 }
 
@@ -70,7 +104,10 @@ pub struct Request<'a, 'input> {
 }
 
 fn rp_response(local: &str, inner: &str) -> String {
-    format!("<wsrf-rp:{local} xmlns:wsrf-rp=\"{}\">{inner}</wsrf-rp:{local}>", ns::WSRF_RP)
+    format!(
+        "<wsrf-rp:{local} xmlns:wsrf-rp=\"{}\">{inner}</wsrf-rp:{local}>",
+        ns::WSRF_RP
+    )
 }
 
 fn text_of<'a>(n: Node<'a, '_>) -> &'a str {
@@ -85,32 +122,54 @@ fn child<'a, 'input>(n: Node<'a, 'input>, ns_uri: &str, local: &str) -> Option<N
 pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError> {
     let now = Utc::now();
     let schema = req.endpoint.schema();
-    let document = || kinds::rp_document(&req.resource, &req.state.registry, &req.endpoints, &req.state.site, now);
+    let document = || {
+        kinds::rp_document(
+            &req.resource,
+            &req.state.registry,
+            &req.endpoints,
+            &req.state.site,
+            now,
+        )
+    };
     match op {
-        Operation::GetDocument => Ok(rp_response("GetResourcePropertyDocumentResponse", &document().render(schema))),
+        Operation::GetDocument => Ok(rp_response(
+            "GetResourcePropertyDocumentResponse",
+            &document().render(schema),
+        )),
         Operation::Get => {
             let text = text_of(req.body);
-            let name = QName::resolve_in(text, req.body).ok_or_else(|| rp::RpError::BadQName(text.to_string()))?;
-            Ok(rp_response("GetResourcePropertyResponse", &document().get(schema, &name)?.concat()))
+            let name = QName::resolve_in(text, req.body)
+                .ok_or_else(|| rp::RpError::BadQName(text.to_string()))?;
+            Ok(rp_response(
+                "GetResourcePropertyResponse",
+                &document().get(schema, &name)?.concat(),
+            ))
         }
         Operation::GetMultiple => {
             let doc = document();
             let mut out = String::new();
-            let names: Vec<Node<'_, '_>> =
-                req.body.children().filter(|c| c.has_tag_name((ns::WSRF_RP, "ResourceProperty"))).collect();
+            let names: Vec<Node<'_, '_>> = req
+                .body
+                .children()
+                .filter(|c| c.has_tag_name((ns::WSRF_RP, "ResourceProperty")))
+                .collect();
             if names.is_empty() {
-                return Err(OpError::BadRequest("GetMultipleResourceProperties names no ResourceProperty".to_string()));
+                return Err(OpError::BadRequest(
+                    "GetMultipleResourceProperties names no ResourceProperty".to_string(),
+                ));
             }
             for n in names {
                 let text = text_of(n);
-                let name = QName::resolve_in(text, n).ok_or_else(|| rp::RpError::BadQName(text.to_string()))?;
+                let name = QName::resolve_in(text, n)
+                    .ok_or_else(|| rp::RpError::BadQName(text.to_string()))?;
                 out.push_str(&doc.get(schema, &name)?.concat());
             }
             Ok(rp_response("GetMultipleResourcePropertiesResponse", &out))
         }
         Operation::Query => {
-            let expr = child(req.body, ns::WSRF_RP, "QueryExpression")
-                .ok_or_else(|| OpError::BadRequest("QueryResourceProperties has no QueryExpression".to_string()))?;
+            let expr = child(req.body, ns::WSRF_RP, "QueryExpression").ok_or_else(|| {
+                OpError::BadRequest("QueryResourceProperties has no QueryExpression".to_string())
+            })?;
             let dialect = expr.attribute("Dialect").unwrap_or("").trim();
             if dialect != query::XPATH_DIALECT {
                 return Err(query::QueryError::UnknownDialect(dialect.to_string()).into());
@@ -125,8 +184,17 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
         }
         Operation::Set => set_properties(&req, schema).await,
         Operation::Destroy => {
-            crate::lifecycle::destroy(req.state, &req.endpoints, vec![req.resource.id.clone()], "destroyed on request").await?;
-            Ok(format!("<wsrf-rl:DestroyResponse xmlns:wsrf-rl=\"{}\"/>", ns::WSRF_RL))
+            crate::lifecycle::destroy(
+                req.state,
+                &req.endpoints,
+                vec![req.resource.id.clone()],
+                "destroyed on request",
+            )
+            .await?;
+            Ok(format!(
+                "<wsrf-rl:DestroyResponse xmlns:wsrf-rl=\"{}\"/>",
+                ns::WSRF_RL
+            ))
         }
         Operation::SetTerminationTime => {
             let requested = lifetime::parse_set_termination_time(req.body)?;
@@ -134,8 +202,14 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
             check_lifetime(req.state, now, new, OpError::TerminationRejected)?;
             set_termination(&req, new).await?;
             let new_text = match new {
-                Some(t) => format!("<wsrf-rl:NewTerminationTime>{}</wsrf-rl:NewTerminationTime>", xsd_datetime(t)),
-                None => format!("<wsrf-rl:NewTerminationTime xmlns:xsi=\"{}\" xsi:nil=\"true\"/>", ns::XSI),
+                Some(t) => format!(
+                    "<wsrf-rl:NewTerminationTime>{}</wsrf-rl:NewTerminationTime>",
+                    xsd_datetime(t)
+                ),
+                None => format!(
+                    "<wsrf-rl:NewTerminationTime xmlns:xsi=\"{}\" xsi:nil=\"true\"/>",
+                    ns::XSI
+                ),
             };
             Ok(format!(
                 "<wsrf-rl:SetTerminationTimeResponse xmlns:wsrf-rl=\"{}\">{new_text}<wsrf-rl:CurrentTime>{}</wsrf-rl:CurrentTime></wsrf-rl:SetTerminationTimeResponse>",
@@ -145,14 +219,19 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
         }
         Operation::Subscribe => subscribe(&req, now).await,
         Operation::Renew => {
-            let tt = child(req.body, ns::WSNT, "TerminationTime")
-                .ok_or_else(|| OpError::TerminationUnacceptable("Renew carries no TerminationTime".to_string()))?;
+            let tt = child(req.body, ns::WSNT, "TerminationTime").ok_or_else(|| {
+                OpError::TerminationUnacceptable("Renew carries no TerminationTime".to_string())
+            })?;
             let requested = lifetime::parse_absolute_or_relative(text_of(tt))
                 .map_err(|e| OpError::TerminationUnacceptable(e.to_string()))?;
-            let new = requested.resolve(now).map_err(|e| OpError::TerminationUnacceptable(e.to_string()))?;
+            let new = requested
+                .resolve(now)
+                .map_err(|e| OpError::TerminationUnacceptable(e.to_string()))?;
             check_lifetime(req.state, now, new, OpError::TerminationUnacceptable)?;
             if new.is_some_and(|t| t <= now) {
-                return Err(OpError::TerminationUnacceptable("the requested termination time has passed".to_string()));
+                return Err(OpError::TerminationUnacceptable(
+                    "the requested termination time has passed".to_string(),
+                ));
             }
             set_termination(&req, new).await?;
             Ok(format!(
@@ -163,8 +242,17 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
             ))
         }
         Operation::Unsubscribe => {
-            crate::lifecycle::destroy(req.state, &req.endpoints, vec![req.resource.id.clone()], "unsubscribed").await?;
-            Ok(format!("<wsnt:UnsubscribeResponse xmlns:wsnt=\"{}\"/>", ns::WSNT))
+            crate::lifecycle::destroy(
+                req.state,
+                &req.endpoints,
+                vec![req.resource.id.clone()],
+                "unsubscribed",
+            )
+            .await?;
+            Ok(format!(
+                "<wsnt:UnsubscribeResponse xmlns:wsnt=\"{}\"/>",
+                ns::WSNT
+            ))
         }
         Operation::Create => {
             let system = Resource {
@@ -184,14 +272,19 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
             ))
         }
         Operation::LookupSystem => {
-            let id = child(req.body, API, "ResourceId").map(text_of).unwrap_or("");
+            let id = child(req.body, API, "ResourceId")
+                .map(text_of)
+                .unwrap_or("");
             let system = req
                 .state
                 .registry
                 .get(id)
                 .filter(|r| matches!(r.state, State::System { .. }))
                 .ok_or_else(|| OpError::ResourceUnknown(id.to_string()))?;
-            Ok(req.endpoints.of(&system).element("api:lookupSystemResponse", &format!(" xmlns:api=\"{API}\"")))
+            Ok(req
+                .endpoints
+                .of(&system)
+                .element("api:lookupSystemResponse", &format!(" xmlns:api=\"{API}\"")))
         }
     }
 }
@@ -222,11 +315,22 @@ fn termination_element(name: &str, t: Option<chrono::DateTime<Utc>>) -> String {
     }
 }
 
-async fn set_termination(req: &Request<'_, '_>, new: Option<chrono::DateTime<Utc>>) -> Result<(), OpError> {
+async fn set_termination(
+    req: &Request<'_, '_>,
+    new: Option<chrono::DateTime<Utc>>,
+) -> Result<(), OpError> {
     let id = req.resource.id.clone();
     req.state
         .registry
-        .update(&id, |current| Ok::<_, OpError>((Resource { termination: new, ..current.clone() }, ())))
+        .update(&id, |current| {
+            Ok::<_, OpError>((
+                Resource {
+                    termination: new,
+                    ..current.clone()
+                },
+                (),
+            ))
+        })
         .await?
         .ok_or(OpError::ResourceUnknown(id))?;
     // A time in the past means "now": the sweeper takes it at once.
@@ -234,7 +338,10 @@ async fn set_termination(req: &Request<'_, '_>, new: Option<chrono::DateTime<Utc
     Ok(())
 }
 
-async fn set_properties(req: &Request<'_, '_>, schema: &vcds_wsrf::RpSchema) -> Result<String, OpError> {
+async fn set_properties(
+    req: &Request<'_, '_>,
+    schema: &vcds_wsrf::RpSchema,
+) -> Result<String, OpError> {
     let components = rp::parse_set_request(req.body)?;
     let id = req.resource.id.clone();
     let (updated, changes) = req
@@ -244,13 +351,26 @@ async fn set_properties(req: &Request<'_, '_>, schema: &vcds_wsrf::RpSchema) -> 
             let State::System { props } = &current.state else {
                 return Err(OpError::ResourceUnknown(current.id.clone()));
             };
-            let stored: Vec<(QName, Vec<String>)> = props.iter().map(|p| (q(&p.ns, &p.local), p.values.clone())).collect();
+            let stored: Vec<(QName, Vec<String>)> = props
+                .iter()
+                .map(|p| (q(&p.ns, &p.local), p.values.clone()))
+                .collect();
             let (next, changes) = rp::apply_set(schema, &stored, &components)?;
             let props = next
                 .into_iter()
-                .map(|(n, values)| StoredProperty { ns: n.ns, local: n.local, values })
+                .map(|(n, values)| StoredProperty {
+                    ns: n.ns,
+                    local: n.local,
+                    values,
+                })
                 .collect();
-            Ok((Resource { state: State::System { props }, ..current.clone() }, changes))
+            Ok((
+                Resource {
+                    state: State::System { props },
+                    ..current.clone()
+                },
+                changes,
+            ))
         })
         .await?
         .ok_or(OpError::ResourceUnknown(id))?;
@@ -275,21 +395,32 @@ async fn subscribe(req: &Request<'_, '_>, now: chrono::DateTime<Utc>) -> Result<
                 )));
             }
             let dialect = f.attribute("Dialect").unwrap_or("");
-            topic = Some(topic::resolve(dialect, text_of(f), f, req.endpoint.topics())?);
+            topic = Some(topic::resolve(
+                dialect,
+                text_of(f),
+                f,
+                req.endpoint.topics(),
+            )?);
         }
     }
     if let Some(policy) = child(req.body, ns::WSNT, "SubscriptionPolicy") {
         if policy.children().any(|c| c.is_element()) {
-            return Err(OpError::InvalidFilter("subscription policies are not supported".to_string()));
+            return Err(OpError::InvalidFilter(
+                "subscription policies are not supported".to_string(),
+            ));
         }
     }
     let termination = match child(req.body, ns::WSNT, "InitialTerminationTime") {
         Some(t) => {
             let requested = lifetime::parse_absolute_or_relative(text_of(t))
                 .map_err(|e| OpError::InitialTerminationUnacceptable(e.to_string()))?;
-            let at = requested.resolve(now).map_err(|e| OpError::InitialTerminationUnacceptable(e.to_string()))?;
+            let at = requested
+                .resolve(now)
+                .map_err(|e| OpError::InitialTerminationUnacceptable(e.to_string()))?;
             if at.is_some_and(|t| t <= now) {
-                return Err(OpError::InitialTerminationUnacceptable("the initial termination time has passed".to_string()));
+                return Err(OpError::InitialTerminationUnacceptable(
+                    "the initial termination time has passed".to_string(),
+                ));
             }
             check_lifetime(req.state, now, at, OpError::InitialTerminationUnacceptable)?;
             at
@@ -320,13 +451,19 @@ async fn subscribe(req: &Request<'_, '_>, now: chrono::DateTime<Utc>) -> Result<
 }
 
 /// The resource a request addresses: the Portal, or the one named by the reference parameter.
-pub fn addressed(state: &AppState, endpoint: Endpoint, env: &vcds_soap::Envelope<'_, '_>) -> Result<Arc<Resource>, OpError> {
+pub fn addressed(
+    state: &AppState,
+    endpoint: Endpoint,
+    env: &vcds_soap::Envelope<'_, '_>,
+) -> Result<Arc<Resource>, OpError> {
     let id = match endpoint {
         Endpoint::Portal => crate::registry::PORTAL_ID.to_string(),
         _ => env
             .header(&RESOURCE_ID)
             .map(|h| text_of(h).to_string())
-            .ok_or_else(|| OpError::ResourceUnknown("(no vcds:ResourceId reference parameter)".to_string()))?,
+            .ok_or_else(|| {
+                OpError::ResourceUnknown("(no vcds:ResourceId reference parameter)".to_string())
+            })?,
     };
     state
         .registry

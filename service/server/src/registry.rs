@@ -74,13 +74,17 @@ fn to_ms(t: DateTime<Utc>) -> i64 {
 }
 
 fn from_ms(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 impl Resource {
     fn to_row(&self) -> Result<ResourceRow, RegistryError> {
-        let state = serde_json::to_string(&self.state)
-            .map_err(|e| RegistryError::Corrupt { id: self.id.clone(), reason: e.to_string() })?;
+        let state = serde_json::to_string(&self.state).map_err(|e| RegistryError::Corrupt {
+            id: self.id.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(ResourceRow {
             id: self.id.clone(),
             kind: self.state.kind().to_string(),
@@ -92,8 +96,11 @@ impl Resource {
     }
 
     fn from_row(row: ResourceRow) -> Result<Resource, RegistryError> {
-        let state: State = serde_json::from_str(&row.state)
-            .map_err(|e| RegistryError::Corrupt { id: row.id.clone(), reason: e.to_string() })?;
+        let state: State =
+            serde_json::from_str(&row.state).map_err(|e| RegistryError::Corrupt {
+                id: row.id.clone(),
+                reason: e.to_string(),
+            })?;
         Ok(Resource {
             id: row.id,
             owner: row.owner,
@@ -129,7 +136,11 @@ impl Registry {
             store.put(&portal.to_row()?)?;
             live.insert(portal.id.clone(), Arc::new(portal));
         }
-        Ok(Registry { store, live: RwLock::new(live), writer: tokio::sync::Mutex::new(()) })
+        Ok(Registry {
+            store,
+            live: RwLock::new(live),
+            writer: tokio::sync::Mutex::new(()),
+        })
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Resource>> {
@@ -138,11 +149,15 @@ impl Registry {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Resource>>> {
         // A poisoned lock only means a panic elsewhere; the map itself is always consistent.
-        self.live.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.live
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write_map(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Resource>>> {
-        self.live.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.live
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Resources matching `f`, oldest first.
@@ -173,7 +188,8 @@ impl Registry {
         let row = resource.to_row()?;
         self.blocking(move |s| s.put(&row)).await?;
         let resource = Arc::new(resource);
-        self.write_map().insert(resource.id.clone(), resource.clone());
+        self.write_map()
+            .insert(resource.id.clone(), resource.clone());
         Ok(resource)
     }
 
@@ -185,7 +201,9 @@ impl Registry {
         change: impl FnOnce(&Resource) -> Result<(Resource, T), E>,
     ) -> Result<Option<(Arc<Resource>, T)>, E> {
         let _w = self.writer.lock().await;
-        let Some(current) = self.get(id) else { return Ok(None) };
+        let Some(current) = self.get(id) else {
+            return Ok(None);
+        };
         let (next, out) = change(&current)?;
         let stored = self.put_locked(next).await?;
         Ok(Some((stored, out)))
@@ -194,7 +212,10 @@ impl Registry {
     /// Removes resources; returns those that existed.
     pub async fn remove(&self, ids: Vec<String>) -> Result<Vec<Arc<Resource>>, RegistryError> {
         let _w = self.writer.lock().await;
-        let ids: Vec<String> = ids.into_iter().filter(|id| self.read().contains_key(id)).collect();
+        let ids: Vec<String> = ids
+            .into_iter()
+            .filter(|id| self.read().contains_key(id))
+            .collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }

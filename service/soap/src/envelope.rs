@@ -70,7 +70,15 @@ pub struct Envelope<'a, 'input> {
     pub addressing: Addressing,
 }
 
-const WSA_HEADERS: [&str; 7] = ["Action", "MessageID", "To", "ReplyTo", "FaultTo", "From", "RelatesTo"];
+const WSA_HEADERS: [&str; 7] = [
+    "Action",
+    "MessageID",
+    "To",
+    "ReplyTo",
+    "FaultTo",
+    "From",
+    "RelatesTo",
+];
 
 impl<'a, 'input> Envelope<'a, 'input> {
     /// Checks the envelope and its addressing headers.
@@ -92,7 +100,10 @@ impl<'a, 'input> Envelope<'a, 'input> {
                 )
             })?,
             _ => {
-                return Err(Fault::new(FaultCode::Sender, "the document is not a SOAP Envelope".to_string()))
+                return Err(Fault::new(
+                    FaultCode::Sender,
+                    "the document is not a SOAP Envelope".to_string(),
+                ))
             }
         };
         let env_ns = version.envelope_ns();
@@ -100,23 +111,42 @@ impl<'a, 'input> Envelope<'a, 'input> {
         let mut body = None;
         for child in root.children().filter(Node::is_element) {
             let in_env = child.tag_name().namespace() == Some(env_ns);
-            match (child.tag_name().name(), in_env, header.is_some(), body.is_some()) {
+            match (
+                child.tag_name().name(),
+                in_env,
+                header.is_some(),
+                body.is_some(),
+            ) {
                 ("Header", true, false, false) => header = Some(child),
                 ("Body", true, _, false) => body = Some(child),
                 _ => {
                     return Err(Fault::new(
                         FaultCode::Sender,
-                        format!("unexpected element {} in the SOAP Envelope", QName::of(child)),
+                        format!(
+                            "unexpected element {} in the SOAP Envelope",
+                            QName::of(child)
+                        ),
                     ))
                 }
             }
         }
-        let body = body.ok_or_else(|| Fault::new(FaultCode::Sender, "the SOAP Envelope has no Body".to_string()))?;
-        let headers: Vec<Node<'a, 'input>> =
-            header.map(|h| h.children().filter(Node::is_element).collect()).unwrap_or_default();
+        let body = body.ok_or_else(|| {
+            Fault::new(
+                FaultCode::Sender,
+                "the SOAP Envelope has no Body".to_string(),
+            )
+        })?;
+        let headers: Vec<Node<'a, 'input>> = header
+            .map(|h| h.children().filter(Node::is_element).collect())
+            .unwrap_or_default();
         check_must_understand(version, &headers, understood)?;
         let addressing = read_addressing(&headers, http_action)?;
-        Ok(Envelope { version, headers, body: body.children().find(Node::is_element), addressing })
+        Ok(Envelope {
+            version,
+            headers,
+            body: body.children().find(Node::is_element),
+            addressing,
+        })
     }
 
     /// The first header block with this name.
@@ -150,14 +180,22 @@ fn targets_us(version: SoapVersion, h: Node<'_, '_>) -> bool {
     }
 }
 
-fn check_must_understand(version: SoapVersion, headers: &[Node<'_, '_>], understood: &[QName]) -> Result<(), Fault> {
+fn check_must_understand(
+    version: SoapVersion,
+    headers: &[Node<'_, '_>],
+    understood: &[QName],
+) -> Result<(), Fault> {
     let env = version.envelope_ns();
     let not_understood: Vec<QName> = headers
         .iter()
-        .filter(|h| h.attribute((env, "mustUnderstand")).is_some_and(|v| is_true(version, v)))
+        .filter(|h| {
+            h.attribute((env, "mustUnderstand"))
+                .is_some_and(|v| is_true(version, v))
+        })
         .filter(|h| targets_us(version, **h))
         .filter(|h| {
-            let wsa = h.tag_name().namespace() == Some(ns::WSA) && WSA_HEADERS.contains(&h.tag_name().name());
+            let wsa = h.tag_name().namespace() == Some(ns::WSA)
+                && WSA_HEADERS.contains(&h.tag_name().name());
             !wsa && !understood.iter().any(|q| q.matches(**h))
         })
         .map(|h| QName::of(*h))
@@ -168,13 +206,21 @@ fn check_must_understand(version: SoapVersion, headers: &[Node<'_, '_>], underst
     let names: Vec<String> = not_understood.iter().map(QName::clark).collect();
     let mut fault = Fault::new(
         FaultCode::MustUnderstand,
-        format!("header block(s) marked mustUnderstand are not understood: {}", names.join(", ")),
+        format!(
+            "header block(s) marked mustUnderstand are not understood: {}",
+            names.join(", ")
+        ),
     );
     fault.not_understood = not_understood;
     Err(fault)
 }
 
-fn wsa_fault(subcode: &str, subsubcode: Option<&str>, reason: String, problem_header: Option<&str>) -> Fault {
+fn wsa_fault(
+    subcode: &str,
+    subsubcode: Option<&str>,
+    reason: String,
+    problem_header: Option<&str>,
+) -> Fault {
     let mut f = Fault::new(FaultCode::Sender, reason);
     f.action = ns::WSA_FAULT_ACTION;
     f.subcodes.push(QName::new(ns::WSA, subcode));
@@ -183,13 +229,19 @@ fn wsa_fault(subcode: &str, subsubcode: Option<&str>, reason: String, problem_he
     }
     let mut extra = String::new();
     if let Some(h) = problem_header {
-        extra = format!("<wsa:ProblemHeaderQName xmlns:wsa=\"{}\">wsa:{h}</wsa:ProblemHeaderQName>", ns::WSA);
+        extra = format!(
+            "<wsa:ProblemHeaderQName xmlns:wsa=\"{}\">wsa:{h}</wsa:ProblemHeaderQName>",
+            ns::WSA
+        );
     }
     f.detail = BaseFault::generic().with_extra(extra);
     f
 }
 
-fn read_addressing(headers: &[Node<'_, '_>], http_action: Option<&str>) -> Result<Addressing, Fault> {
+fn read_addressing(
+    headers: &[Node<'_, '_>],
+    http_action: Option<&str>,
+) -> Result<Addressing, Fault> {
     let one = |local: &str| -> Result<Option<Node<'_, '_>>, Fault> {
         let mut found = headers
             .iter()
@@ -218,7 +270,10 @@ fn read_addressing(headers: &[Node<'_, '_>], http_action: Option<&str>) -> Resul
             ))
         }
     };
-    if let Some(h) = http_action.map(|a| a.trim().trim_matches('"')).filter(|a| !a.is_empty()) {
+    if let Some(h) = http_action
+        .map(|a| a.trim().trim_matches('"'))
+        .filter(|a| !a.is_empty())
+    {
         if h != action {
             return Err(wsa_fault(
                 "InvalidAddressingHeader",
@@ -246,13 +301,19 @@ fn read_addressing(headers: &[Node<'_, '_>], http_action: Option<&str>) -> Resul
                 return Err(wsa_fault(
                     "InvalidAddressingHeader",
                     Some("OnlyAnonymousAddressSupported"),
-                    format!("wsa:{epr_header} {address}: replies go back on the HTTP response only"),
+                    format!(
+                        "wsa:{epr_header} {address}: replies go back on the HTTP response only"
+                    ),
                     Some(epr_header),
                 ));
             }
         }
     }
-    Ok(Addressing { action, message_id: one("MessageID")?.map(text), to: one("To")?.map(text) })
+    Ok(Addressing {
+        action,
+        message_id: one("MessageID")?.map(text),
+        to: one("To")?.map(text),
+    })
 }
 
 #[cfg(test)]
@@ -291,9 +352,19 @@ mod tests {
     fn addressing_faults() {
         let f = parse_err(&env(SoapVersion::V11, "", "<a/>"), None);
         assert_eq!(f.subcodes[0].local, "MessageAddressingHeaderRequired");
-        let f = parse_err(&env(SoapVersion::V11, "<wsa:Action>urn:a</wsa:Action>", "<a/>"), Some("urn:b"));
+        let f = parse_err(
+            &env(SoapVersion::V11, "<wsa:Action>urn:a</wsa:Action>", "<a/>"),
+            Some("urn:b"),
+        );
         assert_eq!(f.subcodes[1].local, "ActionMismatch");
-        let f = parse_err(&env(SoapVersion::V11, "<wsa:Action>urn:a</wsa:Action><wsa:Action>urn:a</wsa:Action>", ""), None);
+        let f = parse_err(
+            &env(
+                SoapVersion::V11,
+                "<wsa:Action>urn:a</wsa:Action><wsa:Action>urn:a</wsa:Action>",
+                "",
+            ),
+            None,
+        );
         assert_eq!(f.subcodes[1].local, "InvalidCardinality");
         let f = parse_err(
             &env(SoapVersion::V11, "<wsa:Action>urn:a</wsa:Action><wsa:ReplyTo><wsa:Address>http://127.0.0.1:9/x</wsa:Address></wsa:ReplyTo>", ""),
@@ -304,7 +375,8 @@ mod tests {
 
     #[test]
     fn must_understand_by_version_and_role() {
-        let h = r#"<x:Secret xmlns:x="urn:x" e:mustUnderstand="true"/><wsa:Action>urn:a</wsa:Action>"#;
+        let h =
+            r#"<x:Secret xmlns:x="urn:x" e:mustUnderstand="true"/><wsa:Action>urn:a</wsa:Action>"#;
         let f = parse_err(&env(SoapVersion::V12, h, ""), None);
         assert_eq!(f.code, FaultCode::MustUnderstand);
         assert_eq!(f.not_understood, vec![QName::new("urn:x", "Secret")]);
@@ -323,9 +395,18 @@ mod tests {
 
     #[test]
     fn version_mismatch_and_structure() {
-        let f = parse_err(r#"<e:Envelope xmlns:e="urn:soap-0.9"><e:Body/></e:Envelope>"#, None);
+        let f = parse_err(
+            r#"<e:Envelope xmlns:e="urn:soap-0.9"><e:Body/></e:Envelope>"#,
+            None,
+        );
         assert_eq!(f.code, FaultCode::VersionMismatch);
-        let f = parse_err(&format!(r#"<e:Envelope xmlns:e="{}"><e:Header/></e:Envelope>"#, ns::SOAP11), None);
+        let f = parse_err(
+            &format!(
+                r#"<e:Envelope xmlns:e="{}"><e:Header/></e:Envelope>"#,
+                ns::SOAP11
+            ),
+            None,
+        );
         assert!(f.reason.contains("no Body"), "{}", f.reason);
         let f = parse_err("<Envelope/>", None);
         assert_eq!(f.code, FaultCode::Sender);
@@ -333,7 +414,10 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(SoapVersion::from_content_type("text/xml; charset=utf-8"), Some((SoapVersion::V11, None)));
+        assert_eq!(
+            SoapVersion::from_content_type("text/xml; charset=utf-8"),
+            Some((SoapVersion::V11, None))
+        );
         assert_eq!(
             SoapVersion::from_content_type("application/soap+xml;charset=utf-8;action=\"urn:a\""),
             Some((SoapVersion::V12, Some("urn:a".to_string())))

@@ -36,7 +36,12 @@ impl BaseFault {
     }
 
     pub fn of(element: QName) -> Self {
-        BaseFault { element, extra: String::new(), error_code: None, tail: String::new() }
+        BaseFault {
+            element,
+            extra: String::new(),
+            error_code: None,
+            tail: String::new(),
+        }
     }
 
     pub fn with_extra(mut self, extra: String) -> Self {
@@ -83,7 +88,11 @@ impl Fault {
 
     /// A fault named by WSRF, WS-N or CDDLM: `element` in the detail, `action` as wsa:Action.
     pub fn typed(code: FaultCode, element: QName, action: &'static str, reason: String) -> Self {
-        Fault { action, detail: BaseFault::of(element), ..Fault::new(code, reason) }
+        Fault {
+            action,
+            detail: BaseFault::of(element),
+            ..Fault::new(code, reason)
+        }
     }
 
     pub fn with_code(mut self, code: &str) -> Self {
@@ -101,7 +110,12 @@ impl Fault {
 
     /// The whole fault envelope. `originator` is the serialized content of the endpoint's EPR
     /// (wsa:Address and reference parameters).
-    pub fn render(&self, version: SoapVersion, originator: &str, relates_to: Option<&str>) -> String {
+    pub fn render(
+        &self,
+        version: SoapVersion,
+        originator: &str,
+        relates_to: Option<&str>,
+    ) -> String {
         let env = version.envelope_ns();
         let mut out = String::with_capacity(1024);
         out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?><s:Envelope xmlns:s=\"");
@@ -135,12 +149,17 @@ impl Fault {
                 let (value, decl) = match (self.code, self.subcodes.first()) {
                     (FaultCode::VersionMismatch, _) => fixed("s:VersionMismatch"),
                     (FaultCode::MustUnderstand, _) => fixed("s:MustUnderstand"),
-                    (_, Some(sub)) => (format!("fc:{}", escape(&sub.local)), format!(" xmlns:fc=\"{}\"", escape(&sub.ns))),
+                    (_, Some(sub)) => (
+                        format!("fc:{}", escape(&sub.local)),
+                        format!(" xmlns:fc=\"{}\"", escape(&sub.ns)),
+                    ),
                     (FaultCode::Sender, None) => fixed("s:Client"),
                     (FaultCode::Receiver, None) => fixed("s:Server"),
                 };
                 out.push_str(&format!("<faultcode{decl}>{value}</faultcode>"));
-                out.push_str(&format!("<faultstring xml:lang=\"en\">{reason}</faultstring><detail>"));
+                out.push_str(&format!(
+                    "<faultstring xml:lang=\"en\">{reason}</faultstring><detail>"
+                ));
                 self.write_detail(&mut out, originator);
                 out.push_str("</detail>");
             }
@@ -171,7 +190,11 @@ impl Fault {
 
     fn write_detail(&self, out: &mut String, originator: &str) {
         let d = &self.detail;
-        out.push_str(&format!("<f:{} xmlns:f=\"{}\">", escape(&d.element.local), escape(&d.element.ns)));
+        out.push_str(&format!(
+            "<f:{} xmlns:f=\"{}\">",
+            escape(&d.element.local),
+            escape(&d.element.ns)
+        ));
         out.push_str(&d.extra);
         out.push_str("<wsrf-bf:Timestamp>");
         out.push_str(&chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
@@ -187,7 +210,10 @@ impl Fault {
                 escape(code)
             ));
         }
-        out.push_str(&format!("<wsrf-bf:Description xml:lang=\"en\">{}</wsrf-bf:Description>", escape(&self.reason)));
+        out.push_str(&format!(
+            "<wsrf-bf:Description xml:lang=\"en\">{}</wsrf-bf:Description>",
+            escape(&self.reason)
+        ));
         out.push_str(&d.tail);
         out.push_str(&format!("</f:{}>", escape(&d.element.local)));
     }
@@ -198,10 +224,19 @@ mod tests {
     use super::*;
 
     fn detail_of(doc: &roxmltree::Document<'_>) -> (String, String) {
-        let fault = doc.descendants().find(|n| n.tag_name().name() == "Fault").unwrap();
-        let detail = fault.descendants().find(|n| matches!(n.tag_name().name(), "detail" | "Detail")).unwrap();
+        let fault = doc
+            .descendants()
+            .find(|n| n.tag_name().name() == "Fault")
+            .unwrap();
+        let detail = fault
+            .descendants()
+            .find(|n| matches!(n.tag_name().name(), "detail" | "Detail"))
+            .unwrap();
         let el = detail.first_element_child().unwrap();
-        (el.tag_name().namespace().unwrap().to_string(), el.tag_name().name().to_string())
+        (
+            el.tag_name().namespace().unwrap().to_string(),
+            el.tag_name().name().to_string(),
+        )
     }
 
     #[test]
@@ -213,12 +248,24 @@ mod tests {
             "resource x <is> unknown".to_string(),
         );
         for v in [SoapVersion::V11, SoapVersion::V12] {
-            let text = f.render(v, "<wsa:Address>http://h/p</wsa:Address>", Some("urn:uuid:1"));
+            let text = f.render(
+                v,
+                "<wsa:Address>http://h/p</wsa:Address>",
+                Some("urn:uuid:1"),
+            );
             let doc = vcds_xml::parse(&text, &vcds_xml::Limits::default()).unwrap();
-            assert_eq!(detail_of(&doc), (ns::WSRF_R.to_string(), "ResourceUnknownFault".to_string()));
-            let ts = doc.descendants().find(|n| n.has_tag_name((ns::WSRF_BF, "Timestamp"))).unwrap();
+            assert_eq!(
+                detail_of(&doc),
+                (ns::WSRF_R.to_string(), "ResourceUnknownFault".to_string())
+            );
+            let ts = doc
+                .descendants()
+                .find(|n| n.has_tag_name((ns::WSRF_BF, "Timestamp")))
+                .unwrap();
             assert!(chrono::DateTime::parse_from_rfc3339(ts.text().unwrap()).is_ok());
-            assert!(doc.descendants().any(|n| n.has_tag_name((ns::WSRF_BF, "Originator"))));
+            assert!(doc
+                .descendants()
+                .any(|n| n.has_tag_name((ns::WSRF_BF, "Originator"))));
             assert!(text.contains("resource x &lt;is&gt; unknown"));
         }
         assert_eq!(f.http_status(SoapVersion::V11), 500);
@@ -228,14 +275,28 @@ mod tests {
     #[test]
     fn wsa_subcodes_become_soap11_faultcode() {
         let mut f = Fault::new(FaultCode::Sender, "no action".to_string());
-        f.subcodes.push(QName::new(ns::WSA, "MessageAddressingHeaderRequired"));
+        f.subcodes
+            .push(QName::new(ns::WSA, "MessageAddressingHeaderRequired"));
         let text = f.render(SoapVersion::V11, "", None);
         let doc = vcds_xml::parse(&text, &vcds_xml::Limits::default()).unwrap();
-        let code = doc.descendants().find(|n| n.has_tag_name("faultcode")).unwrap();
-        assert_eq!(QName::resolve_in(code.text().unwrap(), code), Some(QName::new(ns::WSA, "MessageAddressingHeaderRequired")));
+        let code = doc
+            .descendants()
+            .find(|n| n.has_tag_name("faultcode"))
+            .unwrap();
+        assert_eq!(
+            QName::resolve_in(code.text().unwrap(), code),
+            Some(QName::new(ns::WSA, "MessageAddressingHeaderRequired"))
+        );
         let text = f.render(SoapVersion::V12, "", None);
         let doc = vcds_xml::parse(&text, &vcds_xml::Limits::default()).unwrap();
-        let sub = doc.descendants().filter(|n| n.has_tag_name((ns::SOAP12, "Value"))).nth(1).unwrap();
-        assert_eq!(QName::resolve_in(sub.text().unwrap(), sub), Some(QName::new(ns::WSA, "MessageAddressingHeaderRequired")));
+        let sub = doc
+            .descendants()
+            .filter(|n| n.has_tag_name((ns::SOAP12, "Value")))
+            .nth(1)
+            .unwrap();
+        assert_eq!(
+            QName::resolve_in(sub.text().unwrap(), sub),
+            Some(QName::new(ns::WSA, "MessageAddressingHeaderRequired"))
+        );
     }
 }

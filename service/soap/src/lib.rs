@@ -44,7 +44,13 @@ pub fn write_reply(version: SoapVersion, headers: ReplyHeaders<'_>, body: &str) 
 
 /// Writes a request envelope (used for Notify to consumers and by tests): `extra_headers` are
 /// serialized header blocks, e.g. a consumer EPR's reference parameters.
-pub fn write_request(version: SoapVersion, action: &str, to: &str, extra_headers: &str, body: &str) -> String {
+pub fn write_request(
+    version: SoapVersion,
+    action: &str,
+    to: &str,
+    extra_headers: &str,
+    body: &str,
+) -> String {
     let mut out = String::with_capacity(body.len() + 512);
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?><s:Envelope xmlns:s=\"");
     out.push_str(version.envelope_ns());

@@ -119,7 +119,11 @@ impl Store {
             .map(|v| v.len())
             .map_err(|e| StoreError::Migration(e.to_string()))?);
         if applied > 0 {
-            tracing::info!(applied, backend = self.backend(), "database migrations applied");
+            tracing::info!(
+                applied,
+                backend = self.backend(),
+                "database migrations applied"
+            );
         }
         Ok(())
     }

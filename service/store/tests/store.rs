@@ -20,13 +20,20 @@ fn exercise(store: &Store) {
     store.put(&row("b", 2, None)).unwrap();
     store.put(&row("a", 1, Some(99))).unwrap();
     let all = store.load_all().unwrap();
-    assert_eq!(all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["a", "b"], "creation order");
+    assert_eq!(
+        all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"],
+        "creation order"
+    );
     // Upsert replaces, including a termination time going back to none.
     let mut a = row("a", 1, None);
     a.state = "{}".to_string();
     store.put(&a).unwrap();
     assert_eq!(store.get("a").unwrap(), Some(a));
-    assert_eq!(store.delete(&["a".to_string(), "zz".to_string()]).unwrap(), 1);
+    assert_eq!(
+        store.delete(&["a".to_string(), "zz".to_string()]).unwrap(),
+        1
+    );
     assert_eq!(store.get("a").unwrap(), None);
     assert_eq!(store.load_all().unwrap().len(), 1);
 }
@@ -48,7 +55,9 @@ fn sqlite_concurrent_writers_lose_nothing() {
     let handles: Vec<_> = (0..8)
         .map(|t| {
             let s = store.clone();
-            std::thread::spawn(move || (0..50).for_each(|i| s.put(&row(&format!("{t}-{i}"), i, None)).unwrap()))
+            std::thread::spawn(move || {
+                (0..50).for_each(|i| s.put(&row(&format!("{t}-{i}"), i, None)).unwrap())
+            })
         })
         .collect();
     handles.into_iter().for_each(|h| h.join().unwrap());
@@ -57,8 +66,14 @@ fn sqlite_concurrent_writers_lose_nothing() {
 
 #[test]
 fn bad_urls_are_refused() {
-    assert!(matches!(Store::open("mysql://x"), Err(vcds_store::StoreError::BadUrl(_))));
-    assert!(matches!(Store::open(""), Err(vcds_store::StoreError::BadUrl(_))));
+    assert!(matches!(
+        Store::open("mysql://x"),
+        Err(vcds_store::StoreError::BadUrl(_))
+    ));
+    assert!(matches!(
+        Store::open(""),
+        Err(vcds_store::StoreError::BadUrl(_))
+    ));
 }
 
 /// A throw-away PostgreSQL database, dropped even when the test fails.
@@ -69,22 +84,30 @@ struct PgDatabase {
 
 impl PgDatabase {
     fn create() -> Option<PgDatabase> {
-        let admin_url = std::env::var("VCDS_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+        let admin_url = std::env::var("VCDS_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
         let mut admin = match PgConnection::establish(&admin_url) {
             Ok(c) => c,
-            Err(e) if std::env::var("VCDS_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!("PostgreSQL required: {e}"),
+            Err(e) if std::env::var("VCDS_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+                panic!("PostgreSQL required: {e}")
+            }
             Err(e) => {
                 eprintln!("SKIP: PostgreSQL not reachable at {admin_url}: {e}");
                 return None;
             }
         };
         let name = format!("vcds_test_{}", uuid::Uuid::new_v4().simple());
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).unwrap();
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .unwrap();
         Some(PgDatabase { admin_url, name })
     }
 
     fn url(&self) -> String {
-        let base = self.admin_url.rsplit_once('/').map_or(self.admin_url.as_str(), |(b, _)| b);
+        let base = self
+            .admin_url
+            .rsplit_once('/')
+            .map_or(self.admin_url.as_str(), |(b, _)| b);
         format!("{base}/{}", self.name)
     }
 }
@@ -92,21 +115,29 @@ impl PgDatabase {
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut admin);
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
         }
     }
 }
 
 #[test]
 fn postgres_round_trip_and_concurrency() {
-    let Some(db) = PgDatabase::create() else { return };
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
     let store = Store::open(&db.url()).unwrap();
     assert_eq!(store.backend(), "postgres");
     exercise(&store);
     let handles: Vec<_> = (0..8)
         .map(|t| {
             let s = store.clone();
-            std::thread::spawn(move || (0..25).for_each(|i| s.put(&row(&format!("{t}-{i}"), i, None)).unwrap()))
+            std::thread::spawn(move || {
+                (0..25).for_each(|i| s.put(&row(&format!("{t}-{i}"), i, None)).unwrap())
+            })
         })
         .collect();
     handles.into_iter().for_each(|h| h.join().unwrap());

@@ -21,7 +21,10 @@ pub enum EprError {
 
 impl Epr {
     pub fn new(address: impl Into<String>) -> Self {
-        Epr { address: address.into(), reference_parameters: Vec::new() }
+        Epr {
+            address: address.into(),
+            reference_parameters: Vec::new(),
+        }
     }
 
     /// Reads an EPR-typed element (ConsumerReference, ReplyTo, …).
@@ -39,9 +42,17 @@ impl Epr {
         let reference_parameters = node
             .children()
             .find(|c| c.has_tag_name((ns::WSA, "ReferenceParameters")))
-            .map(|rp| rp.children().filter(|c| c.is_element()).map(|c| serialize_element_with(c, "")).collect())
+            .map(|rp| {
+                rp.children()
+                    .filter(|c| c.is_element())
+                    .map(|c| serialize_element_with(c, ""))
+                    .collect()
+            })
             .unwrap_or_default();
-        Ok(Epr { address, reference_parameters })
+        Ok(Epr {
+            address,
+            reference_parameters,
+        })
     }
 
     /// The EPR's children (`wsa:Address`, `wsa:ReferenceParameters`), with `wsa` bound by the caller.
@@ -49,7 +60,9 @@ impl Epr {
         let mut out = format!("<wsa:Address>{}</wsa:Address>", escape(&self.address));
         if !self.reference_parameters.is_empty() {
             out.push_str("<wsa:ReferenceParameters>");
-            self.reference_parameters.iter().for_each(|p| out.push_str(p));
+            self.reference_parameters
+                .iter()
+                .for_each(|p| out.push_str(p));
             out.push_str("</wsa:ReferenceParameters>");
         }
         out
@@ -57,13 +70,20 @@ impl Epr {
 
     /// The EPR as an element named `element` (a prefixed name whose prefix `decls` declares).
     pub fn element(&self, element: &str, decls: &str) -> String {
-        format!("<{element} xmlns:wsa=\"{}\"{decls}>{}</{element}>", ns::WSA, self.children())
+        format!(
+            "<{element} xmlns:wsa=\"{}\"{decls}>{}</{element}>",
+            ns::WSA,
+            self.children()
+        )
     }
 
     /// The reference parameters as SOAP header blocks, marked as WS-Addressing requires.
     pub fn header_blocks(&self) -> String {
         // Its own prefix, since the fragment may already bind `wsa`.
-        let marker = format!(" xmlns:wsa-rp=\"{}\" wsa-rp:IsReferenceParameter=\"true\"", ns::WSA);
+        let marker = format!(
+            " xmlns:wsa-rp=\"{}\" wsa-rp:IsReferenceParameter=\"true\"",
+            ns::WSA
+        );
         self.reference_parameters
             .iter()
             .filter_map(|p| {
@@ -92,14 +112,23 @@ mod tests {
         let doc = vcds_xml::parse(&wrapped, &vcds_xml::Limits::default()).unwrap();
         let key = doc.root_element().first_element_child().unwrap();
         assert!(key.has_tag_name(("urn:k", "Key")));
-        assert_eq!(key.attribute((ns::WSA, "IsReferenceParameter")), Some("true"));
+        assert_eq!(
+            key.attribute((ns::WSA, "IsReferenceParameter")),
+            Some("true")
+        );
         assert_eq!(key.text(), Some("7"));
     }
 
     #[test]
     fn refuses_non_http_addresses() {
-        let text = format!(r#"<c xmlns:wsa="{}"><wsa:Address>file:///etc/passwd</wsa:Address></c>"#, ns::WSA);
+        let text = format!(
+            r#"<c xmlns:wsa="{}"><wsa:Address>file:///etc/passwd</wsa:Address></c>"#,
+            ns::WSA
+        );
         let doc = vcds_xml::parse(&text, &vcds_xml::Limits::default()).unwrap();
-        assert!(matches!(Epr::parse(doc.root_element()), Err(EprError::BadAddress(_))));
+        assert!(matches!(
+            Epr::parse(doc.root_element()),
+            Err(EprError::BadAddress(_))
+        ));
     }
 }

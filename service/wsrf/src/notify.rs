@@ -7,7 +7,12 @@ use vcds_xml::{escape, QName};
 use crate::epr::Epr;
 
 /// One `wsnt:NotificationMessage` around `message` (serialized), for the Notify body.
-pub fn notification_message(subscription: &Epr, topic: &QName, producer: &Epr, message: &str) -> String {
+pub fn notification_message(
+    subscription: &Epr,
+    topic: &QName,
+    producer: &Epr,
+    message: &str,
+) -> String {
     format!(
         concat!(
             "<wsnt:Notify xmlns:wsnt=\"{wsnt}\" xmlns:wsa=\"{wsa}\"><wsnt:NotificationMessage>",
@@ -29,7 +34,10 @@ pub fn notification_message(subscription: &Epr, topic: &QName, producer: &Epr, m
 
 /// `wsrf-rp:ResourcePropertyValueChangeNotification` with the old and new values.
 pub fn value_change(old: &[String], new: &[String]) -> String {
-    let mut out = format!("<rp:ResourcePropertyValueChangeNotification xmlns:rp=\"{}\">", ns::WSRF_RP);
+    let mut out = format!(
+        "<rp:ResourcePropertyValueChangeNotification xmlns:rp=\"{}\">",
+        ns::WSRF_RP
+    );
     if !old.is_empty() {
         out.push_str("<rp:OldValues>");
         old.iter().for_each(|v| out.push_str(v));
@@ -58,12 +66,31 @@ mod tests {
     #[test]
     fn notify_is_well_formed_and_carries_the_topic() {
         let epr = Epr::new("http://127.0.0.1:1/x");
-        let body = notification_message(&epr, &QName::new("urn:t", "State"), &epr, &value_change(&[], &["<a/>".to_string()]));
+        let body = notification_message(
+            &epr,
+            &QName::new("urn:t", "State"),
+            &epr,
+            &value_change(&[], &["<a/>".to_string()]),
+        );
         let doc = vcds_xml::parse(&body, &vcds_xml::Limits::default()).unwrap();
-        let topic = doc.descendants().find(|n| n.has_tag_name((ns::WSNT, "Topic"))).unwrap();
-        assert_eq!(QName::resolve_in(topic.text().unwrap(), topic), Some(QName::new("urn:t", "State")));
-        assert!(doc.descendants().any(|n| n.has_tag_name((ns::WSRF_RP, "NewValues"))));
-        assert!(!doc.descendants().any(|n| n.has_tag_name((ns::WSRF_RP, "OldValues"))));
-        assert!(vcds_xml::parse(&termination(Utc::now(), "a<b"), &vcds_xml::Limits::default()).is_ok());
+        let topic = doc
+            .descendants()
+            .find(|n| n.has_tag_name((ns::WSNT, "Topic")))
+            .unwrap();
+        assert_eq!(
+            QName::resolve_in(topic.text().unwrap(), topic),
+            Some(QName::new("urn:t", "State"))
+        );
+        assert!(doc
+            .descendants()
+            .any(|n| n.has_tag_name((ns::WSRF_RP, "NewValues"))));
+        assert!(!doc
+            .descendants()
+            .any(|n| n.has_tag_name((ns::WSRF_RP, "OldValues"))));
+        assert!(vcds_xml::parse(
+            &termination(Utc::now(), "a<b"),
+            &vcds_xml::Limits::default()
+        )
+        .is_ok());
     }
 }

@@ -21,10 +21,15 @@ pub enum QueryError {
 /// Evaluates `expression` with the root element of `document` (an RP document) as the context
 /// node. `namespaces` are the prefix bindings in scope at the QueryExpression element. The result
 /// is the content of the QueryResourcePropertiesResponse: serialized nodes, or a value as text.
-pub fn evaluate(document: &str, expression: &str, namespaces: &[(String, String)]) -> Result<String, QueryError> {
+pub fn evaluate(
+    document: &str,
+    expression: &str,
+    namespaces: &[(String, String)],
+) -> Result<String, QueryError> {
     check_bounds(expression)?;
     check_prefixes(expression, namespaces)?;
-    let package = sxd_document::parser::parse(document).map_err(|e| QueryError::Evaluation(format!("{e:?}")))?;
+    let package = sxd_document::parser::parse(document)
+        .map_err(|e| QueryError::Evaluation(format!("{e:?}")))?;
     let doc = package.as_document();
     let xpath = sxd_xpath::Factory::new()
         .build(expression)
@@ -41,9 +46,11 @@ pub fn evaluate(document: &str, expression: &str, namespaces: &[(String, String)
         .find_map(|c| c.element())
         .ok_or_else(|| QueryError::Evaluation("the document is empty".to_string()))?;
     // sxd-xpath panics on some inputs instead of failing; a query must never take a worker down.
-    let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| xpath.evaluate(&context, root)))
-        .map_err(|_| QueryError::Evaluation("the XPath engine gave up on this expression".to_string()))?
-        .map_err(|e| QueryError::Evaluation(e.to_string()))?;
+    let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        xpath.evaluate(&context, root)
+    }))
+    .map_err(|_| QueryError::Evaluation("the XPath engine gave up on this expression".to_string()))?
+    .map_err(|e| QueryError::Evaluation(e.to_string()))?;
     Ok(match value {
         sxd_xpath::Value::Nodeset(nodes) => {
             let mut out = String::new();
@@ -60,7 +67,9 @@ pub fn evaluate(document: &str, expression: &str, namespaces: &[(String, String)
 
 fn check_bounds(expression: &str) -> Result<(), QueryError> {
     if expression.len() > MAX_EXPRESSION_LEN {
-        return Err(QueryError::Invalid(format!("longer than {MAX_EXPRESSION_LEN} characters")));
+        return Err(QueryError::Invalid(format!(
+            "longer than {MAX_EXPRESSION_LEN} characters"
+        )));
     }
     let mut depth = 0usize;
     for c in expression.chars() {
@@ -68,7 +77,9 @@ fn check_bounds(expression: &str) -> Result<(), QueryError> {
             '(' | '[' => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(QueryError::Invalid(format!("nested deeper than {MAX_NESTING}")));
+                    return Err(QueryError::Invalid(format!(
+                        "nested deeper than {MAX_NESTING}"
+                    )));
                 }
             }
             ')' | ']' => depth = depth.saturating_sub(1),
@@ -92,7 +103,9 @@ fn check_prefixes(expression: &str, namespaces: &[(String, String)]) -> Result<(
             None if c == '\'' || c == '"' => quote = Some(c),
             None if c.is_alphabetic() || c == '_' => {
                 let start = i;
-                while i + 1 < chars.len() && (chars[i + 1].is_alphanumeric() || matches!(chars[i + 1], '_' | '-' | '.')) {
+                while i + 1 < chars.len()
+                    && (chars[i + 1].is_alphanumeric() || matches!(chars[i + 1], '_' | '-' | '.'))
+                {
                     i += 1;
                 }
                 let is_prefix = chars.get(i + 1) == Some(&':') && chars.get(i + 2) != Some(&':');
@@ -100,7 +113,9 @@ fn check_prefixes(expression: &str, namespaces: &[(String, String)]) -> Result<(
                 if is_prefix && !preceded_by_colon {
                     let prefix: String = chars[start..=i].iter().collect();
                     if !namespaces.iter().any(|(p, _)| *p == prefix) {
-                        return Err(QueryError::Invalid(format!("namespace prefix {prefix:?} is not declared")));
+                        return Err(QueryError::Invalid(format!(
+                            "namespace prefix {prefix:?} is not declared"
+                        )));
                     }
                 }
             }
@@ -155,7 +170,11 @@ fn write_element(out: &mut String, e: sxd_document::dom::Element<'_>, parent_ns:
     for (i, a) in e.attributes().iter().enumerate() {
         let an = a.name();
         match an.namespace_uri() {
-            Some(uri) => out.push_str(&format!(" xmlns:a{i}=\"{}\" a{i}:{}", escape(uri), an.local_part())),
+            Some(uri) => out.push_str(&format!(
+                " xmlns:a{i}=\"{}\" a{i}:{}",
+                escape(uri),
+                an.local_part()
+            )),
             None => out.push_str(&format!(" {}", an.local_part())),
         }
         out.push_str(&format!("=\"{}\"", escape(a.value())));
@@ -192,17 +211,38 @@ mod tests {
         assert!(node.has_tag_name(("urn:t", "Node")));
         assert_eq!(node.first_element_child().unwrap().text(), Some("Running"));
         assert_eq!(evaluate(DOC, "count(x:Node)", &ns("x")).unwrap(), "2");
-        assert_eq!(evaluate(DOC, "boolean(/*/x:Count = 2)", &ns("x")).unwrap(), "true");
-        assert_eq!(evaluate(DOC, "string(x:Node[2]/x:State)", &ns("x")).unwrap(), "Down");
+        assert_eq!(
+            evaluate(DOC, "boolean(/*/x:Count = 2)", &ns("x")).unwrap(),
+            "true"
+        );
+        assert_eq!(
+            evaluate(DOC, "string(x:Node[2]/x:State)", &ns("x")).unwrap(),
+            "Down"
+        );
     }
 
     #[test]
     fn invalid_and_hostile_expressions() {
-        assert!(matches!(evaluate(DOC, "/*[", &[]), Err(QueryError::Invalid(_))));
-        assert!(matches!(evaluate(DOC, "", &[]), Err(QueryError::Invalid(_))));
+        assert!(matches!(
+            evaluate(DOC, "/*[", &[]),
+            Err(QueryError::Invalid(_))
+        ));
+        assert!(matches!(
+            evaluate(DOC, "", &[]),
+            Err(QueryError::Invalid(_))
+        ));
         let deep = "(".repeat(100_000) + "1" + &")".repeat(100_000);
-        assert!(matches!(evaluate(DOC, &deep, &[]), Err(QueryError::Invalid(_))));
-        assert!(matches!(evaluate(DOC, "undeclared:Node", &[]), Err(QueryError::Invalid(_))));
-        assert_eq!(evaluate(DOC, "count(child::x:Node[self::x:Node = 'a:b'])", &ns("x")).unwrap(), "0");
+        assert!(matches!(
+            evaluate(DOC, &deep, &[]),
+            Err(QueryError::Invalid(_))
+        ));
+        assert!(matches!(
+            evaluate(DOC, "undeclared:Node", &[]),
+            Err(QueryError::Invalid(_))
+        ));
+        assert_eq!(
+            evaluate(DOC, "count(child::x:Node[self::x:Node = 'a:b'])", &ns("x")).unwrap(),
+            "0"
+        );
     }
 }

@@ -16,11 +16,21 @@ pub struct PropertyDecl {
 
 impl PropertyDecl {
     pub fn read_only(name: QName) -> Self {
-        PropertyDecl { name, writable: false, min: 0, max: None }
+        PropertyDecl {
+            name,
+            writable: false,
+            min: 0,
+            max: None,
+        }
     }
 
     pub fn writable(name: QName, min: usize, max: Option<usize>) -> Self {
-        PropertyDecl { name, writable: true, min, max }
+        PropertyDecl {
+            name,
+            writable: true,
+            min,
+            max,
+        }
     }
 }
 
@@ -46,7 +56,11 @@ pub enum RpError {
     #[error("resource property {0} cannot be modified")]
     ReadOnly(QName),
     #[error("{op} of {name}: {reason}")]
-    InvalidModification { op: &'static str, name: QName, reason: String },
+    InvalidModification {
+        op: &'static str,
+        name: QName,
+        reason: String,
+    },
     #[error("{0} is not Insert, Update or Delete")]
     UnknownComponent(String),
 }
@@ -87,7 +101,9 @@ impl RpDocument {
 
     /// The values of a property; an undeclared property is an error, an empty one is not.
     pub fn get(&self, schema: &RpSchema, name: &QName) -> Result<Vec<&str>, RpError> {
-        schema.decl(name).ok_or_else(|| RpError::UnknownProperty(name.clone()))?;
+        schema
+            .decl(name)
+            .ok_or_else(|| RpError::UnknownProperty(name.clone()))?;
         Ok(self
             .props
             .iter()
@@ -98,7 +114,11 @@ impl RpDocument {
 
     /// The whole document as one element.
     pub fn render(&self, schema: &RpSchema) -> String {
-        let mut out = format!("<rp:{} xmlns:rp=\"{}\">", escape(&schema.root.local), escape(&schema.root.ns));
+        let mut out = format!(
+            "<rp:{} xmlns:rp=\"{}\">",
+            escape(&schema.root.local),
+            escape(&schema.root.ns)
+        );
         for (_, values) in &self.props {
             values.iter().for_each(|v| out.push_str(v));
         }
@@ -109,7 +129,12 @@ impl RpDocument {
 
 /// `<p:local xmlns:p="ns">text</p:local>`
 pub fn element_text(name: &QName, text: &str) -> String {
-    format!("<p:{0} xmlns:p=\"{1}\">{2}</p:{0}>", escape(&name.local), escape(&name.ns), escape(text))
+    format!(
+        "<p:{0} xmlns:p=\"{1}\">{2}</p:{0}>",
+        escape(&name.local),
+        escape(&name.ns),
+        escape(text)
+    )
 }
 
 /// A nil element (`xsi:nil="true"`), e.g. an infinite TerminationTime.
@@ -130,14 +155,20 @@ pub fn parse_set_request(body: roxmltree::Node<'_, '_>) -> Result<Vec<SetCompone
         let op = c.tag_name().name();
         if in_rp && op == "Delete" {
             let text = c.attribute("ResourceProperty").unwrap_or("");
-            let name = QName::resolve_in(text, c).ok_or_else(|| RpError::BadQName(text.to_string()))?;
+            let name =
+                QName::resolve_in(text, c).ok_or_else(|| RpError::BadQName(text.to_string()))?;
             out.push(SetComponent::Delete(name));
         } else if in_rp && (op == "Insert" || op == "Update") {
-            let values: Vec<roxmltree::Node<'_, '_>> = c.children().filter(|v| v.is_element()).collect();
+            let values: Vec<roxmltree::Node<'_, '_>> =
+                c.children().filter(|v| v.is_element()).collect();
             let Some(first) = values.first() else {
                 let name = QName::new(ns::WSRF_RP, op);
                 let reason = "it holds no property element".to_string();
-                return Err(RpError::InvalidModification { op: if op == "Insert" { "Insert" } else { "Update" }, name, reason });
+                return Err(RpError::InvalidModification {
+                    op: if op == "Insert" { "Insert" } else { "Update" },
+                    name,
+                    reason,
+                });
             };
             let name = QName::of(*first);
             if let Some(other) = values.iter().find(|v| QName::of(**v) != name) {
@@ -148,7 +179,11 @@ pub fn parse_set_request(body: roxmltree::Node<'_, '_>) -> Result<Vec<SetCompone
                 });
             }
             let values = values.iter().map(|v| serialize_element(*v)).collect();
-            out.push(if op == "Insert" { SetComponent::Insert(name, values) } else { SetComponent::Update(name, values) });
+            out.push(if op == "Insert" {
+                SetComponent::Insert(name, values)
+            } else {
+                SetComponent::Update(name, values)
+            });
         } else {
             return Err(RpError::UnknownComponent(QName::of(c).clark()));
         }
@@ -174,7 +209,9 @@ pub fn apply_set(
             SetComponent::Update(n, _) => ("Update", n),
             SetComponent::Delete(n) => ("Delete", n),
         };
-        let decl = schema.decl(name).ok_or_else(|| RpError::UnknownProperty(name.clone()))?;
+        let decl = schema
+            .decl(name)
+            .ok_or_else(|| RpError::UnknownProperty(name.clone()))?;
         if !decl.writable {
             return Err(RpError::ReadOnly(name.clone()));
         }
@@ -197,7 +234,10 @@ pub fn apply_set(
             return Err(RpError::InvalidModification {
                 op,
                 name: name.clone(),
-                reason: format!("it would hold {count} values, allowed {}..{bound}", decl.min),
+                reason: format!(
+                    "it would hold {count} values, allowed {}..{bound}",
+                    decl.min
+                ),
             });
         }
         if !touched.contains(name) {
@@ -205,11 +245,18 @@ pub fn apply_set(
         }
     }
     let values_of = |set: &[(QName, Vec<String>)], n: &QName| {
-        set.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or_default()
+        set.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     };
     let changes = touched
         .into_iter()
-        .map(|name| Change { old: values_of(stored, &name), new: values_of(&next, &name), name })
+        .map(|name| Change {
+            old: values_of(stored, &name),
+            new: values_of(&next, &name),
+            name,
+        })
         .filter(|c| c.old != c.new)
         .collect();
     next.retain(|(_, v)| !v.is_empty());
@@ -232,7 +279,10 @@ mod tests {
     }
 
     fn set(xml: &str) -> Result<Vec<SetComponent>, RpError> {
-        let text = format!(r#"<rp:SetResourceProperties xmlns:rp="{}" xmlns:t="urn:t" xmlns:u="urn:t">{xml}</rp:SetResourceProperties>"#, ns::WSRF_RP);
+        let text = format!(
+            r#"<rp:SetResourceProperties xmlns:rp="{}" xmlns:t="urn:t" xmlns:u="urn:t">{xml}</rp:SetResourceProperties>"#,
+            ns::WSRF_RP
+        );
         let doc = vcds_xml::parse(&text, &vcds_xml::Limits::default()).unwrap();
         parse_set_request(doc.root_element())
     }
@@ -244,23 +294,49 @@ mod tests {
         let (next, changes) = apply_set(&s, &[], &c).unwrap();
         assert_eq!(next.len(), 1, "Description was deleted again: {next:?}");
         assert_eq!(next[0].1.len(), 2);
-        assert_eq!(changes.len(), 1, "Description went nowhere and back: {changes:?}");
+        assert_eq!(
+            changes.len(),
+            1,
+            "Description went nowhere and back: {changes:?}"
+        );
         assert_eq!(changes[0].name, QName::new("urn:t", "Tag"));
     }
 
     #[test]
     fn refusals_change_nothing() {
         let s = schema();
-        let stored = vec![(QName::new("urn:t", "Tag"), vec!["<t:Tag xmlns:t=\"urn:t\">a</t:Tag>".to_string()])];
-        let c = set("<rp:Insert><t:Tag>b</t:Tag></rp:Insert><rp:Update><t:Id>7</t:Id></rp:Update>").unwrap();
-        assert_eq!(apply_set(&s, &stored, &c), Err(RpError::ReadOnly(QName::new("urn:t", "Id"))));
+        let stored = vec![(
+            QName::new("urn:t", "Tag"),
+            vec!["<t:Tag xmlns:t=\"urn:t\">a</t:Tag>".to_string()],
+        )];
+        let c = set("<rp:Insert><t:Tag>b</t:Tag></rp:Insert><rp:Update><t:Id>7</t:Id></rp:Update>")
+            .unwrap();
+        assert_eq!(
+            apply_set(&s, &stored, &c),
+            Err(RpError::ReadOnly(QName::new("urn:t", "Id")))
+        );
         let c = set("<rp:Insert><t:Description>a</t:Description><t:Description>b</t:Description></rp:Insert>").unwrap();
-        assert!(matches!(apply_set(&s, &stored, &c), Err(RpError::InvalidModification { .. })));
+        assert!(matches!(
+            apply_set(&s, &stored, &c),
+            Err(RpError::InvalidModification { .. })
+        ));
         let c = set("<rp:Insert><t:Nope>a</t:Nope></rp:Insert>").unwrap();
-        assert!(matches!(apply_set(&s, &stored, &c), Err(RpError::UnknownProperty(_))));
-        assert!(matches!(set("<rp:Delete ResourceProperty=\"zz:Tag\"/>"), Err(RpError::BadQName(_))));
-        assert!(matches!(set("<rp:Replace/>"), Err(RpError::UnknownComponent(_))));
-        assert!(matches!(set("<rp:Insert><t:Tag>a</t:Tag><t:Description/></rp:Insert>"), Err(RpError::InvalidModification { .. })));
+        assert!(matches!(
+            apply_set(&s, &stored, &c),
+            Err(RpError::UnknownProperty(_))
+        ));
+        assert!(matches!(
+            set("<rp:Delete ResourceProperty=\"zz:Tag\"/>"),
+            Err(RpError::BadQName(_))
+        ));
+        assert!(matches!(
+            set("<rp:Replace/>"),
+            Err(RpError::UnknownComponent(_))
+        ));
+        assert!(matches!(
+            set("<rp:Insert><t:Tag>a</t:Tag><t:Description/></rp:Insert>"),
+            Err(RpError::InvalidModification { .. })
+        ));
     }
 
     #[test]
@@ -268,7 +344,10 @@ mod tests {
         let s = schema();
         let mut d = RpDocument::default();
         d.push_text(QName::new("urn:t", "Id"), "a<b");
-        assert_eq!(d.get(&s, &QName::new("urn:t", "Id")).unwrap(), vec!["<p:Id xmlns:p=\"urn:t\">a&lt;b</p:Id>"]);
+        assert_eq!(
+            d.get(&s, &QName::new("urn:t", "Id")).unwrap(),
+            vec!["<p:Id xmlns:p=\"urn:t\">a&lt;b</p:Id>"]
+        );
         assert!(d.get(&s, &QName::new("urn:t", "Tag")).unwrap().is_empty());
         assert!(d.get(&s, &QName::new("urn:other", "Id")).is_err());
         let doc = d.render(&s);

@@ -17,7 +17,12 @@ pub enum TopicError {
 
 /// Resolves a topic expression to one of `topics` (vcds has only root topics, so a Concrete
 /// path with child topics names nothing here).
-pub fn resolve(dialect: &str, text: &str, context: roxmltree::Node<'_, '_>, topics: &[QName]) -> Result<QName, TopicError> {
+pub fn resolve(
+    dialect: &str,
+    text: &str,
+    context: roxmltree::Node<'_, '_>,
+    topics: &[QName],
+) -> Result<QName, TopicError> {
     let text = text.trim();
     let root = match dialect.trim() {
         SIMPLE => text,
@@ -25,7 +30,11 @@ pub fn resolve(dialect: &str, text: &str, context: roxmltree::Node<'_, '_>, topi
             let mut steps = text.split('/');
             let root = steps.next().unwrap_or("");
             if let Some(child) = steps.next() {
-                return Err(if child.is_empty() { TopicError::Invalid(text.to_string()) } else { TopicError::NotSupported(text.to_string()) });
+                return Err(if child.is_empty() {
+                    TopicError::Invalid(text.to_string())
+                } else {
+                    TopicError::NotSupported(text.to_string())
+                });
             }
             root
         }
@@ -34,8 +43,13 @@ pub fn resolve(dialect: &str, text: &str, context: roxmltree::Node<'_, '_>, topi
     if root.contains(['*', '|', '/']) || !root.contains(':') {
         return Err(TopicError::Invalid(text.to_string()));
     }
-    let name = QName::resolve_in(root, context).ok_or_else(|| TopicError::Invalid(text.to_string()))?;
-    topics.iter().find(|t| **t == name).cloned().ok_or_else(|| TopicError::NotSupported(name.clark()))
+    let name =
+        QName::resolve_in(root, context).ok_or_else(|| TopicError::Invalid(text.to_string()))?;
+    topics
+        .iter()
+        .find(|t| **t == name)
+        .cloned()
+        .ok_or_else(|| TopicError::NotSupported(name.clark()))
 }
 
 #[cfg(test)]
@@ -44,15 +58,40 @@ mod tests {
 
     #[test]
     fn dialects() {
-        let doc = vcds_xml::parse(r#"<t xmlns:a="urn:a" xmlns:b="urn:a"/>"#, &vcds_xml::Limits::default()).unwrap();
+        let doc = vcds_xml::parse(
+            r#"<t xmlns:a="urn:a" xmlns:b="urn:a"/>"#,
+            &vcds_xml::Limits::default(),
+        )
+        .unwrap();
         let ctx = doc.root_element();
         let topics = [QName::new("urn:a", "State")];
-        assert_eq!(resolve(SIMPLE, " b:State ", ctx, &topics), Ok(topics[0].clone()));
-        assert_eq!(resolve(CONCRETE, "a:State", ctx, &topics), Ok(topics[0].clone()));
-        assert!(matches!(resolve(CONCRETE, "a:State/a:Sub", ctx, &topics), Err(TopicError::NotSupported(_))));
-        assert!(matches!(resolve(SIMPLE, "a:Other", ctx, &topics), Err(TopicError::NotSupported(_))));
-        assert!(matches!(resolve(SIMPLE, "zz:State", ctx, &topics), Err(TopicError::Invalid(_))));
-        assert!(matches!(resolve(SIMPLE, "a:*", ctx, &topics), Err(TopicError::Invalid(_))));
-        assert!(matches!(resolve("urn:bogus", "a:State", ctx, &topics), Err(TopicError::DialectUnknown(_))));
+        assert_eq!(
+            resolve(SIMPLE, " b:State ", ctx, &topics),
+            Ok(topics[0].clone())
+        );
+        assert_eq!(
+            resolve(CONCRETE, "a:State", ctx, &topics),
+            Ok(topics[0].clone())
+        );
+        assert!(matches!(
+            resolve(CONCRETE, "a:State/a:Sub", ctx, &topics),
+            Err(TopicError::NotSupported(_))
+        ));
+        assert!(matches!(
+            resolve(SIMPLE, "a:Other", ctx, &topics),
+            Err(TopicError::NotSupported(_))
+        ));
+        assert!(matches!(
+            resolve(SIMPLE, "zz:State", ctx, &topics),
+            Err(TopicError::Invalid(_))
+        ));
+        assert!(matches!(
+            resolve(SIMPLE, "a:*", ctx, &topics),
+            Err(TopicError::Invalid(_))
+        ));
+        assert!(matches!(
+            resolve("urn:bogus", "a:State", ctx, &topics),
+            Err(TopicError::DialectUnknown(_))
+        ));
     }
 }

@@ -50,13 +50,25 @@ pub enum XmlError {
     #[error("more than {limit} XML nodes")]
     TooManyNodes { limit: u32 },
     #[error("element <{element}> at line {line} has more than {limit} attributes")]
-    TooManyAttributes { element: String, limit: usize, line: u32 },
+    TooManyAttributes {
+        element: String,
+        limit: usize,
+        line: u32,
+    },
     #[error("element <{element}> at line {line} declares more than {limit} namespaces")]
-    TooManyNamespaces { element: String, limit: usize, line: u32 },
+    TooManyNamespaces {
+        element: String,
+        limit: usize,
+        line: u32,
+    },
     #[error("a name at line {line} is longer than {limit} characters")]
     NameTooLong { limit: usize, line: u32 },
     #[error("attribute {name} at line {line} is longer than {limit} bytes")]
-    AttributeTooLong { name: String, limit: usize, line: u32 },
+    AttributeTooLong {
+        name: String,
+        limit: usize,
+        line: u32,
+    },
     #[error("text at line {line} is longer than {limit} bytes")]
     TextTooLong { limit: usize, line: u32 },
 }
@@ -65,15 +77,24 @@ pub enum XmlError {
 /// document is refused before the parser allocates anything for it.
 pub fn parse<'a>(text: &'a str, limits: &Limits) -> Result<roxmltree::Document<'a>, XmlError> {
     if text.len() > limits.max_bytes {
-        return Err(XmlError::TooLarge { size: text.len(), limit: limits.max_bytes });
+        return Err(XmlError::TooLarge {
+            size: text.len(),
+            limit: limits.max_bytes,
+        });
     }
     if contains_doctype(text) {
         return Err(XmlError::Doctype);
     }
-    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: limits.max_nodes, entity_resolver: None };
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: limits.max_nodes,
+        entity_resolver: None,
+    };
     let doc = roxmltree::Document::parse_with_options(text, opts).map_err(|e| match e {
         roxmltree::Error::DtdDetected => XmlError::Doctype,
-        roxmltree::Error::NodesLimitReached => XmlError::TooManyNodes { limit: limits.max_nodes },
+        roxmltree::Error::NodesLimitReached => XmlError::TooManyNodes {
+            limit: limits.max_nodes,
+        },
         other => XmlError::Malformed(other.to_string()),
     })?;
     check_shape(&doc, limits)?;
@@ -81,9 +102,15 @@ pub fn parse<'a>(text: &'a str, limits: &Limits) -> Result<roxmltree::Document<'
 }
 
 /// Parses bytes that must be UTF-8 (SOAP and CDL are always UTF-8 here).
-pub fn parse_bytes<'a>(bytes: &'a [u8], limits: &Limits) -> Result<roxmltree::Document<'a>, XmlError> {
+pub fn parse_bytes<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+) -> Result<roxmltree::Document<'a>, XmlError> {
     if bytes.len() > limits.max_bytes {
-        return Err(XmlError::TooLarge { size: bytes.len(), limit: limits.max_bytes });
+        return Err(XmlError::TooLarge {
+            size: bytes.len(),
+            limit: limits.max_bytes,
+        });
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|e| XmlError::Malformed(format!("not UTF-8 at byte {}", e.valid_up_to())))?;
@@ -91,7 +118,9 @@ pub fn parse_bytes<'a>(bytes: &'a [u8], limits: &Limits) -> Result<roxmltree::Do
 }
 
 fn contains_doctype(text: &str) -> bool {
-    text.as_bytes().windows(9).any(|w| w.eq_ignore_ascii_case(b"<!DOCTYPE"))
+    text.as_bytes()
+        .windows(9)
+        .any(|w| w.eq_ignore_ascii_case(b"<!DOCTYPE"))
 }
 
 /// Entering or leaving a node in a document-order walk.
@@ -103,7 +132,9 @@ pub enum Edge<'a, 'input> {
 
 /// Walks the subtree of `node` as open/close events without recursion, so consumers can
 /// process trees of any depth on a small stack.
-pub fn edges<'a, 'input: 'a>(node: roxmltree::Node<'a, 'input>) -> impl Iterator<Item = Edge<'a, 'input>> {
+pub fn edges<'a, 'input: 'a>(
+    node: roxmltree::Node<'a, 'input>,
+) -> impl Iterator<Item = Edge<'a, 'input>> {
     let mut pre = node.descendants();
     let mut open: Vec<roxmltree::Node<'a, 'input>> = Vec::new();
     let mut pending: Option<roxmltree::Node<'a, 'input>> = None;
@@ -140,12 +171,18 @@ fn check_shape(doc: &roxmltree::Document<'_>, limits: &Limits) -> Result<(), Xml
                 depth += 1;
                 let line = || doc.text_pos_at(node.range().start).row;
                 if depth > limits.max_depth + 1 {
-                    return Err(XmlError::TooDeep { limit: limits.max_depth, line: line() });
+                    return Err(XmlError::TooDeep {
+                        limit: limits.max_depth,
+                        line: line(),
+                    });
                 }
                 if node.is_element() {
                     let name = node.tag_name().name();
                     if name.len() > limits.max_name_len {
-                        return Err(XmlError::NameTooLong { limit: limits.max_name_len, line: line() });
+                        return Err(XmlError::NameTooLong {
+                            limit: limits.max_name_len,
+                            line: line(),
+                        });
                     }
                     let attrs = node.attributes();
                     if attrs.len() > limits.max_attributes {
@@ -164,7 +201,10 @@ fn check_shape(doc: &roxmltree::Document<'_>, limits: &Limits) -> Result<(), Xml
                     }
                     for a in attrs {
                         if a.name().len() > limits.max_name_len {
-                            return Err(XmlError::NameTooLong { limit: limits.max_name_len, line: line() });
+                            return Err(XmlError::NameTooLong {
+                                limit: limits.max_name_len,
+                                line: line(),
+                            });
                         }
                         if a.value().len() > limits.max_attr_value_len {
                             return Err(XmlError::AttributeTooLong {
@@ -176,7 +216,10 @@ fn check_shape(doc: &roxmltree::Document<'_>, limits: &Limits) -> Result<(), Xml
                     }
                 } else if let Some(t) = node.text() {
                     if t.len() > limits.max_text_len {
-                        return Err(XmlError::TextTooLong { limit: limits.max_text_len, line: line() });
+                        return Err(XmlError::TextTooLong {
+                            limit: limits.max_text_len,
+                            line: line(),
+                        });
                     }
                 }
             }
@@ -195,12 +238,18 @@ pub struct QName {
 
 impl QName {
     pub fn new(ns: impl Into<String>, local: impl Into<String>) -> Self {
-        QName { ns: ns.into(), local: local.into() }
+        QName {
+            ns: ns.into(),
+            local: local.into(),
+        }
     }
 
     /// The name of an element.
     pub fn of(node: roxmltree::Node<'_, '_>) -> QName {
-        QName::new(node.tag_name().namespace().unwrap_or(""), node.tag_name().name())
+        QName::new(
+            node.tag_name().namespace().unwrap_or(""),
+            node.tag_name().name(),
+        )
     }
 
     /// Whether `node` is an element with this name.
@@ -246,7 +295,10 @@ impl std::fmt::Display for QName {
 
 /// Escapes text content and attribute values (quotes included, so one function serves both).
 pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.bytes().any(|b| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'')) {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\''))
+    {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -286,7 +338,8 @@ pub fn serialize_element_with(node: roxmltree::Node<'_, '_>, extra_attributes: &
                 out.push('<');
                 write_name(&mut out, n, n.tag_name().namespace(), n.tag_name().name());
                 for (prefix, uri) in &in_scope {
-                    let already = parent_scope.is_some_and(|s| s.iter().any(|(p, u)| p == prefix && u == uri));
+                    let already = parent_scope
+                        .is_some_and(|s| s.iter().any(|(p, u)| p == prefix && u == uri));
                     if !already {
                         if prefix.is_empty() {
                             let _ = write!(out, " xmlns=\"{}\"", escape(uri));
@@ -344,37 +397,79 @@ mod tests {
     #[test]
     fn refuses_doctype_and_entities() {
         let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><a>&lol;</a>"#;
-        assert_eq!(parse(bomb, &Limits::default()).unwrap_err(), XmlError::Doctype);
+        assert_eq!(
+            parse(bomb, &Limits::default()).unwrap_err(),
+            XmlError::Doctype
+        );
         let xxe = r#"<!doctype a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>"#;
-        assert_eq!(parse(xxe, &Limits::default()).unwrap_err(), XmlError::Doctype);
+        assert_eq!(
+            parse(xxe, &Limits::default()).unwrap_err(),
+            XmlError::Doctype
+        );
     }
 
     #[test]
     fn bounds_depth_without_recursion() {
         let deep = "<a>".repeat(100_000) + &"</a>".repeat(100_000);
-        let err = parse(&deep, &Limits { max_nodes: 1_000_000, ..Limits::default() }).unwrap_err();
-        assert!(matches!(err, XmlError::TooDeep { limit: 128, .. }), "{err:?}");
+        let err = parse(
+            &deep,
+            &Limits {
+                max_nodes: 1_000_000,
+                ..Limits::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, XmlError::TooDeep { limit: 128, .. }),
+            "{err:?}"
+        );
         let ok = "<a>".repeat(128) + &"</a>".repeat(128);
         assert!(parse(&ok, &Limits::default()).is_ok());
     }
 
     #[test]
     fn bounds_size_attributes_and_text() {
-        let l = Limits { max_bytes: 100, ..Limits::default() };
-        assert!(matches!(parse(&"x".repeat(101), &l), Err(XmlError::TooLarge { .. })));
+        let l = Limits {
+            max_bytes: 100,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            parse(&"x".repeat(101), &l),
+            Err(XmlError::TooLarge { .. })
+        ));
         let attrs: String = (0..65).map(|i| format!(" a{i}=\"1\"")).collect();
         let doc = format!("<e{attrs}/>");
-        assert!(matches!(parse(&doc, &Limits::default()), Err(XmlError::TooManyAttributes { .. })));
-        let l = Limits { max_attr_value_len: 10, max_text_len: 10, ..Limits::default() };
-        assert!(matches!(parse("<e a=\"12345678901\"/>", &l), Err(XmlError::AttributeTooLong { .. })));
-        assert!(matches!(parse("<e>12345678901</e>", &l), Err(XmlError::TextTooLong { .. })));
+        assert!(matches!(
+            parse(&doc, &Limits::default()),
+            Err(XmlError::TooManyAttributes { .. })
+        ));
+        let l = Limits {
+            max_attr_value_len: 10,
+            max_text_len: 10,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            parse("<e a=\"12345678901\"/>", &l),
+            Err(XmlError::AttributeTooLong { .. })
+        ));
+        assert!(matches!(
+            parse("<e>12345678901</e>", &l),
+            Err(XmlError::TextTooLong { .. })
+        ));
         assert!(matches!(parse("<e>", &l), Err(XmlError::Malformed(_))));
-        assert!(matches!(parse_bytes(b"<e>\xff</e>", &l), Err(XmlError::Malformed(_))));
+        assert!(matches!(
+            parse_bytes(b"<e>\xff</e>", &l),
+            Err(XmlError::Malformed(_))
+        ));
     }
 
     #[test]
     fn qnames_resolve_by_namespace_not_prefix() {
-        let doc = parse(r#"<r xmlns:a="urn:x" xmlns:b="urn:x"><q>a:Name</q><q>b:Name</q><q>c:Name</q></r>"#, &Limits::default()).unwrap();
+        let doc = parse(
+            r#"<r xmlns:a="urn:x" xmlns:b="urn:x"><q>a:Name</q><q>b:Name</q><q>c:Name</q></r>"#,
+            &Limits::default(),
+        )
+        .unwrap();
         let qs: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("q")).collect();
         let a = QName::resolve_in(qs[0].text().unwrap(), qs[0]).unwrap();
         let b = QName::resolve_in(qs[1].text().unwrap(), qs[1]).unwrap();
@@ -385,8 +480,15 @@ mod tests {
 
     #[test]
     fn serialized_fragment_carries_its_namespaces() {
-        let doc = parse(r#"<r xmlns:p="urn:p" xmlns="urn:d"><p:a x="1&amp;2"><b>t&lt;</b></p:a></r>"#, &Limits::default()).unwrap();
-        let a = doc.descendants().find(|n| n.has_tag_name(("urn:p", "a"))).unwrap();
+        let doc = parse(
+            r#"<r xmlns:p="urn:p" xmlns="urn:d"><p:a x="1&amp;2"><b>t&lt;</b></p:a></r>"#,
+            &Limits::default(),
+        )
+        .unwrap();
+        let a = doc
+            .descendants()
+            .find(|n| n.has_tag_name(("urn:p", "a")))
+            .unwrap();
         let s = serialize_element(a);
         let re = parse(&s, &Limits::default()).unwrap();
         let root = re.root_element();

@@ -1,0 +1,567 @@
+//! The service end to end in-process: real actix-web app, real SQLite store, real HTTP consumers.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use actix_web::{test, web, App};
+use vcds_server::{routes, AppState, Config};
+
+const WSA: &str = "http://www.w3.org/2005/08/addressing";
+const S11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+const S12: &str = "http://www.w3.org/2003/05/soap-envelope";
+const RP: &str = "http://docs.oasis-open.org/wsrf/rp-2";
+const RL: &str = "http://docs.oasis-open.org/wsrf/rl-2";
+const WSNT: &str = "http://docs.oasis-open.org/wsn/b-2";
+const CREATE: &str =
+    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/CreateRequest";
+
+fn envelope(ns: &str, action: &str, resource: Option<&str>, body: &str) -> String {
+    let rid = resource
+        .map(|id| format!("<v:ResourceId xmlns:v=\"urn:vcds:2026\" wsa:IsReferenceParameter=\"true\">{id}</v:ResourceId>"))
+        .unwrap_or_default();
+    format!(
+        "<s:Envelope xmlns:s=\"{ns}\" xmlns:wsa=\"{WSA}\"><s:Header><wsa:Action>{action}</wsa:Action><wsa:MessageID>urn:uuid:m1</wsa:MessageID>{rid}</s:Header><s:Body>{body}</s:Body></s:Envelope>"
+    )
+}
+
+struct Reply {
+    status: u16,
+    text: String,
+}
+
+impl Reply {
+    fn doc(&self) -> roxmltree::Document<'_> {
+        roxmltree::Document::parse(&self.text).unwrap_or_else(|e| panic!("{e}: {}", self.text))
+    }
+
+    fn fault_detail(&self) -> String {
+        let doc = self.doc();
+        let detail = doc
+            .descendants()
+            .find(|n| matches!(n.tag_name().name(), "detail" | "Detail"))
+            .unwrap_or_else(|| panic!("not a fault: {}", self.text));
+        detail
+            .first_element_child()
+            .map(|e| e.tag_name().name().to_string())
+            .unwrap_or_default()
+    }
+
+    fn text_of(&self, local: &str) -> Option<String> {
+        self.doc()
+            .descendants()
+            .find(|n| n.tag_name().name() == local)
+            .and_then(|n| n.text().map(str::to_string))
+    }
+}
+
+fn config(dir: &tempfile::TempDir) -> Config {
+    Config::new(
+        "127.0.0.1:0",
+        format!("sqlite://{}", dir.path().join("vcds.db").display()),
+    )
+}
+
+macro_rules! app {
+    ($state:expr) => {
+        test::init_service(App::new().app_data($state.clone()).configure(routes)).await
+    };
+}
+
+async fn post<S>(app: &S, endpoint: &str, content_type: &str, body: String) -> Reply
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+{
+    let req = test::TestRequest::post()
+        .uri(&format!("/wsrf/services/{endpoint}"))
+        .insert_header(("Content-Type", content_type))
+        .set_payload(body)
+        .to_request();
+    let resp = test::call_service(app, req).await;
+    let status = resp.status().as_u16();
+    let bytes = test::read_body(resp).await;
+    Reply {
+        status,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn call<S>(app: &S, endpoint: &str, action: &str, resource: Option<&str>, body: &str) -> Reply
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+{
+    post(
+        app,
+        endpoint,
+        "text/xml; charset=utf-8",
+        envelope(S11, action, resource, body),
+    )
+    .await
+}
+
+async fn create<S>(app: &S) -> String
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+{
+    let r = call(
+        app,
+        "Portal",
+        CREATE,
+        None,
+        "<api:createRequest xmlns:api=\"http://www.gridforum.org/cddlm/deployapi/2005/02\"/>",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.text_of("ResourceId").expect("ResourceId")
+}
+
+fn set_termination(duration: &str) -> String {
+    format!("<rl:SetTerminationTime xmlns:rl=\"{RL}\"><rl:RequestedLifetimeDuration>{duration}</rl:RequestedLifetimeDuration></rl:SetTerminationTime>")
+}
+
+const GET_DESCRIPTION: &str = "<rp:GetResourceProperty xmlns:rp=\"http://docs.oasis-open.org/wsrf/rp-2\" xmlns:v=\"urn:vcds:2026\">v:Description</rp:GetResourceProperty>";
+
+fn update_description(text: &str) -> String {
+    format!("<rp:SetResourceProperties xmlns:rp=\"{RP}\"><rp:Update><v:Description xmlns:v=\"urn:vcds:2026\">{text}</v:Description></rp:Update></rp:SetResourceProperties>")
+}
+
+#[actix_web::test]
+async fn resources_and_termination_times_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keeper, doomed);
+    {
+        let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
+        let app = app!(state);
+        keeper = create(&app).await;
+        doomed = create(&app).await;
+        let r = call(
+            &app,
+            "System",
+            vcds_wsrf::actions::SET_RP,
+            Some(&keeper),
+            &update_description("kept"),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = call(
+            &app,
+            "System",
+            vcds_wsrf::actions::SET_TERMINATION_TIME,
+            Some(&doomed),
+            &set_termination("PT1S"),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    // The service is down while the termination time passes.
+    std::thread::sleep(Duration::from_millis(1200));
+    let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
+    assert_eq!(vcds_server::lifecycle::sweep(&state).await.unwrap(), 1);
+    let app = app!(state);
+    let r = call(
+        &app,
+        "System",
+        vcds_wsrf::actions::GET_RP,
+        Some(&keeper),
+        GET_DESCRIPTION,
+    )
+    .await;
+    assert_eq!(
+        r.text_of("Description").as_deref(),
+        Some("kept"),
+        "{}",
+        r.text
+    );
+    let r = call(
+        &app,
+        "System",
+        vcds_wsrf::actions::GET_RP,
+        Some(&doomed),
+        GET_DESCRIPTION,
+    )
+    .await;
+    assert_eq!(r.fault_detail(), "ResourceUnknownFault");
+}
+
+#[actix_web::test]
+async fn the_sweeper_destroys_at_the_termination_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
+    actix_rt::spawn(vcds_server::lifecycle::run_sweeper(
+        state.clone().into_inner(),
+    ));
+    let app = app!(state);
+    let id = create(&app).await;
+    let r = call(
+        &app,
+        "System",
+        vcds_wsrf::actions::SET_TERMINATION_TIME,
+        Some(&id),
+        &set_termination("PT1S"),
+    )
+    .await;
+    let new = r.text_of("NewTerminationTime").unwrap();
+    let current = r.text_of("CurrentTime").unwrap();
+    let gap = chrono::DateTime::parse_from_rfc3339(&new).unwrap()
+        - chrono::DateTime::parse_from_rfc3339(&current).unwrap();
+    assert_eq!(gap.num_milliseconds(), 1000);
+    let r = call(
+        &app,
+        "System",
+        vcds_wsrf::actions::GET_RP,
+        Some(&id),
+        GET_DESCRIPTION,
+    )
+    .await;
+    assert_eq!(r.status, 200, "alive before its time: {}", r.text);
+    actix_rt::time::sleep(Duration::from_millis(2500)).await;
+    let r = call(
+        &app,
+        "System",
+        vcds_wsrf::actions::GET_RP,
+        Some(&id),
+        GET_DESCRIPTION,
+    )
+    .await;
+    assert_eq!(r.fault_detail(), "ResourceUnknownFault");
+    // Beyond the maximum lifetime: rejected, and the old value stays.
+    let id = create(&app).await;
+    let r = call(
+        &app,
+        "System",
+        vcds_wsrf::actions::SET_TERMINATION_TIME,
+        Some(&id),
+        &set_termination("P2Y"),
+    )
+    .await;
+    assert_eq!(r.fault_detail(), "TerminationTimeChangeRejectedFault");
+}
+
+/// A consumer on 127.0.0.1 that hands every received HTTP body to the test.
+fn consumer() -> (String, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}/consumer", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            // Read headers, then Content-Length bytes of body.
+            let body = loop {
+                let n = match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break Some(body.to_string());
+                    }
+                }
+            };
+            let _ = s.write_all(
+                b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            if let Some(b) = body {
+                if tx.send(b).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (address, rx)
+}
+
+fn subscribe(address: &str, topic: &str) -> String {
+    format!(
+        "<wsnt:Subscribe xmlns:wsnt=\"{WSNT}\" xmlns:wsa=\"{WSA}\" xmlns:v=\"urn:vcds:2026\"><wsnt:ConsumerReference><wsa:Address>{address}</wsa:Address><wsa:ReferenceParameters><k:Key xmlns:k=\"urn:k\">42</k:Key></wsa:ReferenceParameters></wsnt:ConsumerReference><wsnt:Filter><wsnt:TopicExpression Dialect=\"http://docs.oasis-open.org/wsn/t-1/TopicExpression/Simple\">{topic}</wsnt:TopicExpression></wsnt:Filter><wsnt:InitialTerminationTime>PT10M</wsnt:InitialTerminationTime></wsnt:Subscribe>"
+    )
+}
+
+#[actix_web::test]
+async fn value_changes_reach_subscribers_until_they_unsubscribe() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
+    let app = app!(state);
+    let id = create(&app).await;
+    let (address, received) = consumer();
+    let r = call(
+        &app,
+        "System",
+        vcds_wsrf::actions::SUBSCRIBE,
+        Some(&id),
+        &subscribe(&address, "v:Description"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sub_id = r
+        .doc()
+        .descendants()
+        .find(|n| n.has_tag_name(("urn:vcds:2026", "ResourceId")))
+        .and_then(|n| n.text().map(str::to_string))
+        .unwrap();
+    call(
+        &app,
+        "System",
+        vcds_wsrf::actions::SET_RP,
+        Some(&id),
+        &update_description("one"),
+    )
+    .await;
+    let notify = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a Notify");
+    let doc = roxmltree::Document::parse(&notify).unwrap();
+    let new_value = doc
+        .descendants()
+        .find(|n| n.has_tag_name((RP, "NewValues")))
+        .unwrap();
+    assert_eq!(new_value.first_element_child().unwrap().text(), Some("one"));
+    let key = doc
+        .descendants()
+        .find(|n| n.has_tag_name(("urn:k", "Key")))
+        .expect("reference parameter echoed");
+    assert_eq!(key.attribute((WSA, "IsReferenceParameter")), Some("true"));
+    // A change of another property is not on this topic.
+    let tag = format!("<rp:SetResourceProperties xmlns:rp=\"{RP}\"><rp:Insert><v:Tag xmlns:v=\"urn:vcds:2026\">t</v:Tag></rp:Insert></rp:SetResourceProperties>");
+    call(&app, "System", vcds_wsrf::actions::SET_RP, Some(&id), &tag).await;
+    let r = call(
+        &app,
+        "Subscription",
+        vcds_wsrf::actions::UNSUBSCRIBE,
+        Some(&sub_id),
+        &format!("<wsnt:Unsubscribe xmlns:wsnt=\"{WSNT}\"/>"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    call(
+        &app,
+        "System",
+        vcds_wsrf::actions::SET_RP,
+        Some(&id),
+        &update_description("two"),
+    )
+    .await;
+    assert!(
+        received.recv_timeout(Duration::from_millis(1500)).is_err(),
+        "nothing after Tag or after Unsubscribe"
+    );
+}
+
+#[actix_web::test]
+async fn a_dead_consumer_never_slows_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
+    let app = app!(state);
+    let id = create(&app).await;
+    // A port that was just free: nothing listens there.
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/gone", l.local_addr().unwrap())
+    };
+    call(
+        &app,
+        "System",
+        vcds_wsrf::actions::SUBSCRIBE,
+        Some(&id),
+        &subscribe(&dead, "v:Description"),
+    )
+    .await;
+    let start = Instant::now();
+    for i in 0..300 {
+        let r = call(
+            &app,
+            "System",
+            vcds_wsrf::actions::SET_RP,
+            Some(&id),
+            &update_description(&i.to_string()),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    // Counted, not waited for: the updates never waited on delivery (each retry cycle alone takes seconds).
+    assert!(start.elapsed() < Duration::from_secs(60));
+    let c = &state.notifier.counters;
+    let handed = c.delivered.load(std::sync::atomic::Ordering::Relaxed)
+        + c.failed.load(std::sync::atomic::Ordering::Relaxed)
+        + c.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(handed <= 300);
+    let r = call(
+        &app,
+        "System",
+        vcds_wsrf::actions::GET_RP,
+        Some(&id),
+        GET_DESCRIPTION,
+    )
+    .await;
+    assert_eq!(r.text_of("Description").as_deref(), Some("299"));
+}
+
+#[actix_web::test]
+async fn hostile_input_gets_sender_faults_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
+    let app = app!(state);
+    let before = state.registry.select(|_| true).len();
+    let deep = "<a>".repeat(10_000) + &"</a>".repeat(10_000);
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "doctype",
+            format!(
+                "<!DOCTYPE x [<!ENTITY a \"b\">]>{}",
+                envelope(S11, CREATE, None, "&a;")
+            ),
+            "xml-doctype",
+        ),
+        ("deep", envelope(S11, CREATE, None, &deep), "xml-too-deep"),
+        (
+            "huge",
+            envelope(S11, CREATE, None, &"x".repeat(5 * 1024 * 1024)),
+            "body-too-large",
+        ),
+        ("malformed", "<s:Envelope".to_string(), "xml-malformed"),
+        (
+            "wrong body",
+            envelope(S11, CREATE, None, "<x:createRequest xmlns:x=\"urn:evil\"/>"),
+            "body-mismatch",
+        ),
+    ];
+    for (name, body, code) in cases {
+        let r = post(&app, "Portal", "text/xml", body).await;
+        assert_eq!(
+            r.status,
+            500,
+            "{name}: {}",
+            &r.text[..r.text.len().min(300)]
+        );
+        assert_eq!(r.text_of("ErrorCode").as_deref(), Some(code), "{name}");
+        assert_eq!(
+            r.text_of("faultcode").as_deref(),
+            Some("s:Client"),
+            "{name}"
+        );
+    }
+    let r = post(
+        &app,
+        "Portal",
+        "text/xml",
+        "\u{feff}<e>\u{0}</e>".to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 500);
+    // SOAP 1.2: Sender faults are HTTP 400.
+    let r = post(
+        &app,
+        "Portal",
+        "application/soap+xml; charset=utf-8",
+        envelope(S12, CREATE, None, &deep),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("s:Sender"), "{}", r.text);
+    assert_eq!(
+        state.registry.select(|_| true).len(),
+        before,
+        "nothing created"
+    );
+    // And the service still serves.
+    create(&app).await;
+}
+
+#[actix_web::test]
+async fn addressing_and_dispatch_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
+    let app = app!(state);
+    let id = create(&app).await;
+    let r = call(&app, "System", "urn:no-such-action", Some(&id), "<x/>").await;
+    assert!(r.text.contains("ActionNotSupported"), "{}", r.text);
+    assert!(
+        r.text
+            .contains("<wsa:Action>urn:no-such-action</wsa:Action>"),
+        "ProblemAction: {}",
+        r.text
+    );
+    let r = call(
+        &app,
+        "System",
+        vcds_wsrf::actions::GET_RP,
+        Some("nope"),
+        GET_DESCRIPTION,
+    )
+    .await;
+    assert_eq!(r.fault_detail(), "ResourceUnknownFault");
+    let r = call(
+        &app,
+        "System",
+        vcds_wsrf::actions::GET_RP,
+        None,
+        GET_DESCRIPTION,
+    )
+    .await;
+    assert_eq!(r.fault_detail(), "ResourceUnknownFault");
+    // A System id at the Subscription endpoint is not a subscription.
+    let r = call(
+        &app,
+        "Subscription",
+        vcds_wsrf::actions::GET_RP,
+        Some(&id),
+        GET_DESCRIPTION,
+    )
+    .await;
+    assert_eq!(r.fault_detail(), "ResourceUnknownFault");
+    let no_action = format!("<s:Envelope xmlns:s=\"{S11}\"><s:Body><x/></s:Body></s:Envelope>");
+    let r = post(&app, "Portal", "text/xml", no_action).await;
+    assert!(
+        r.text.contains("MessageAddressingHeaderRequired"),
+        "{}",
+        r.text
+    );
+    let r = post(&app, "Portal", "application/json", "{}".to_string()).await;
+    assert_eq!(r.text_of("ErrorCode").as_deref(), Some("content-type"));
+    // Prefix-independent QNames, and the request's order in GetMultiple.
+    let multi = format!("<rp:GetMultipleResourceProperties xmlns:rp=\"{RP}\" xmlns:a=\"{RL}\" xmlns:b=\"http://docs.oasis-open.org/wsdm/muws1-2.xsd\"><rp:ResourceProperty>a:TerminationTime</rp:ResourceProperty><rp:ResourceProperty>b:ResourceId</rp:ResourceProperty></rp:GetMultipleResourceProperties>");
+    let r = call(
+        &app,
+        "System",
+        vcds_wsrf::actions::GET_MULTIPLE_RP,
+        Some(&id),
+        &multi,
+    )
+    .await;
+    let doc = r.doc();
+    let resp = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "GetMultipleResourcePropertiesResponse")
+        .unwrap();
+    let names: Vec<&str> = resp
+        .children()
+        .filter(|c| c.is_element())
+        .map(|c| c.tag_name().name())
+        .collect();
+    assert_eq!(names, ["TerminationTime", "ResourceId"]);
+}
