@@ -216,7 +216,7 @@ check_one() { # name url
   local out
   out="$(curl -sS --max-time 10 -w '\nHTTP %{http_code}' -H 'Content-Type: text/xml; charset=utf-8' \
          -H "SOAPAction: \"$GRP_ACTION\"" --data-binary @"$TMP/request.xml" "$2")"
-  if ! grep -q 'HTTP 200' <<<"$out" || ! grep -q 'Description>bench</' <<<"$out"; then
+  if ! grep -q 'HTTP 200' <<<"$out" || ! grep -qE '>bench</([A-Za-z_][A-Za-z0-9_.-]*:)?Description>' <<<"$out"; then
     echo "$1 does not answer the benchmark request correctly:" >&2; echo "$out" >&2; exit 1
   fi
 }

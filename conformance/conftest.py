@@ -113,8 +113,8 @@ class ServerProcess:
 def _binary():
     b = os.environ.get("VCDS_BIN", DEFAULT_BIN)
     if not (os.path.isfile(b) and os.access(b, os.X_OK)):
-        pytest.fail("vcds binary not found at %s (build it with `cargo build -p vcds` or set VCDS_BIN)" % b,
-                    pytrace=False)
+        pytest.exit("vcds binary not found at %s (build it with `cargo build -p vcds` or set VCDS_BIN); "
+                    "the offline checks alone: python3 -m pytest test_offline.py" % b, returncode=3)
     return b
 
 
@@ -199,15 +199,17 @@ def system(server):
 
 @pytest.fixture(scope="session")
 def zeep_client(server):
-    """zeep Client on <Portal>?wsdl with the WS-Addressing plugin and a history plugin."""
+    """zeep Client on <Portal>?wsdl with a history plugin. zeep applies its WS-Addressing plugin
+    (zeep.wsa.WsAddressingPlugin: wsa:Action from the WSDL's wsam:Action, MessageID, To) by
+    itself to every operation whose WSDL input has wsam:Action; adding it to `plugins` as well
+    would send every header twice."""
     import zeep
     from zeep.plugins import HistoryPlugin
     from zeep.transports import Transport
-    from zeep.wsa import WsAddressingPlugin
     history = HistoryPlugin(maxlen=5)
     client = zeep.Client(server.url("Portal") + "?wsdl",
                          transport=Transport(timeout=30, operation_timeout=30),
-                         plugins=[WsAddressingPlugin(), history])
+                         plugins=[history])
     client.vcds_history = history
     return client
 

@@ -253,6 +253,14 @@ def resolve_qname(el):
     return "{%s}%s" % (ns, text) if ns else text
 
 
+def resolve_qname_attr(el, attr):
+    """Resolve a QName-valued attribute with the element's in-scope namespaces."""
+    v = (el.get(attr) or "").strip()
+    p, _, local = v.rpartition(":")
+    ns = el.nsmap.get(p or None)
+    return "{%s}%s" % (ns, local) if ns else local
+
+
 class RawHTTPResponse:
     """What requests.Response offers to Resp, read from a raw socket."""
 

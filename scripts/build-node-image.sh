@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the virtual-node boot image used by vcds-site: Debian's kernel plus a busybox initramfs
-# whose /init loads the virtio-net modules, configures eth0 from the kernel command line and
-# prints `VCDS-NODE-UP <hostname>` on the serial console.
+# Builds the virtual-node boot image used by vcds-site: Debian's cloud kernel plus a busybox
+# initramfs whose /init loads the virtio-net modules, configures eth0 from the kernel command line
+# and prints `VCDS-NODE-UP <hostname>` on the serial console.
 #
 # Output (cached; rebuilt with --force or when the kernel package or this script changes):
 #   $VCDS_CACHE_DIR/node/vmlinuz, $VCDS_CACHE_DIR/node/initrd.img, $VCDS_CACHE_DIR/node/stamp

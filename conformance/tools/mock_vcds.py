@@ -338,6 +338,10 @@ class Handler(BaseHTTPRequestHandler):
                     nu.set("qname", "p:" + etree.QName(h).localname)
                     raise Fault("MustUnderstand", "header %s not understood" % h.tag,
                                 headers=[nu] if ens == S12 else [], status=500)
+            if sum(1 for h in headers if h.tag == Q(WSA, "Action")) > 1:
+                raise Fault("Sender", "more than one wsa:Action header",
+                            subcodes=[Q(WSA, "InvalidAddressingHeader"), Q(WSA, "InvalidCardinality")],
+                            action=WSA + "/fault")
             action = next((h.text.strip() for h in headers if h.tag == Q(WSA, "Action") and h.text), None)
             if action is None:
                 pd = el(Q(WSA, "ProblemHeaderQName"), "wsa:Action", nsmap={"wsa": WSA})

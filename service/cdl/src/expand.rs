@@ -75,17 +75,43 @@ impl<'p> Expander<'p> {
         Ok(self.expanded(name, at, 0)?.0)
     }
 
-    /// `depth` is where the copy will land, so runaway nesting stops before the stack grows.
+    /// Expands every prototype, so an unknown or cyclic extends is reported even if unused.
+    pub fn check_all(&mut self) -> Result<(), CdlError> {
+        for (name, raw) in self.prototypes {
+            self.ensure(name, &raw.origin, 0)?;
+        }
+        Ok(())
+    }
+
+    /// A copy of the expanded prototype and its height. `depth` is where the copy will land, so
+    /// runaway nesting stops before the stack grows.
     fn expanded(
         &mut self,
         name: &Name,
         at: &Location,
         depth: usize,
     ) -> Result<(Element, usize), CdlError> {
-        if let Some(done) = self.done.get(name) {
-            let (element, height, size) = (done.element.clone(), done.height, done.size);
-            self.charge(size, at)?;
-            return Ok((element, height));
+        self.ensure(name, at, depth)?;
+        let (element, height, size) = match self.done.get(name) {
+            Some(d) => (d.element.clone(), d.height, d.size),
+            // ensure() has just stored it; stay total rather than panic
+            None => return Err(self.unknown(name, at)),
+        };
+        self.charge(size, at)?;
+        Ok((element, height))
+    }
+
+    fn unknown(&self, name: &Name, at: &Location) -> CdlError {
+        CdlError::UnknownPrototype {
+            at: at.clone(),
+            name: self.names.written(name),
+        }
+    }
+
+    /// Expands prototype `name` once and memoizes it.
+    fn ensure(&mut self, name: &Name, at: &Location, depth: usize) -> Result<(), CdlError> {
+        if self.done.contains_key(name) {
+            return Ok(());
         }
         if let Some(start) = self.visiting.iter().position(|v| v == name) {
             let chain = self.visiting[start..]
@@ -101,10 +127,7 @@ impl<'p> Expander<'p> {
         let raw = self
             .prototypes
             .get(name)
-            .ok_or_else(|| CdlError::UnknownPrototype {
-                at: at.clone(),
-                name: self.names.written(name),
-            })?;
+            .ok_or_else(|| self.unknown(name, at))?;
         if self.visiting.len() >= MAX_EXTENDS_DEPTH {
             return Err(CdlError::LimitExceeded {
                 at: at.clone(),
@@ -120,12 +143,12 @@ impl<'p> Expander<'p> {
         self.done.insert(
             name.clone(),
             Expanded {
-                element: element.clone(),
+                element,
                 height,
                 size,
             },
         );
-        Ok((element, height))
+        Ok(())
     }
 
     /// Expands every `cdl:extends` in `raw` (a system or prototype tree).

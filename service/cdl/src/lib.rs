@@ -107,7 +107,7 @@ pub fn resolve(
     id: &DocId,
     resolver: &dyn ImportResolver,
 ) -> Result<ResolvedDocument, CdlError> {
-    let root = load::parse_document(text, id)?;
+    let mut root = load::parse_document(text, id)?;
     let mut loader = Loader {
         resolver,
         docs: Vec::new(),
@@ -121,11 +121,12 @@ pub fn resolve(
     for d in &imported {
         names.add(&d.namespaces);
     }
+    let raw_system = root.system.take().unwrap_or_else(|| empty_system(&root.id));
     let mut prototypes: BTreeMap<Name, Element> = BTreeMap::new();
     for proto in imported
-        .iter()
-        .chain([&root])
-        .flat_map(|d| &d.configuration)
+        .into_iter()
+        .chain([root])
+        .flat_map(|d| d.configuration)
     {
         if let Some(first) = prototypes.get(&proto.key) {
             return Err(CdlError::DuplicateName {
@@ -134,18 +135,12 @@ pub fn resolve(
                 first: (*first.origin).clone(),
             });
         }
-        prototypes.insert(proto.key.clone(), proto.element.clone());
+        prototypes.insert(proto.key, proto.element);
     }
 
     let mut expander = Expander::new(&prototypes, &names);
-    // Expand every prototype so an unknown or cyclic extends is reported even if unused.
-    for (key, element) in &prototypes {
-        expander.prototype(key, &element.origin)?;
-    }
-    let system = match &root.system {
-        Some(s) => expander.expand(s)?,
-        None => empty_system(&root),
-    };
+    expander.check_all()?;
+    let system = expander.expand(&raw_system)?;
     let mut space = Space {
         system,
         roots: BTreeMap::new(),
@@ -169,16 +164,16 @@ pub fn resolve(
     })
 }
 
-fn empty_system(root: &Document) -> Element {
+fn empty_system(doc: &DocId) -> Element {
     Element {
         name: Arc::new(QName::new(CDL_NS, "system")),
         attributes: Vec::new(),
-        text: String::new(),
+        text: Arc::from(""),
         children: Vec::new(),
         reference: None,
         derived_from: Vec::new(),
         origin: Arc::new(Location {
-            doc: root.id.clone(),
+            doc: doc.clone(),
             line: 1,
             column: 1,
             path: "/cdl:cdl/cdl:system".into(),

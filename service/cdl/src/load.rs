@@ -75,6 +75,7 @@ pub(crate) fn parse_document(text: &str, id: &DocId) -> Result<Document, CdlErro
         dialect: Dialect::Final,
         cursor: Cell::new(TextCursor::START),
         names: RefCell::new(HashMap::new()),
+        empty: Arc::from(""),
     };
     let root = xml.root_element();
     let root_ns = root.tag_name().namespace().unwrap_or("");
@@ -253,6 +254,8 @@ struct Cx<'a, 'input> {
     cursor: Cell<TextCursor>,
     /// One shared [`Name`] per distinct element name in the document.
     names: RefCell<HashMap<(&'a str, &'input str), Name>>,
+    /// The empty text every element without a value shares.
+    empty: Arc<str>,
 }
 
 impl<'a, 'input> Cx<'a, 'input> {
@@ -366,10 +369,12 @@ impl<'a, 'input> Cx<'a, 'input> {
                 children.push(self.element(child, &at.path)?);
             }
         }
-        if text.trim().is_empty() {
-            // indentation between children is not a value
-            text.clear();
-        }
+        // indentation between children is not a value
+        let text = if text.trim().is_empty() {
+            self.empty.clone()
+        } else {
+            Arc::from(text)
+        };
         if reference.is_some() && (!children.is_empty() || !text.is_empty()) {
             return Err(CdlError::ReferenceWithContent { at });
         }

@@ -67,8 +67,9 @@ pub struct Element {
     pub name: Name,
     /// Attributes other than the cdl processing attributes (extends, ref, refroot, lazy).
     pub attributes: Vec<(QName, String)>,
-    /// Direct text content, concatenated.
-    pub text: String,
+    /// Direct text content, concatenated; empty when it is only whitespace. Shared, since
+    /// resolution copies values a lot.
+    pub text: Arc<str>,
     pub children: Vec<Element>,
     pub reference: Option<Arc<Reference>>,
     /// Prototypes this element was derived from, nearest first (what it "is a").

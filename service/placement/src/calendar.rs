@@ -1,8 +1,11 @@
-//! Per-P-node reservation calendar: bookings sorted by start, peak usage over a window by sweep.
+//! Reservation calendars of all P-nodes: per P-node, bookings sorted by start; peak usage
+//! over a window by a sweep.
 //!
-//! Stored as parallel vectors (struct of arrays): admission scans the windows of every P-node,
-//! so keeping them dense (16 bytes per booking) instead of interleaved with demands and ids
-//! keeps that scan in cache at 100,000 bookings.
+//! Admission reads the calendar of every P-node, so all of them live in one vector, P-node by
+//! P-node (compressed-row layout: P-node `i` owns `slots[offsets[i]..offsets[i + 1]]`). The scan
+//! then streams through memory instead of missing the cache once per P-node; the price is that
+//! adding or removing a reservation rewrites the vector (one pass, about a millisecond at
+//! 100,000 bookings). Reservation ids, needed only to name conflicts, sit in a parallel vector.
 
 use std::ops::Range;
 
@@ -18,101 +21,257 @@ pub struct Booking<'a> {
     pub reservation: &'a str,
 }
 
+/// Calendars up to this many bookings are scanned whole instead of binary-searched.
+const SCAN_LIMIT: usize = 16;
+
 /// Sweep scratch: (end, booking index) of bookings ending inside the window.
 pub(crate) type Event = (Timestamp, usize);
 
-/// Bookings of one P-node, sorted by (start, reservation); the three vectors run in parallel
-/// (checked when a persisted calendar is read back).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "StoredCalendar")]
-pub struct Calendar {
-    windows: Vec<Window>,
-    demands: Vec<Resources>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Slot {
+    window: Window,
+    demand: Resources,
+}
+
+/// The calendars of all P-nodes (in the site's P-node order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredCalendars")]
+pub(crate) struct Calendars {
+    slots: Vec<Slot>,
     reservations: Vec<ReservationId>,
-    /// Longest booking ever inserted: bounds how far before a window an overlapping booking can
-    /// start, so lookups binary-search instead of scanning history. Never shrinks (conservative).
+    /// `offsets.len()` is the number of P-nodes + 1.
+    offsets: Vec<usize>,
+    /// Longest booking ever added: bounds how far before a window an overlapping booking can
+    /// start, so long calendars are binary-searched. Never shrinks (conservative).
     longest: i64,
 }
 
-/// A calendar as persisted, before its invariants are checked.
+/// Calendars as persisted, before their invariants are checked.
 #[derive(Deserialize)]
-struct StoredCalendar {
-    windows: Vec<Window>,
-    demands: Vec<Resources>,
+struct StoredCalendars {
+    slots: Vec<Slot>,
     reservations: Vec<ReservationId>,
+    offsets: Vec<usize>,
     longest: i64,
 }
 
-impl TryFrom<StoredCalendar> for Calendar {
+impl TryFrom<StoredCalendars> for Calendars {
     type Error = String;
 
-    fn try_from(c: StoredCalendar) -> Result<Self, String> {
-        let n = c.windows.len();
-        if c.demands.len() != n || c.reservations.len() != n {
-            return Err("calendar vectors differ in length".into());
+    fn try_from(c: StoredCalendars) -> Result<Self, String> {
+        let calendars = Calendars {
+            slots: c.slots,
+            reservations: c.reservations,
+            offsets: c.offsets,
+            longest: c.longest,
+        };
+        let offsets_ok = calendars.offsets.first() == Some(&0)
+            && calendars.offsets.last() == Some(&calendars.slots.len())
+            && calendars.offsets.windows(2).all(|w| w[0] <= w[1])
+            && calendars.reservations.len() == calendars.slots.len();
+        if !offsets_ok {
+            return Err("calendar offsets or vector lengths are inconsistent".into());
         }
-        let sorted = c
-            .windows
-            .iter()
-            .zip(&c.reservations)
-            .collect::<Vec<_>>()
-            .windows(2)
-            .all(|p| (p[0].0.start, p[0].1) <= (p[1].0.start, p[1].1));
-        let longest_ok = c.windows.iter().all(|w| w.duration() <= c.longest);
-        if !sorted || !longest_ok {
+        let ordered = (0..calendars.pnode_count()).all(|i| {
+            let c = calendars.calendar(i);
+            let keys: Vec<_> = c.bookings().map(|b| (b.window.start, b.reservation)).collect();
+            keys.windows(2).all(|k| k[0] <= k[1])
+                && c.bookings().all(|b| b.window.duration() <= calendars.longest)
+        });
+        if !ordered {
             return Err("calendar bookings are out of order or longer than recorded".into());
         }
-        Ok(Calendar {
-            windows: c.windows,
-            demands: c.demands,
-            reservations: c.reservations,
-            longest: c.longest,
-        })
+        Ok(calendars)
     }
 }
 
-impl Calendar {
+impl Calendars {
+    pub(crate) fn new(pnodes: usize) -> Self {
+        Calendars {
+            slots: Vec::new(),
+            reservations: Vec::new(),
+            offsets: vec![0; pnodes + 1],
+            longest: 0,
+        }
+    }
+
+    pub(crate) fn pnode_count(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Number of bookings over all P-nodes.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn range(&self, pnode: usize) -> Range<usize> {
+        let start = self.offsets.get(pnode).copied().unwrap_or(0);
+        let end = self.offsets.get(pnode + 1).copied().unwrap_or(start);
+        start..end.max(start)
+    }
+
+    /// The calendar of P-node `pnode` (empty for an unknown index).
+    pub(crate) fn calendar(&self, pnode: usize) -> Calendar<'_> {
+        let range = self.range(pnode);
+        Calendar {
+            slots: self.slots.get(range.clone()).unwrap_or_default(),
+            reservations: self.reservations.get(range).unwrap_or_default(),
+            longest: self.longest,
+        }
+    }
+
+    /// Adds `reservation`'s bookings: `(P-node index, demand)` pairs sorted by P-node, one each.
+    pub(crate) fn add(&mut self, reservation: &str, window: Window, demands: &[(usize, Resources)]) {
+        self.longest = self.longest.max(window.duration());
+        // Insertion points in the current vector, ascending because `demands` is by P-node.
+        let inserts: Vec<(usize, usize, Resources)> = demands
+            .iter()
+            .map(|&(pnode, demand)| {
+                let range = self.range(pnode);
+                let c = self.calendar(pnode);
+                let lo = c.slots.partition_point(|s| s.window.start < window.start);
+                let hi = c.slots.partition_point(|s| s.window.start <= window.start);
+                let same_start = c.reservations.get(lo..hi).unwrap_or_default();
+                let at = lo + same_start.partition_point(|r| r.as_str() < reservation);
+                (range.start + at, pnode, demand)
+            })
+            .collect();
+        let old_slots = std::mem::take(&mut self.slots);
+        let old_reservations = std::mem::take(&mut self.reservations);
+        self.slots.reserve(old_slots.len() + inserts.len());
+        self.reservations.reserve(old_slots.len() + inserts.len());
+        let mut pending = inserts.iter().peekable();
+        for (i, (slot, id)) in old_slots.into_iter().zip(old_reservations).enumerate() {
+            while let Some(&&(_, _, demand)) = pending.next_if(|(at, _, _)| *at == i) {
+                self.slots.push(Slot { window, demand });
+                self.reservations.push(reservation.to_string());
+            }
+            self.slots.push(slot);
+            self.reservations.push(id);
+        }
+        for &(_, _, demand) in pending {
+            self.slots.push(Slot { window, demand });
+            self.reservations.push(reservation.to_string());
+        }
+        // Every offset after an insertion's P-node moves by one.
+        let mut shift = 0;
+        let mut by_pnode = inserts.iter().map(|&(_, pnode, _)| pnode).peekable();
+        for (pnode, offset) in self.offsets.iter_mut().enumerate() {
+            *offset += shift;
+            while by_pnode.next_if(|&p| p == pnode).is_some() {
+                shift += 1;
+            }
+        }
+    }
+
+    /// Keeps the bookings for which `keep` holds, in order.
+    fn retain(&mut self, keep: impl Fn(&Window, &str) -> bool) {
+        let mut kept = 0;
+        let mut offsets = Vec::with_capacity(self.offsets.len());
+        offsets.push(0);
+        for pnode in 0..self.pnode_count() {
+            for i in self.range(pnode) {
+                if keep(&self.slots[i].window, &self.reservations[i]) {
+                    self.slots.swap(kept, i);
+                    self.reservations.swap(kept, i);
+                    kept += 1;
+                }
+            }
+            offsets.push(kept);
+        }
+        self.slots.truncate(kept);
+        self.reservations.truncate(kept);
+        self.offsets = offsets;
+    }
+
+    pub(crate) fn remove(&mut self, reservation: &str) {
+        self.retain(|_, r| r != reservation);
+    }
+
+    /// Drops bookings that ended at or before `now`.
+    pub(crate) fn expire(&mut self, now: Timestamp) {
+        self.retain(|w, _| w.end > now);
+    }
+
+    /// Moves the end of `reservation`'s booking on `pnode`; the start (sort key) is unchanged.
+    pub(crate) fn set_end(&mut self, pnode: usize, reservation: &str, end: Timestamp) {
+        let range = self.range(pnode);
+        let slots = self.slots.get_mut(range.clone()).unwrap_or_default();
+        let ids = self.reservations.get(range).unwrap_or_default();
+        for (s, r) in slots.iter_mut().zip(ids) {
+            if r == reservation {
+                s.window.end = end;
+                self.longest = self.longest.max(s.window.duration());
+            }
+        }
+    }
+
+    /// Approximate heap bytes held (vector capacities plus reservation ids).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.reservations.capacity() * std::mem::size_of::<ReservationId>()
+            + self.reservations.iter().map(String::capacity).sum::<usize>()
+            + self.offsets.capacity() * std::mem::size_of::<usize>()
+    }
+}
+
+/// One P-node's calendar: its bookings sorted by (start, reservation).
+#[derive(Debug, Clone, Copy)]
+pub struct Calendar<'a> {
+    slots: &'a [Slot],
+    reservations: &'a [ReservationId],
+    longest: i64,
+}
+
+impl<'a> Calendar<'a> {
     pub fn len(&self) -> usize {
-        self.windows.len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.windows.is_empty()
+        self.slots.is_empty()
     }
 
-    fn booking(&self, i: usize) -> Option<Booking<'_>> {
+    fn booking(&self, i: usize) -> Option<Booking<'a>> {
+        let slot = self.slots.get(i)?;
         Some(Booking {
-            window: *self.windows.get(i)?,
-            demand: *self.demands.get(i)?,
+            window: slot.window,
+            demand: slot.demand,
             reservation: self.reservations.get(i)?,
         })
     }
 
     /// All bookings in calendar order.
-    pub fn bookings(&self) -> impl Iterator<Item = Booking<'_>> {
-        (0..self.len()).filter_map(|i| self.booking(i))
+    pub fn bookings(&self) -> impl Iterator<Item = Booking<'a>> + 'a {
+        let c = *self;
+        (0..c.len()).filter_map(move |i| c.booking(i))
     }
 
     /// Bookings whose window overlaps `window`, in calendar order.
-    pub fn overlapping(&self, window: Window) -> impl Iterator<Item = Booking<'_>> {
-        self.overlapping_indices(window)
-            .filter_map(|i| self.booking(i))
+    pub fn overlapping(&self, window: Window) -> impl Iterator<Item = Booking<'a>> + 'a {
+        let c = *self;
+        c.overlapping_indices(window).filter_map(move |i| c.booking(i))
     }
 
-    fn overlapping_indices(&self, window: Window) -> impl Iterator<Item = usize> + '_ {
+    fn overlapping_indices(&self, window: Window) -> impl Iterator<Item = usize> + 'a {
+        let slots = self.slots;
         self.candidates(window)
-            .filter(move |&i| self.windows.get(i).is_some_and(|w| w.overlaps(&window)))
+            .filter(move |&i| slots.get(i).is_some_and(|s| s.window.overlaps(&window)))
     }
 
     /// Indices of bookings that can overlap `window`: those starting before its end and no
     /// earlier than its start minus the longest booking.
     fn candidates(&self, window: Window) -> Range<usize> {
+        // A short calendar is cheaper to scan than to binary-search: the search's dependent
+        // loads each wait on memory, a scan streams.
+        if self.slots.len() <= SCAN_LIMIT {
+            return 0..self.slots.len();
+        }
         let earliest = window.start.saturating_sub(self.longest);
-        let lo = self.windows.partition_point(|w| w.start < earliest);
-        let hi = self.windows.partition_point(|w| w.start < window.end);
+        let lo = self.slots.partition_point(|s| s.window.start < earliest);
+        let hi = self.slots.partition_point(|s| s.window.start < window.end);
         lo..hi.max(lo)
     }
-
     /// Peak usage per dimension over `window`. `scratch` is reused across calls to avoid
     /// allocating per P-node.
     pub fn peak(&self, window: Window, scratch: &mut Vec<Event>) -> Resources {
@@ -121,10 +280,10 @@ impl Calendar {
         let mut latest_start = Timestamp::MIN;
         let mut earliest_end = Timestamp::MAX;
         for i in self.overlapping_indices(window) {
-            let (Some(w), Some(d)) = (self.windows.get(i), self.demands.get(i)) else {
+            let Some(Slot { window: w, demand }) = self.slots.get(i) else {
                 continue;
             };
-            sum = sum.saturating_add(d);
+            sum = sum.saturating_add(demand);
             latest_start = latest_start.max(w.start);
             earliest_end = earliest_end.min(w.end);
         }
@@ -143,8 +302,8 @@ impl Calendar {
     /// already running) calls `on_start(booking, usage)` with the usage at that instant.
     /// Stops early when `on_start` returns true. Usage only grows at starts, so these instants
     /// cover every maximum.
-    pub fn sweep<'a>(
-        &'a self,
+    fn sweep(
+        &self,
         window: Window,
         scratch: &mut Vec<Event>,
         mut on_start: impl FnMut(Booking<'a>, &Resources) -> bool,
@@ -154,7 +313,7 @@ impl Calendar {
         scratch.clear();
         scratch.extend(
             self.overlapping_indices(window)
-                .filter_map(|i| self.windows.get(i).map(|w| (w.end, i)))
+                .filter_map(|i| self.slots.get(i).map(|s| (s.window.end, i)))
                 .filter(|&(end, _)| end < window.end),
         );
         scratch.sort_unstable();
@@ -167,7 +326,11 @@ impl Calendar {
             let start = booking.window.start.max(window.start);
             // Half-open windows: what ends at `start` is gone before this booking begins.
             while let Some(&(_, ended)) = ends.next_if(|(end, _)| *end <= start) {
-                usage = usage.saturating_sub(self.demands.get(ended).unwrap_or(&Resources::ZERO));
+                usage = usage.saturating_sub(
+                    self.slots
+                        .get(ended)
+                        .map_or(&Resources::ZERO, |s| &s.demand),
+                );
             }
             usage = usage.saturating_add(&booking.demand);
             if on_start(booking, &usage) {
@@ -178,13 +341,13 @@ impl Calendar {
 
     /// The booking whose start first pushes usage plus `demand` over `capacity` during `window`,
     /// and the dimension that runs out — the reservation an extension conflicts with.
-    pub fn first_overflow(
+    pub(crate) fn first_overflow(
         &self,
         window: Window,
         demand: &Resources,
         capacity: &Resources,
         scratch: &mut Vec<Event>,
-    ) -> Option<(Booking<'_>, Dimension)> {
+    ) -> Option<(Booking<'a>, Dimension)> {
         let mut found = None;
         self.sweep(window, scratch, |b, usage| {
             found = usage
@@ -194,64 +357,6 @@ impl Calendar {
             found.is_some()
         });
         found
-    }
-
-    pub fn insert(&mut self, window: Window, demand: Resources, reservation: ReservationId) {
-        self.longest = self.longest.max(window.duration());
-        let lo = self.windows.partition_point(|w| w.start < window.start);
-        let hi = self.windows.partition_point(|w| w.start <= window.start);
-        let same_start = self.reservations.get(lo..hi).unwrap_or_default();
-        let at = lo + same_start.partition_point(|r| r.as_str() < reservation.as_str());
-        self.windows.insert(at, window);
-        self.demands.insert(at, demand);
-        self.reservations.insert(at, reservation);
-    }
-
-    /// Keeps the bookings for which `keep` holds, in order.
-    fn retain(&mut self, keep: impl Fn(&Window, &str) -> bool) {
-        let mut kept = 0;
-        for i in 0..self.len() {
-            if keep(&self.windows[i], &self.reservations[i]) {
-                self.windows.swap(kept, i);
-                self.demands.swap(kept, i);
-                self.reservations.swap(kept, i);
-                kept += 1;
-            }
-        }
-        self.windows.truncate(kept);
-        self.demands.truncate(kept);
-        self.reservations.truncate(kept);
-    }
-
-    pub fn remove(&mut self, reservation: &str) {
-        self.retain(|_, r| r != reservation);
-    }
-
-    /// Drops bookings that ended at or before `now`.
-    pub fn expire(&mut self, now: Timestamp) {
-        self.retain(|w, _| w.end > now);
-    }
-
-    /// Moves the end of `reservation`'s booking; the start (sort key) is unchanged.
-    pub fn set_end(&mut self, reservation: &str, end: Timestamp) {
-        for (w, r) in self.windows.iter_mut().zip(&self.reservations) {
-            if r == reservation {
-                w.end = end;
-                self.longest = self.longest.max(w.duration());
-            }
-        }
-    }
-
-    /// Approximate heap bytes held (vector capacities plus reservation ids).
-    pub fn heap_bytes(&self) -> usize {
-        self.windows.capacity() * std::mem::size_of::<Window>()
-            + self.demands.capacity() * std::mem::size_of::<Resources>()
-            + self.reservations.capacity() * std::mem::size_of::<ReservationId>()
-            + self
-                .reservations
-                .iter()
-                .map(String::capacity)
-                .sum::<usize>()
     }
 }
 
@@ -274,16 +379,17 @@ mod tests {
         }
     }
 
-    fn calendar(bookings: Vec<Entry>) -> Calendar {
-        let mut c = Calendar::default();
+    /// Calendars of a one-P-node site holding `bookings`.
+    fn calendar(bookings: Vec<Entry>) -> Calendars {
+        let mut c = Calendars::new(1);
         for b in bookings {
-            c.insert(b.window, b.demand, b.reservation);
+            c.add(&b.reservation, b.window, &[(0, b.demand)]);
         }
         c
     }
 
-    fn ids(c: &Calendar) -> Vec<&str> {
-        c.bookings().map(|b| b.reservation).collect()
+    fn ids(c: &Calendars, pnode: usize) -> Vec<&str> {
+        c.calendar(pnode).bookings().map(|b| b.reservation).collect()
     }
 
     #[test]
@@ -294,10 +400,13 @@ mod tests {
             booking(20, 30, 2, "c"),
         ]);
         let mut s = Vec::new();
-        assert_eq!(c.peak(Window::new(0, 30), &mut s).cpu, 6);
-        assert_eq!(c.peak(Window::new(0, 10), &mut s).cpu, 4);
-        assert_eq!(c.peak(Window::new(20, 40), &mut s).cpu, 2);
-        assert_eq!(c.peak(Window::new(30, 40), &mut s), Resources::ZERO);
+        assert_eq!(c.calendar(0).peak(Window::new(0, 30), &mut s).cpu, 6);
+        assert_eq!(c.calendar(0).peak(Window::new(0, 10), &mut s).cpu, 4);
+        // Touching bookings share no instant: the fast path must not add them up.
+        assert_eq!(c.calendar(0).peak(Window::new(0, 20), &mut s).cpu, 6);
+        assert_eq!(c.calendar(0).peak(Window::new(5, 15), &mut s).cpu, 6);
+        assert_eq!(c.calendar(0).peak(Window::new(20, 40), &mut s).cpu, 2);
+        assert_eq!(c.calendar(0).peak(Window::new(30, 40), &mut s), Resources::ZERO);
     }
 
     #[test]
@@ -309,11 +418,11 @@ mod tests {
             booking(14, 16, 1, "d"),
         ]);
         let mut s = Vec::new();
-        assert_eq!(c.peak(Window::new(0, 30), &mut s).cpu, 10);
+        assert_eq!(c.calendar(0).peak(Window::new(0, 30), &mut s).cpu, 10);
         // In [10, 30) "a" is gone: b+c+d at 14.
-        assert_eq!(c.peak(Window::new(10, 30), &mut s).cpu, 10);
-        assert_eq!(c.peak(Window::new(15, 30), &mut s).cpu, 4);
-        assert_eq!(c.peak(Window::new(16, 30), &mut s).cpu, 3);
+        assert_eq!(c.calendar(0).peak(Window::new(10, 30), &mut s).cpu, 10);
+        assert_eq!(c.calendar(0).peak(Window::new(15, 30), &mut s).cpu, 4);
+        assert_eq!(c.calendar(0).peak(Window::new(16, 30), &mut s).cpu, 3);
     }
 
     #[test]
@@ -350,7 +459,7 @@ mod tests {
                 })
                 .max()
                 .unwrap_or(0);
-            assert_eq!(c.peak(w, &mut Vec::new()).cpu, brute, "window {w}");
+            assert_eq!(c.calendar(0).peak(w, &mut Vec::new()).cpu, brute, "window {w}");
         }
     }
 
@@ -360,7 +469,7 @@ mod tests {
             booking(0, 1000, 1, "long"),
             booking(500, 510, 1, "short"),
         ]);
-        let ids: Vec<_> = c
+        let ids: Vec<_> = c.calendar(0)
             .overlapping(Window::new(900, 950))
             .map(|b| b.reservation)
             .collect();
@@ -376,51 +485,69 @@ mod tests {
         let capacity = Resources::new(6, 1 << 20, 100);
         let demand = Resources::new(2, 0, 0);
         let mut s = Vec::new();
-        let (b, dim) = c
+        let (b, dim) = c.calendar(0)
             .first_overflow(Window::new(10, 80), &demand, &capacity, &mut s)
             .expect("overflow");
         assert_eq!((b.reservation, dim), ("late", Dimension::Cpu));
-        assert!(c
+        assert!(c.calendar(0)
             .first_overflow(Window::new(60, 80), &demand, &capacity, &mut s)
             .is_none());
     }
 
     #[test]
-    fn insert_keeps_order_and_remove_set_end_expire() {
+    fn add_keeps_order_and_remove_set_end_expire() {
         let mut c = calendar(vec![
             booking(20, 30, 1, "b"),
             booking(0, 10, 1, "a"),
             booking(20, 25, 1, "a2"),
             booking(20, 22, 1, "a1"),
         ]);
-        assert_eq!(ids(&c), ["a", "a1", "a2", "b"]);
-        c.set_end("a", 15);
-        assert_eq!(c.bookings().next().map(|b| b.window.end), Some(15));
+        assert_eq!(ids(&c, 0), ["a", "a1", "a2", "b"]);
+        c.set_end(0, "a", 15);
+        assert_eq!(c.calendar(0).bookings().next().map(|b| b.window.end), Some(15));
         c.remove("a2");
-        assert_eq!(ids(&c), ["a", "a1", "b"]);
+        assert_eq!(ids(&c, 0), ["a", "a1", "b"]);
         c.expire(22);
-        assert_eq!(ids(&c), ["b"]);
-        assert_eq!(c.heap_bytes() > 0, !c.is_empty());
+        assert_eq!(ids(&c, 0), ["b"]);
+        assert!(c.heap_bytes() > 0);
+    }
+
+    #[test]
+    fn several_pnodes_share_one_vector() {
+        let mut c = Calendars::new(4);
+        let cpu = |n| Resources::new(n, 0, 0);
+        c.add("x", Window::new(10, 20), &[(1, cpu(1)), (3, cpu(2))]);
+        c.add("w", Window::new(10, 20), &[(0, cpu(3)), (1, cpu(4)), (3, cpu(5))]);
+        c.add("v", Window::new(0, 5), &[(3, cpu(6))]);
+        assert_eq!((ids(&c, 0), ids(&c, 1), ids(&c, 2), ids(&c, 3)), (vec!["w"], vec!["w", "x"], vec![], vec!["v", "w", "x"]));
+        let cpus: Vec<u32> = c.calendar(3).bookings().map(|b| b.demand.cpu).collect();
+        assert_eq!(cpus, [6, 5, 2]);
+        assert_eq!(c.len(), 6);
+        c.remove("w");
+        assert_eq!((ids(&c, 0), ids(&c, 1), ids(&c, 2), ids(&c, 3)), (vec![], vec!["x"], vec![], vec!["v", "x"]));
+        c.set_end(3, "x", 30);
+        assert_eq!(c.calendar(1).bookings().next().map(|b| b.window.end), Some(20), "only P-node 3 moved");
+        assert_eq!(c.calendar(7).len(), 0, "unknown P-node reads as empty");
     }
 
     #[test]
     fn persisted_calendar_is_checked_when_read_back() {
         let c = calendar(vec![booking(0, 10, 1, "a"), booking(5, 30, 2, "b")]);
         let json = serde_json::to_string(&c).expect("serializes");
-        assert_eq!(serde_json::from_str::<Calendar>(&json).expect("valid"), c);
+        assert_eq!(serde_json::from_str::<Calendars>(&json).expect("valid"), c);
         let swapped = json
             .replacen("\"a\"", "\"x\"", 1)
             .replacen("\"b\"", "\"a\"", 1)
             .replacen("\"x\"", "\"b\"", 1);
         assert!(
-            serde_json::from_str::<Calendar>(&swapped).is_ok(),
+            serde_json::from_str::<Calendars>(&swapped).is_ok(),
             "ids swap keeps start order"
         );
         let short = json.replacen(",\"b\"]", "]", 1);
-        assert!(serde_json::from_str::<Calendar>(&short).is_err(), "{short}");
+        assert!(serde_json::from_str::<Calendars>(&short).is_err(), "{short}");
         let unsorted = json.replacen("\"start\":0", "\"start\":7", 1);
         assert!(
-            serde_json::from_str::<Calendar>(&unsorted).is_err(),
+            serde_json::from_str::<Calendars>(&unsorted).is_err(),
             "{unsorted}"
         );
     }

@@ -7,18 +7,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::admit::Allocation;
-use crate::calendar::Calendar;
+use crate::calendar::{Calendar, Calendars};
 use crate::error::{ApplyError, ConfigError, LifecycleError, Shortage};
 use crate::model::{
     MacAddr, PNode, PNodeState, ReservationId, SiteConfig, Timestamp, Window, MAX_PREFIX_LEN,
 };
 use crate::pools::pool_range_is_valid;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct PNodeEntry {
-    pnode: PNode,
-    calendar: Calendar,
-}
 
 /// A reservation touched by a P-node leaving service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +29,9 @@ pub struct Affected {
 pub struct SiteState {
     config: SiteConfig,
     /// Sorted by name: index order is name order, which makes tie-breaking deterministic.
-    pnodes: Vec<PNodeEntry>,
+    pnodes: Vec<PNode>,
+    /// Calendar of each P-node, by P-node index.
+    calendars: Calendars,
     reservations: BTreeMap<ReservationId, Allocation>,
     /// Bumped by every change; allocations carry the generation they were admitted against.
     generation: u64,
@@ -50,13 +46,8 @@ impl SiteState {
         }
         Ok(SiteState {
             config,
-            pnodes: pnodes
-                .into_iter()
-                .map(|pnode| PNodeEntry {
-                    pnode,
-                    calendar: Calendar::default(),
-                })
-                .collect(),
+            calendars: Calendars::new(pnodes.len()),
+            pnodes,
             reservations: BTreeMap::new(),
             generation: 0,
         })
@@ -72,19 +63,19 @@ impl SiteState {
 
     /// P-nodes in name order.
     pub fn pnodes(&self) -> impl Iterator<Item = &PNode> {
-        self.pnodes.iter().map(|e| &e.pnode)
+        self.pnodes.iter()
     }
 
     pub fn pnode(&self, name: &str) -> Option<&PNode> {
-        self.index_of(name).map(|i| &self.pnodes[i].pnode)
+        self.index_of(name).map(|i| &self.pnodes[i])
     }
 
-    pub fn calendar(&self, name: &str) -> Option<&Calendar> {
-        self.index_of(name).map(|i| &self.pnodes[i].calendar)
+    pub fn calendar(&self, name: &str) -> Option<Calendar<'_>> {
+        self.index_of(name).map(|i| self.calendars.calendar(i))
     }
 
-    pub(crate) fn pnode_entry(&self, index: usize) -> Option<(&PNode, &Calendar)> {
-        self.pnodes.get(index).map(|e| (&e.pnode, &e.calendar))
+    pub(crate) fn pnode_entry(&self, index: usize) -> Option<(&PNode, Calendar<'_>)> {
+        self.pnodes.get(index).map(|p| (p, self.calendars.calendar(index)))
     }
 
     /// Admitted reservations in id order.
@@ -98,22 +89,17 @@ impl SiteState {
 
     /// Number of P-node bookings (one per reservation per P-node it uses).
     pub fn booking_count(&self) -> usize {
-        self.pnodes.iter().map(|e| e.calendar.len()).sum()
+        self.calendars.len()
     }
 
     /// Approximate heap bytes held by the calendars (the part that grows with reservations).
     pub fn calendar_heap_bytes(&self) -> usize {
-        self.pnodes.capacity() * std::mem::size_of::<PNodeEntry>()
-            + self
-                .pnodes
-                .iter()
-                .map(|e| e.calendar.heap_bytes())
-                .sum::<usize>()
+        self.calendars.heap_bytes()
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
         self.pnodes
-            .binary_search_by(|e| e.pnode.name.as_str().cmp(name))
+            .binary_search_by(|p| p.name.as_str().cmp(name))
             .ok()
     }
 

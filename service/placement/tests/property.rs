@@ -106,15 +106,15 @@ fn macs(a: &Allocation) -> BTreeSet<[u8; 6]> {
 
 fn check_invariants(state: &SiteState) {
     let all: Vec<&Allocation> = state.reservations().collect();
+    let demands: Vec<_> = all
+        .iter()
+        .map(|a| (a.window, a.demand_per_pnode()))
+        .collect();
     // Capacity at every instant where usage can peak (reservation starts).
     for pnode in state.pnodes() {
-        let on_pnode: Vec<(Window, Resources)> = all
+        let on_pnode: Vec<(Window, Resources)> = demands
             .iter()
-            .filter_map(|a| {
-                a.demand_per_pnode()
-                    .get(pnode.name.as_str())
-                    .map(|d| (a.window, *d))
-            })
+            .filter_map(|(w, d)| d.get(pnode.name.as_str()).map(|d| (*w, *d)))
             .collect();
         for (instant, _) in &on_pnode {
             let t = instant.start;

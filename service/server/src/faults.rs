@@ -61,6 +61,32 @@ fn wsrf(code: FaultCode, ns: &str, local: &str, reason: String) -> Fault {
     Fault::typed(code, q(ns, local), vcds_soap::ns::WSRF_FAULT_ACTION, reason)
 }
 
+/// The rp-2 modification faults must say what happened to the property; every SetResourceProperties
+/// is all-or-nothing here, so it is always restored.
+fn change_failure(fault: Fault) -> Fault {
+    let tail = format!(
+        "<wsrf-rp:ResourcePropertyChangeFailure xmlns:wsrf-rp=\"{}\" Restored=\"true\"/>",
+        ns::WSRF_RP
+    );
+    Fault {
+        detail: fault.detail.with_tail(tail),
+        ..fault
+    }
+}
+
+/// The WS-N termination-time faults carry the earliest acceptable time.
+fn minimum_time(fault: Fault) -> Fault {
+    let now = vcds_wsrf::xsd_datetime(chrono::Utc::now());
+    let tail = format!(
+        "<wsnt:MinimumTime xmlns:wsnt=\"{}\">{now}</wsnt:MinimumTime>",
+        ns::WSNT
+    );
+    Fault {
+        detail: fault.detail.with_tail(tail),
+        ..fault
+    }
+}
+
 fn wsn(local: &str, reason: String) -> Fault {
     Fault::typed(
         FaultCode::Sender,
@@ -104,14 +130,19 @@ impl OpError {
                     "InvalidResourcePropertyQNameFault",
                     reason,
                 ),
-                RpError::ReadOnly(_) => wsrf(
+                RpError::ReadOnly(_) => change_failure(wsrf(
                     sender,
                     ns::WSRF_RP,
                     "UnableToModifyResourcePropertyFault",
                     reason,
-                ),
+                )),
                 RpError::InvalidModification { .. } | RpError::UnknownComponent(_) => {
-                    wsrf(sender, ns::WSRF_RP, "InvalidModificationFault", reason)
+                    change_failure(wsrf(
+                        sender,
+                        ns::WSRF_RP,
+                        "InvalidModificationFault",
+                        reason,
+                    ))
                 }
             },
             OpError::Query(e) => match e {
@@ -151,9 +182,11 @@ impl OpError {
             OpError::Consumer(_) => wsn("SubscribeCreationFailedFault", reason),
             OpError::InvalidFilter(_) => wsn("InvalidFilterFault", reason),
             OpError::InitialTerminationUnacceptable(_) => {
-                wsn("UnacceptableInitialTerminationTimeFault", reason)
+                minimum_time(wsn("UnacceptableInitialTerminationTimeFault", reason))
             }
-            OpError::TerminationUnacceptable(_) => wsn("UnacceptableTerminationTimeFault", reason),
+            OpError::TerminationUnacceptable(_) => {
+                minimum_time(wsn("UnacceptableTerminationTimeFault", reason))
+            }
             OpError::Registry(e) => {
                 tracing::error!(error = %e, "store failure");
                 wsrf(

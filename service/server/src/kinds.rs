@@ -177,38 +177,38 @@ fn wrap(name: &QName, inner: &str, extra_decls: &str) -> String {
 
 fn lifetime_props(doc: &mut RpDocument, r: &Resource, now: DateTime<Utc>) {
     doc.push_text(CURRENT_TIME.clone(), &xsd_datetime(now));
-    let tt = match r.termination {
-        Some(t) => element_text(&TERMINATION_TIME, &xsd_datetime(t)),
-        None => element_nil(&TERMINATION_TIME),
-    };
-    doc.push(TERMINATION_TIME.clone(), vec![tt]);
+    doc.push_with(TERMINATION_TIME.clone(), || {
+        vec![match r.termination {
+            Some(t) => element_text(&TERMINATION_TIME, &xsd_datetime(t)),
+            None => element_nil(&TERMINATION_TIME),
+        }]
+    });
 }
 
 fn producer_props_of(doc: &mut RpDocument, topics: &[QName]) {
     doc.push_text(q(ns::WSRF_RP, "QueryExpressionDialect"), XPATH_DIALECT);
     doc.push_text(q(ns::WSNT, "FixedTopicSet"), "true");
     let dialect = q(ns::WSNT, "TopicExpressionDialect");
-    doc.push(
-        dialect.clone(),
+    doc.push_with(dialect.clone(), || {
         vec![
             element_text(&dialect, topic::SIMPLE),
             element_text(&dialect, topic::CONCRETE),
-        ],
-    );
-    let expr = q(ns::WSNT, "TopicExpression");
-    let values = topics
-        .iter()
-        .map(|t| {
-            format!(
-                "<wsnt:TopicExpression xmlns:wsnt=\"{}\" xmlns:t=\"{}\" Dialect=\"{}\">t:{}</wsnt:TopicExpression>",
-                ns::WSNT,
-                escape(&t.ns),
-                topic::SIMPLE,
-                escape(&t.local)
-            )
-        })
-        .collect();
-    doc.push(expr, values);
+        ]
+    });
+    doc.push_with(q(ns::WSNT, "TopicExpression"), || {
+        topics
+            .iter()
+            .map(|t| {
+                format!(
+                    "<wsnt:TopicExpression xmlns:wsnt=\"{}\" xmlns:t=\"{}\" Dialect=\"{}\">t:{}</wsnt:TopicExpression>",
+                    ns::WSNT,
+                    escape(&t.ns),
+                    topic::SIMPLE,
+                    escape(&t.local)
+                )
+            })
+            .collect()
+    });
 }
 
 fn static_portal_status(site: &str) -> String {
@@ -228,58 +228,60 @@ fn static_portal_status(site: &str) -> String {
     wrap(&name, &inner, "")
 }
 
-/// The current RP document of a resource.
+/// The current RP document of a resource, or the part of it that `doc` wants.
 pub fn rp_document(
+    mut doc: RpDocument,
     r: &Resource,
     registry: &Registry,
     endpoints: &Endpoints,
     site: &str,
     now: DateTime<Utc>,
 ) -> RpDocument {
-    let mut doc = RpDocument::default();
-    let resource_id = match &r.state {
-        State::Portal => format!("urn:vcds:portal:{site}"),
-        _ => r.id.clone(),
-    };
-    doc.push_text(q(MUWS1, "ResourceId"), &resource_id);
+    doc.push_with(q(MUWS1, "ResourceId"), || {
+        let id = match &r.state {
+            State::Portal => format!("urn:vcds:portal:{site}"),
+            _ => r.id.clone(),
+        };
+        vec![element_text(&q(MUWS1, "ResourceId"), &id)]
+    });
     match &r.state {
         State::Portal => {
-            doc.push(
-                q(API, "StaticPortalStatus"),
-                vec![static_portal_status(site)],
-            );
-            doc.push(
-                q(API, "ActiveSystems"),
-                vec![active_systems(registry, endpoints)],
-            );
+            doc.push_with(q(API, "StaticPortalStatus"), || {
+                vec![static_portal_status(site)]
+            });
+            doc.push_with(q(API, "ActiveSystems"), || {
+                vec![active_systems(registry, endpoints)]
+            });
             doc.push_text(CURRENT_TIME.clone(), &xsd_datetime(now));
             producer_props_of(&mut doc, Endpoint::Portal.topics());
         }
         State::System { props } => {
             doc.push_text(q(API, "CreatedTime"), &xsd_datetime(r.created));
             for p in props {
-                doc.push(q(&p.ns, &p.local), p.values.clone());
+                doc.push_with(q(&p.ns, &p.local), || p.values.clone());
             }
             lifetime_props(&mut doc, r, now);
             producer_props_of(&mut doc, Endpoint::System.topics());
         }
         State::Subscription(s) => {
-            let consumer = s.consumer.element(
-                "wsnt:ConsumerReference",
-                &format!(" xmlns:wsnt=\"{}\"", ns::WSNT),
-            );
-            doc.push(q(ns::WSNT, "ConsumerReference"), vec![consumer]);
-            let filter = match &s.topic {
-                Some((tns, local)) => format!(
-                    "<wsnt:Filter xmlns:wsnt=\"{0}\"><wsnt:TopicExpression xmlns:t=\"{1}\" Dialect=\"{2}\">t:{3}</wsnt:TopicExpression></wsnt:Filter>",
-                    ns::WSNT,
-                    escape(tns),
-                    topic::SIMPLE,
-                    escape(local)
-                ),
-                None => format!("<wsnt:Filter xmlns:wsnt=\"{}\"/>", ns::WSNT),
-            };
-            doc.push(q(ns::WSNT, "Filter"), vec![filter]);
+            doc.push_with(q(ns::WSNT, "ConsumerReference"), || {
+                vec![s.consumer.element(
+                    "wsnt:ConsumerReference",
+                    &format!(" xmlns:wsnt=\"{}\"", ns::WSNT),
+                )]
+            });
+            doc.push_with(q(ns::WSNT, "Filter"), || {
+                vec![match &s.topic {
+                    Some((tns, local)) => format!(
+                        "<wsnt:Filter xmlns:wsnt=\"{0}\"><wsnt:TopicExpression xmlns:t=\"{1}\" Dialect=\"{2}\">t:{3}</wsnt:TopicExpression></wsnt:Filter>",
+                        ns::WSNT,
+                        escape(tns),
+                        topic::SIMPLE,
+                        escape(local)
+                    ),
+                    None => format!("<wsnt:Filter xmlns:wsnt=\"{}\"/>", ns::WSNT),
+                }]
+            });
             doc.push_text(q(ns::WSNT, "CreationTime"), &xsd_datetime(r.created));
             lifetime_props(&mut doc, r, now);
         }

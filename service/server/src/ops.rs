@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use roxmltree::Node;
 use vcds_soap::ns;
-use vcds_wsrf::{actions, lifetime, query, rp, topic, xsd_datetime, Epr};
+use vcds_wsrf::{actions, lifetime, query, rp, topic, xsd_datetime, Epr, RpDocument};
 use vcds_xml::QName;
 
 use crate::faults::OpError;
@@ -122,8 +122,9 @@ fn child<'a, 'input>(n: Node<'a, 'input>, ns_uri: &str, local: &str) -> Option<N
 pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError> {
     let now = Utc::now();
     let schema = req.endpoint.schema();
-    let document = || {
+    let document_of = |doc| {
         kinds::rp_document(
+            doc,
             &req.resource,
             &req.state.registry,
             &req.endpoints,
@@ -131,6 +132,7 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
             now,
         )
     };
+    let document = || document_of(RpDocument::default());
     match op {
         Operation::GetDocument => Ok(rp_response(
             "GetResourcePropertyDocumentResponse",
@@ -140,9 +142,10 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
             let text = text_of(req.body);
             let name = QName::resolve_in(text, req.body)
                 .ok_or_else(|| rp::RpError::BadQName(text.to_string()))?;
+            let doc = document_of(RpDocument::only(vec![name.clone()]));
             Ok(rp_response(
                 "GetResourcePropertyResponse",
-                &document().get(schema, &name)?.concat(),
+                &doc.get(schema, &name)?.concat(),
             ))
         }
         Operation::GetMultiple => {
@@ -222,8 +225,15 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
             let tt = child(req.body, ns::WSNT, "TerminationTime").ok_or_else(|| {
                 OpError::TerminationUnacceptable("Renew carries no TerminationTime".to_string())
             })?;
-            let requested = lifetime::parse_absolute_or_relative(text_of(tt))
-                .map_err(|e| OpError::TerminationUnacceptable(e.to_string()))?;
+            let nil = tt
+                .attribute((ns::XSI, "nil"))
+                .is_some_and(|v| matches!(v.trim(), "true" | "1"));
+            let requested = if nil {
+                lifetime::Requested::Never
+            } else {
+                lifetime::parse_absolute_or_relative(text_of(tt))
+                    .map_err(|e| OpError::TerminationUnacceptable(e.to_string()))?
+            };
             let new = requested
                 .resolve(now)
                 .map_err(|e| OpError::TerminationUnacceptable(e.to_string()))?;

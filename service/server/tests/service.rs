@@ -139,11 +139,23 @@ fn update_description(text: &str) -> String {
 }
 
 #[actix_web::test]
-async fn resources_and_termination_times_survive_a_restart() {
+async fn resources_and_termination_times_survive_a_restart_sqlite() {
     let dir = tempfile::tempdir().unwrap();
+    survive_restart(config(&dir)).await;
+}
+
+#[actix_web::test]
+async fn resources_and_termination_times_survive_a_restart_postgres() {
+    let Some(db) = vcds_store::testing::PgDatabase::create() else {
+        return;
+    };
+    survive_restart(Config::new("127.0.0.1:0", db.url())).await;
+}
+
+async fn survive_restart(config: Config) {
     let (keeper, doomed);
     {
-        let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
+        let state = web::Data::new(AppState::open(&config).unwrap());
         let app = app!(state);
         keeper = create(&app).await;
         doomed = create(&app).await;
@@ -168,7 +180,7 @@ async fn resources_and_termination_times_survive_a_restart() {
     }
     // The service is down while the termination time passes.
     std::thread::sleep(Duration::from_millis(1200));
-    let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
+    let state = web::Data::new(AppState::open(&config).unwrap());
     assert_eq!(vcds_server::lifecycle::sweep(&state).await.unwrap(), 1);
     let app = app!(state);
     let r = call(

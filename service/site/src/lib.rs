@@ -8,6 +8,11 @@
 //!   removes everything it created.
 //! - [`vm`]: QEMU command line, launch inside a P-node namespace, console markers and a QMP
 //!   client for suspend/resume.
+//!
+//! The virtual nodes' boot image (Debian cloud kernel + busybox initramfs printing
+//! `VCDS-NODE-UP <hostname>`) comes from `scripts/build-node-image.sh`, which also installs QEMU
+//! and the tools of the root tests in `tests/root_site.rs` (they print `SKIP:` without root, the
+//! tools or the image; `VCDS_REQUIRE_ROOT_TESTS=1` makes that a failure).
 
 mod error;
 pub mod net;

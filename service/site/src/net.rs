@@ -187,6 +187,8 @@ impl fmt::Display for Cmd {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Link {
     pub ifname: String,
+    /// Lower device (a VLAN's NIC, a veth's peer).
+    pub link: Option<String>,
     #[serde(default)]
     pub flags: Vec<String>,
     pub master: Option<String>,
@@ -282,6 +284,48 @@ fn check_existing(link: &Link, kind: &str, id: Option<u32>) -> Result<(), Error>
     Ok(())
 }
 
+/// Checks that an existing uplink carries this cluster's id over the intended underlay or NIC;
+/// a mismatch would silently join the cluster bridge to the wrong network.
+fn check_uplink(desired: &ClusterNet, link: &Link) -> Result<(), Error> {
+    let conflict = |reason: String| Error::Conflict {
+        dev: link.ifname.clone(),
+        reason,
+    };
+    match &desired.mode {
+        L2Mode::Vxlan {
+            underlay_dev,
+            underlay_ip,
+            ..
+        } => {
+            check_existing(link, "vxlan", Some(desired.network_id))?;
+            let data = |key: &str| {
+                link.linkinfo
+                    .as_ref()
+                    .and_then(|i| i.info_data.as_ref())
+                    .and_then(|d| d.get(key))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let (local, dev, port) = (data("local"), data("link"), data("port"));
+            if local.as_str() != Some(&underlay_ip.to_string())
+                || dev.as_str() != Some(underlay_dev)
+                || port.as_u64() != Some(u64::from(VXLAN_PORT))
+            {
+                return Err(conflict(format!(
+                    "runs local {local} dev {dev} port {port}, not {underlay_ip} {underlay_dev} {VXLAN_PORT}"
+                )));
+            }
+        }
+        L2Mode::Dot1q { phys_dev } => {
+            check_existing(link, "vlan", Some(desired.network_id))?;
+            if link.link.as_deref() != Some(phys_dev) {
+                return Err(conflict(format!("sits on {:?}, not {phys_dev}", link.link)));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Commands that bring `observed` to `desired`: create what is missing, enslave what is not on
 /// the cluster bridge, set links up, and reconcile VXLAN flood entries with the peer list.
 /// Empty when the P-node already matches. Fails on name clashes with foreign devices.
@@ -299,12 +343,7 @@ pub fn plan_up(desired: &ClusterNet, observed: &Observed) -> Result<Vec<Cmd>, Er
     }
 
     match (&desired.mode, observed.link(&uplink)) {
-        (L2Mode::Vxlan { .. }, Some(link)) => {
-            check_existing(link, "vxlan", Some(desired.network_id))?
-        }
-        (L2Mode::Dot1q { .. }, Some(link)) => {
-            check_existing(link, "vlan", Some(desired.network_id))?
-        }
+        (_, Some(link)) => check_uplink(desired, link)?,
         (
             L2Mode::Vxlan {
                 underlay_dev,
@@ -545,7 +584,7 @@ mod tests {
     fn dot1q_plan_down_keeps_the_nic() {
         let observed = Observed::parse(
             r#"[{"ifname":"eth1","flags":["UP"]},
-                {"ifname":"eth1.100","flags":["UP"],"master":"vcbr100",
+                {"ifname":"eth1.100","link":"eth1","flags":["UP"],"master":"vcbr100",
                  "linkinfo":{"info_kind":"vlan","info_data":{"protocol":"802.1Q","id":100}}},
                 {"ifname":"vcbr100","flags":["UP"],"linkinfo":{"info_kind":"bridge"}}]"#,
             "",
@@ -565,7 +604,7 @@ mod tests {
       {"ifindex":4,"ifname":"vcbr100","flags":["BROADCAST","MULTICAST","UP"],
        "linkinfo":{"info_kind":"bridge","info_data":{"stp_state":0,"vlan_filtering":0}}},
       {"ifindex":5,"ifname":"vcvx100","flags":["BROADCAST","MULTICAST","UP"],"master":"vcbr100",
-       "linkinfo":{"info_kind":"vxlan","info_data":{"id":100,"local":"198.18.0.1","port":4789,"learning":false},
+       "linkinfo":{"info_kind":"vxlan","info_data":{"id":100,"local":"198.18.0.1","link":"ul0","port":4789,"learning":false},
                    "info_slave_kind":"bridge"}},
       {"ifindex":6,"ifname":"vt100x0","flags":["NO-CARRIER","BROADCAST","UP"],"master":"vcbr100",
        "linkinfo":{"info_kind":"tun","info_data":{"type":"tap","pi":false}}}
@@ -617,6 +656,19 @@ mod tests {
         assert!(matches!(
             plan_up(&vxlan_net(), &observed),
             Err(Error::Conflict { dev, .. }) if dev == "vcvx100"
+        ));
+        let wrong_local = LINKS.replace(r#""local":"198.18.0.1""#, r#""local":"198.18.0.7""#);
+        let observed = Observed::parse(&wrong_local, "").unwrap();
+        assert!(matches!(
+            plan_up(&vxlan_net(), &observed),
+            Err(Error::Conflict { reason, .. }) if reason.contains("198.18.0.7")
+        ));
+        let wrong_nic = r#"[{"ifname":"eth1.100","link":"eth2",
+            "linkinfo":{"info_kind":"vlan","info_data":{"protocol":"802.1Q","id":100}}}]"#;
+        let observed = Observed::parse(wrong_nic, "").unwrap();
+        assert!(matches!(
+            plan_up(&dot1q_net(), &observed),
+            Err(Error::Conflict { dev, .. }) if dev == "eth1.100"
         ));
         let observed = Observed::parse(
             r#"[{"ifname":"vcbr100","linkinfo":{"info_kind":"veth"}}]"#,

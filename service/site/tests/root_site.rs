@@ -486,6 +486,19 @@ fn pxe_boot_from_a_frontend_on_the_cluster_bridge() {
             1500,
         )
         .unwrap();
+        let ula = Command::new("ip")
+            .args([
+                "-n",
+                &frontend_ns,
+                "addr",
+                "add",
+                "fd00:10:1::1/64",
+                "dev",
+                "fe0",
+            ])
+            .status()
+            .unwrap();
+        assert!(ula.success());
         let mac = net::node_mac(cluster, 0);
         let _frontend = Frontend(
             Command::new("ip")
@@ -512,6 +525,10 @@ fn pxe_boot_from_a_frontend_on_the_cluster_bridge() {
                     // iPXE announces itself with option 175: hand it the script directly.
                     "--dhcp-match=set:ipxe,175",
                     "--dhcp-boot=tag:ipxe,boot.ipxe",
+                    // iPXE also configures IPv6 and, with no router advertisement, waits ~15 s
+                    // for one before it fetches its script: advertise the ULA prefix.
+                    "--enable-ra",
+                    "--dhcp-range=fd00:10:1::,ra-only",
                     "--enable-tftp",
                     &format!("--tftp-root={}", tftp.display()),
                 ])

@@ -1,7 +1,7 @@
 //! The same behaviour on both backends: SQLite always, PostgreSQL when it answers on
 //! 127.0.0.1:5432 (CI sets VCDS_REQUIRE_POSTGRES=1 so a missing server fails instead of skipping).
 
-use diesel::prelude::*;
+use vcds_store::testing::PgDatabase;
 use vcds_store::{ResourceRow, Store};
 
 fn row(id: &str, created: i64, termination: Option<i64>) -> ResourceRow {
@@ -74,54 +74,6 @@ fn bad_urls_are_refused() {
         Store::open(""),
         Err(vcds_store::StoreError::BadUrl(_))
     ));
-}
-
-/// A throw-away PostgreSQL database, dropped even when the test fails.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    fn create() -> Option<PgDatabase> {
-        let admin_url = std::env::var("VCDS_TEST_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-        let mut admin = match PgConnection::establish(&admin_url) {
-            Ok(c) => c,
-            Err(e) if std::env::var("VCDS_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
-                panic!("PostgreSQL required: {e}")
-            }
-            Err(e) => {
-                eprintln!("SKIP: PostgreSQL not reachable at {admin_url}: {e}");
-                return None;
-            }
-        };
-        let name = format!("vcds_test_{}", uuid::Uuid::new_v4().simple());
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .unwrap();
-        Some(PgDatabase { admin_url, name })
-    }
-
-    fn url(&self) -> String {
-        let base = self
-            .admin_url
-            .rsplit_once('/')
-            .map_or(self.admin_url.as_str(), |(b, _)| b);
-        format!("{base}/{}", self.name)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin);
-        }
-    }
 }
 
 #[test]

@@ -24,6 +24,36 @@ struct Cli {
 enum Command {
     /// Run the service: SOAP endpoints under /wsrf/services/, WSDL and schemas for toolkits.
     Serve(ServeArgs),
+    /// Print the kickstart file (or the expanded XML profile) that the given rolls generate for
+    /// an appliance, offline, like Rocks' `rocks list host profile`.
+    ///
+    /// Example: vcds kickstart --roll rolls/vcds-base --roll rolls/vcds-compute --appliance compute --attr hostname=compute-0-0
+    Kickstart(KickstartArgs),
+}
+
+#[derive(Args)]
+struct KickstartArgs {
+    /// A roll directory (with version.mk, nodes/, graphs/default/); repeat for each enabled roll.
+    #[arg(long = "roll", value_name = "DIR", required = true)]
+    rolls: Vec<PathBuf>,
+    /// The appliance whose graph is walked (e.g. compute, frontend).
+    #[arg(long)]
+    appliance: String,
+    /// Operating system the graph's os= edges are filtered by.
+    #[arg(long)]
+    os: Option<String>,
+    /// OS release for release= edges (default: the rolls' version, else 7).
+    #[arg(long)]
+    release: Option<u32>,
+    /// Architecture for arch= edges (default x86_64).
+    #[arg(long)]
+    arch: Option<String>,
+    /// A host attribute KEY=VALUE (highest precedence); repeatable.
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = vcds_rolls::parse_attr)]
+    attrs: Vec<(String, String)>,
+    /// Print the expanded XML profile instead of the kickstart.
+    #[arg(long)]
+    xml: bool,
 }
 
 #[derive(Args)]
@@ -62,6 +92,19 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args),
+        Command::Kickstart(a) => {
+            let text = vcds_rolls::kickstart(
+                &a.rolls,
+                &a.appliance,
+                a.os.as_deref(),
+                a.release,
+                a.arch.as_deref(),
+                &a.attrs,
+                a.xml,
+            )?;
+            print!("{text}");
+            Ok(())
+        }
     }
 }
 

@@ -86,17 +86,43 @@ pub struct Change {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RpDocument {
     pub props: Vec<(QName, Vec<String>)>,
+    /// When set, only these properties are built: GetResourceProperty must not pay for the
+    /// whole document.
+    only: Option<Vec<QName>>,
 }
 
 impl RpDocument {
+    /// A document that builds only `names` (the rest are skipped by [`RpDocument::push_with`]).
+    pub fn only(names: Vec<QName>) -> Self {
+        RpDocument {
+            props: Vec::new(),
+            only: Some(names),
+        }
+    }
+
+    pub fn wants(&self, name: &QName) -> bool {
+        self.only.as_ref().is_none_or(|o| o.contains(name))
+    }
+
     pub fn push(&mut self, name: QName, values: Vec<String>) {
-        self.props.push((name, values));
+        if self.wants(&name) {
+            self.props.push((name, values));
+        }
+    }
+
+    /// Adds a property whose values are computed only if the document wants it.
+    pub fn push_with(&mut self, name: QName, values: impl FnOnce() -> Vec<String>) {
+        if self.wants(&name) {
+            self.props.push((name, values()));
+        }
     }
 
     /// A property holding one simple-typed value.
     pub fn push_text(&mut self, name: QName, text: &str) {
-        let value = element_text(&name, text);
-        self.push(name, vec![value]);
+        if self.wants(&name) {
+            let value = element_text(&name, text);
+            self.props.push((name, vec![value]));
+        }
     }
 
     /// The values of a property; an undeclared property is an error, an empty one is not.

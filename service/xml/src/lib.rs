@@ -73,17 +73,14 @@ pub enum XmlError {
     TextTooLong { limit: usize, line: u32 },
 }
 
-/// Parses `text` under `limits`. Cheap checks run first so an oversized or DTD-carrying
-/// document is refused before the parser allocates anything for it.
+/// Parses `text` under `limits`. The size check runs first; roxmltree refuses a DOCTYPE as soon
+/// as it meets it in the prolog, before any entity could be declared.
 pub fn parse<'a>(text: &'a str, limits: &Limits) -> Result<roxmltree::Document<'a>, XmlError> {
     if text.len() > limits.max_bytes {
         return Err(XmlError::TooLarge {
             size: text.len(),
             limit: limits.max_bytes,
         });
-    }
-    if contains_doctype(text) {
-        return Err(XmlError::Doctype);
     }
     let opts = roxmltree::ParsingOptions {
         allow_dtd: false,
@@ -115,12 +112,6 @@ pub fn parse_bytes<'a>(
     let text = std::str::from_utf8(bytes)
         .map_err(|e| XmlError::Malformed(format!("not UTF-8 at byte {}", e.valid_up_to())))?;
     parse(text, limits)
-}
-
-fn contains_doctype(text: &str) -> bool {
-    text.as_bytes()
-        .windows(9)
-        .any(|w| w.eq_ignore_ascii_case(b"<!DOCTYPE"))
 }
 
 /// Entering or leaving a node in a document-order walk.
@@ -393,6 +384,12 @@ fn write_name(out: &mut String, scope: roxmltree::Node<'_, '_>, ns: Option<&str>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn doctype_text_inside_cdata_is_just_text() {
+        let doc = parse("<a><![CDATA[<!DOCTYPE html>]]></a>", &Limits::default()).unwrap();
+        assert_eq!(doc.root_element().text(), Some("<!DOCTYPE html>"));
+    }
 
     #[test]
     fn refuses_doctype_and_entities() {
