@@ -142,6 +142,19 @@ def server_process(tmp_root):
     sp.stop()
 
 
+@pytest.fixture(autouse=True)
+def _server_still_running(request):
+    """After every test: if the shared server process has died, stop the session with its exit
+    status and log tail instead of a cascade of connection errors."""
+    yield
+    if "server_process" not in request.fixturenames:
+        return
+    sp = request.getfixturevalue("server_process")
+    if sp is not None and sp.proc is not None and sp.proc.poll() is not None:
+        pytest.exit("vcds serve (pid %d) died with status %s during %s; last log lines:\n%s"
+                    % (sp.proc.pid, sp.proc.returncode, request.node.nodeid, sp.log_tail()), returncode=4)
+
+
 @pytest.fixture(scope="session")
 def server(server_process):
     """vcds_client.Server for the shared server."""

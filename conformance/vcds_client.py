@@ -516,11 +516,11 @@ def _combined_schema(oasis_dir):
         parts.append('<xsd:import namespace="%s" schemaLocation="%s"/>'
                      % (ns, _file_uri(os.path.join(ROOT, "schemas", f))))
     parts.append("</xsd:schema>")
-    d = tempfile.mkdtemp(prefix="vcds-xsd-")
-    path = os.path.join(d, "all.xsd")
-    with open(path, "w") as fh:
-        fh.write("\n".join(parts))
-    return etree.XMLSchema(etree.parse(path, SAFE_PARSER))
+    with tempfile.TemporaryDirectory(prefix="vcds-xsd-") as d:
+        path = os.path.join(d, "all.xsd")
+        with open(path, "w") as fh:
+            fh.write("\n".join(parts))
+        return etree.XMLSchema(etree.parse(path, SAFE_PARSER))
 
 
 def _file_uri(p):

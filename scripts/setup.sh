@@ -4,7 +4,7 @@
 # PyPI packages: the outside SOAP client (zeep) and the kickstart validator (pykickstart).
 set -euo pipefail
 need_apt=()
-for pkg in libpq-dev libxml2-utils gsoap wrk pkg-config; do
+for pkg in libpq-dev libssl-dev openssl libxml2-utils gsoap libgsoap-dev wrk pkg-config; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -345,11 +345,8 @@ impl<'a> Planner<'a> {
         }
         let too_large = |role: Role, shape: &Resources| {
             shortfall(&capacities, shape, 1, 1, 0).map(|s| {
-                let dimension = match s.shortage {
-                    Shortage::Memory => Dimension::Memory,
-                    Shortage::Disk => Dimension::Disk,
-                    _ => Dimension::Cpu,
-                };
+                // One node, no spread: only a resource can be short.
+                let dimension = s.shortage.dimension().unwrap_or(Dimension::Cpu);
                 RequestError::NodeTooLarge {
                     role,
                     dimension,

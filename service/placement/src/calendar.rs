@@ -24,8 +24,9 @@ pub struct Booking<'a> {
 /// Calendars up to this many bookings are scanned whole instead of binary-searched.
 const SCAN_LIMIT: usize = 16;
 
-/// Sweep scratch: (end, booking index) of bookings ending inside the window.
-pub(crate) type Event = (Timestamp, usize);
+/// Scratch space of a sweep, (end, booking index): pass the same vector to many
+/// [`Calendar::peak`] calls to avoid allocating for each.
+pub type SweepEvent = (Timestamp, usize);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Slot {
@@ -74,9 +75,13 @@ impl TryFrom<StoredCalendars> for Calendars {
         }
         let ordered = (0..calendars.pnode_count()).all(|i| {
             let c = calendars.calendar(i);
-            let keys: Vec<_> = c.bookings().map(|b| (b.window.start, b.reservation)).collect();
+            let keys: Vec<_> = c
+                .bookings()
+                .map(|b| (b.window.start, b.reservation))
+                .collect();
             keys.windows(2).all(|k| k[0] <= k[1])
-                && c.bookings().all(|b| b.window.duration() <= calendars.longest)
+                && c.bookings()
+                    .all(|b| b.window.duration() <= calendars.longest)
         });
         if !ordered {
             return Err("calendar bookings are out of order or longer than recorded".into());
@@ -121,7 +126,12 @@ impl Calendars {
     }
 
     /// Adds `reservation`'s bookings: `(P-node index, demand)` pairs sorted by P-node, one each.
-    pub(crate) fn add(&mut self, reservation: &str, window: Window, demands: &[(usize, Resources)]) {
+    pub(crate) fn add(
+        &mut self,
+        reservation: &str,
+        window: Window,
+        demands: &[(usize, Resources)],
+    ) {
         self.longest = self.longest.max(window.duration());
         // Insertion points in the current vector, ascending because `demands` is by P-node.
         let inserts: Vec<(usize, usize, Resources)> = demands
@@ -136,22 +146,27 @@ impl Calendars {
                 (range.start + at, pnode, demand)
             })
             .collect();
-        let old_slots = std::mem::take(&mut self.slots);
-        let old_reservations = std::mem::take(&mut self.reservations);
-        self.slots.reserve(old_slots.len() + inserts.len());
-        self.reservations.reserve(old_slots.len() + inserts.len());
-        let mut pending = inserts.iter().peekable();
-        for (i, (slot, id)) in old_slots.into_iter().zip(old_reservations).enumerate() {
-            while let Some(&&(_, _, demand)) = pending.next_if(|(at, _, _)| *at == i) {
-                self.slots.push(Slot { window, demand });
-                self.reservations.push(reservation.to_string());
+        // Grow by the new bookings, then merge from the back so that each existing booking
+        // moves once and no second vector is allocated.
+        let placeholder = Slot {
+            window,
+            demand: Resources::ZERO,
+        };
+        let mut src = self.slots.len();
+        self.slots.resize(src + inserts.len(), placeholder);
+        self.reservations
+            .resize_with(src + inserts.len(), String::new);
+        let mut dst = self.slots.len();
+        for &(at, _, demand) in inserts.iter().rev() {
+            while src > at {
+                src -= 1;
+                dst -= 1;
+                self.slots.swap(src, dst);
+                self.reservations.swap(src, dst);
             }
-            self.slots.push(slot);
-            self.reservations.push(id);
-        }
-        for &(_, _, demand) in pending {
-            self.slots.push(Slot { window, demand });
-            self.reservations.push(reservation.to_string());
+            dst -= 1;
+            self.slots[dst] = Slot { window, demand };
+            self.reservations[dst] = reservation.to_string();
         }
         // Every offset after an insertion's P-node moves by one.
         let mut shift = 0;
@@ -210,7 +225,11 @@ impl Calendars {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.reservations.capacity() * std::mem::size_of::<ReservationId>()
-            + self.reservations.iter().map(String::capacity).sum::<usize>()
+            + self
+                .reservations
+                .iter()
+                .map(String::capacity)
+                .sum::<usize>()
             + self.offsets.capacity() * std::mem::size_of::<usize>()
     }
 }
@@ -250,7 +269,8 @@ impl<'a> Calendar<'a> {
     /// Bookings whose window overlaps `window`, in calendar order.
     pub fn overlapping(&self, window: Window) -> impl Iterator<Item = Booking<'a>> + 'a {
         let c = *self;
-        c.overlapping_indices(window).filter_map(move |i| c.booking(i))
+        c.overlapping_indices(window)
+            .filter_map(move |i| c.booking(i))
     }
 
     fn overlapping_indices(&self, window: Window) -> impl Iterator<Item = usize> + 'a {
@@ -272,9 +292,10 @@ impl<'a> Calendar<'a> {
         let hi = self.slots.partition_point(|s| s.window.start < window.end);
         lo..hi.max(lo)
     }
+
     /// Peak usage per dimension over `window`. `scratch` is reused across calls to avoid
     /// allocating per P-node.
-    pub fn peak(&self, window: Window, scratch: &mut Vec<Event>) -> Resources {
+    pub fn peak(&self, window: Window, scratch: &mut Vec<SweepEvent>) -> Resources {
         // Fast path: if all overlapping bookings share an instant, the peak is their sum.
         let mut sum = Resources::ZERO;
         let mut latest_start = Timestamp::MIN;
@@ -305,7 +326,7 @@ impl<'a> Calendar<'a> {
     fn sweep(
         &self,
         window: Window,
-        scratch: &mut Vec<Event>,
+        scratch: &mut Vec<SweepEvent>,
         mut on_start: impl FnMut(Booking<'a>, &Resources) -> bool,
     ) {
         // Starts come in calendar order already (clipping to the window keeps it); only the
@@ -346,7 +367,7 @@ impl<'a> Calendar<'a> {
         window: Window,
         demand: &Resources,
         capacity: &Resources,
-        scratch: &mut Vec<Event>,
+        scratch: &mut Vec<SweepEvent>,
     ) -> Option<(Booking<'a>, Dimension)> {
         let mut found = None;
         self.sweep(window, scratch, |b, usage| {
@@ -389,7 +410,10 @@ mod tests {
     }
 
     fn ids(c: &Calendars, pnode: usize) -> Vec<&str> {
-        c.calendar(pnode).bookings().map(|b| b.reservation).collect()
+        c.calendar(pnode)
+            .bookings()
+            .map(|b| b.reservation)
+            .collect()
     }
 
     #[test]
@@ -406,7 +430,10 @@ mod tests {
         assert_eq!(c.calendar(0).peak(Window::new(0, 20), &mut s).cpu, 6);
         assert_eq!(c.calendar(0).peak(Window::new(5, 15), &mut s).cpu, 6);
         assert_eq!(c.calendar(0).peak(Window::new(20, 40), &mut s).cpu, 2);
-        assert_eq!(c.calendar(0).peak(Window::new(30, 40), &mut s), Resources::ZERO);
+        assert_eq!(
+            c.calendar(0).peak(Window::new(30, 40), &mut s),
+            Resources::ZERO
+        );
     }
 
     #[test]
@@ -459,7 +486,11 @@ mod tests {
                 })
                 .max()
                 .unwrap_or(0);
-            assert_eq!(c.calendar(0).peak(w, &mut Vec::new()).cpu, brute, "window {w}");
+            assert_eq!(
+                c.calendar(0).peak(w, &mut Vec::new()).cpu,
+                brute,
+                "window {w}"
+            );
         }
     }
 
@@ -469,7 +500,8 @@ mod tests {
             booking(0, 1000, 1, "long"),
             booking(500, 510, 1, "short"),
         ]);
-        let ids: Vec<_> = c.calendar(0)
+        let ids: Vec<_> = c
+            .calendar(0)
             .overlapping(Window::new(900, 950))
             .map(|b| b.reservation)
             .collect();
@@ -485,11 +517,13 @@ mod tests {
         let capacity = Resources::new(6, 1 << 20, 100);
         let demand = Resources::new(2, 0, 0);
         let mut s = Vec::new();
-        let (b, dim) = c.calendar(0)
+        let (b, dim) = c
+            .calendar(0)
             .first_overflow(Window::new(10, 80), &demand, &capacity, &mut s)
             .expect("overflow");
         assert_eq!((b.reservation, dim), ("late", Dimension::Cpu));
-        assert!(c.calendar(0)
+        assert!(c
+            .calendar(0)
             .first_overflow(Window::new(60, 80), &demand, &capacity, &mut s)
             .is_none());
     }
@@ -504,7 +538,10 @@ mod tests {
         ]);
         assert_eq!(ids(&c, 0), ["a", "a1", "a2", "b"]);
         c.set_end(0, "a", 15);
-        assert_eq!(c.calendar(0).bookings().next().map(|b| b.window.end), Some(15));
+        assert_eq!(
+            c.calendar(0).bookings().next().map(|b| b.window.end),
+            Some(15)
+        );
         c.remove("a2");
         assert_eq!(ids(&c, 0), ["a", "a1", "b"]);
         c.expire(22);
@@ -517,16 +554,30 @@ mod tests {
         let mut c = Calendars::new(4);
         let cpu = |n| Resources::new(n, 0, 0);
         c.add("x", Window::new(10, 20), &[(1, cpu(1)), (3, cpu(2))]);
-        c.add("w", Window::new(10, 20), &[(0, cpu(3)), (1, cpu(4)), (3, cpu(5))]);
+        c.add(
+            "w",
+            Window::new(10, 20),
+            &[(0, cpu(3)), (1, cpu(4)), (3, cpu(5))],
+        );
         c.add("v", Window::new(0, 5), &[(3, cpu(6))]);
-        assert_eq!((ids(&c, 0), ids(&c, 1), ids(&c, 2), ids(&c, 3)), (vec!["w"], vec!["w", "x"], vec![], vec!["v", "w", "x"]));
+        assert_eq!(
+            (ids(&c, 0), ids(&c, 1), ids(&c, 2), ids(&c, 3)),
+            (vec!["w"], vec!["w", "x"], vec![], vec!["v", "w", "x"])
+        );
         let cpus: Vec<u32> = c.calendar(3).bookings().map(|b| b.demand.cpu).collect();
         assert_eq!(cpus, [6, 5, 2]);
         assert_eq!(c.len(), 6);
         c.remove("w");
-        assert_eq!((ids(&c, 0), ids(&c, 1), ids(&c, 2), ids(&c, 3)), (vec![], vec!["x"], vec![], vec!["v", "x"]));
+        assert_eq!(
+            (ids(&c, 0), ids(&c, 1), ids(&c, 2), ids(&c, 3)),
+            (vec![], vec!["x"], vec![], vec!["v", "x"])
+        );
         c.set_end(3, "x", 30);
-        assert_eq!(c.calendar(1).bookings().next().map(|b| b.window.end), Some(20), "only P-node 3 moved");
+        assert_eq!(
+            c.calendar(1).bookings().next().map(|b| b.window.end),
+            Some(20),
+            "only P-node 3 moved"
+        );
         assert_eq!(c.calendar(7).len(), 0, "unknown P-node reads as empty");
     }
 
@@ -544,7 +595,10 @@ mod tests {
             "ids swap keeps start order"
         );
         let short = json.replacen(",\"b\"]", "]", 1);
-        assert!(serde_json::from_str::<Calendars>(&short).is_err(), "{short}");
+        assert!(
+            serde_json::from_str::<Calendars>(&short).is_err(),
+            "{short}"
+        );
         let unsorted = json.replacen("\"start\":0", "\"start\":7", 1);
         assert!(
             serde_json::from_str::<Calendars>(&unsorted).is_err(),

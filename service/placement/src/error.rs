@@ -33,6 +33,18 @@ impl From<Dimension> for Shortage {
     }
 }
 
+impl Shortage {
+    /// The P-node resource that ran out, if this is one.
+    pub fn dimension(&self) -> Option<Dimension> {
+        match self {
+            Shortage::Cpu => Some(Dimension::Cpu),
+            Shortage::Memory => Some(Dimension::Memory),
+            Shortage::Disk => Some(Dimension::Disk),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Shortage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

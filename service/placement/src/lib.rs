@@ -11,8 +11,19 @@
 //!    [`SiteState::release`] / [`SiteState::expire`] free it; [`SiteState::extend`] grows it;
 //!    [`SiteState::set_pnode_state`] lists reservations hit by a P-node going down.
 //!
-//! Time is UTC seconds; windows are half-open `[start, end)`. Pool ids (VLAN id / VNI, subnet,
-//! MACs) are unique among reservations whose windows overlap, and reused otherwise.
+//! Time is UTC seconds (`DateTime<Utc>::timestamp()`); windows are half-open `[start, end)`.
+//! Pool ids (VLAN id / VNI, subnet, MACs) are unique among reservations whose windows overlap,
+//! and reused otherwise.
+//!
+//! Conventions of an allocation (see the `admit` module): host names `frontend`,
+//! `compute-0-N` (or `compute-R-N` by P-node, [`NamingScheme`]); in the cluster subnet the
+//! GW-node is network+1, the frontend the last usable address (.254 in a /24) and computes
+//! count down from there, as Rocks does; MACs are one contiguous block under the site's
+//! locally administered prefix: GW-node port, frontend private, frontend public, computes.
+//! The GW-node is the frontend's P-node when GW-capable, else the least-loaded GW-capable one.
+//!
+//! Benchmark (10,000 P-nodes, 100,000 bookings, 100-node cluster, with a naive first-fit
+//! baseline): `cargo bench -p vcds-placement`.
 
 mod admit;
 mod calendar;
@@ -22,7 +33,7 @@ mod pools;
 mod state;
 
 pub use admit::{admit, Allocation, ClusterRequest, Constraints, Gateway, NodeAllocation};
-pub use calendar::{Booking, Calendar};
+pub use calendar::{Booking, Calendar, SweepEvent};
 pub use error::{ApplyError, ConfigError, LifecycleError, Refusal, RequestError, Shortage};
 pub use model::{
     Dimension, IdRange, Ipv4Net, MacAddr, NamingScheme, NetworkId, NetworkKind, NetworkPool, PNode,

@@ -446,7 +446,7 @@ impl Default for SiteConfig {
             policy: Policy::Spread,
             naming: NamingScheme::SingleRack,
             search_horizon_secs: 90 * 24 * 3600,
-            max_probes: 256,
+            max_probes: 64,
         }
     }
 }

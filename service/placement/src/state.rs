@@ -26,6 +26,7 @@ pub struct Affected {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredSiteState")]
 pub struct SiteState {
     config: SiteConfig,
     /// Sorted by name: index order is name order, which makes tie-breaking deterministic.
@@ -35,6 +36,37 @@ pub struct SiteState {
     reservations: BTreeMap<ReservationId, Allocation>,
     /// Bumped by every change; allocations carry the generation they were admitted against.
     generation: u64,
+}
+
+/// A site state as persisted, before its invariants are checked.
+#[derive(Deserialize)]
+struct StoredSiteState {
+    config: SiteConfig,
+    pnodes: Vec<PNode>,
+    calendars: Calendars,
+    reservations: BTreeMap<ReservationId, Allocation>,
+    generation: u64,
+}
+
+impl TryFrom<StoredSiteState> for SiteState {
+    type Error = String;
+
+    fn try_from(s: StoredSiteState) -> Result<Self, String> {
+        validate_config(&s.config).map_err(|e| e.to_string())?;
+        if !s.pnodes.windows(2).all(|w| w[0].name < w[1].name) {
+            return Err("P-nodes are not sorted by unique name".into());
+        }
+        if s.calendars.pnode_count() != s.pnodes.len() {
+            return Err("calendars do not match the P-nodes".into());
+        }
+        Ok(SiteState {
+            config: s.config,
+            pnodes: s.pnodes,
+            calendars: s.calendars,
+            reservations: s.reservations,
+            generation: s.generation,
+        })
+    }
 }
 
 impl SiteState {
@@ -75,7 +107,9 @@ impl SiteState {
     }
 
     pub(crate) fn pnode_entry(&self, index: usize) -> Option<(&PNode, Calendar<'_>)> {
-        self.pnodes.get(index).map(|p| (p, self.calendars.calendar(index)))
+        self.pnodes
+            .get(index)
+            .map(|p| (p, self.calendars.calendar(index)))
     }
 
     /// Admitted reservations in id order.
@@ -115,6 +149,7 @@ impl SiteState {
                 current: self.generation,
             });
         }
+        // By P-node name, hence by P-node index, as `Calendars::add` wants.
         let bookings = allocation
             .demand_per_pnode()
             .into_iter()
@@ -124,13 +159,8 @@ impl SiteState {
                     .ok_or_else(|| ApplyError::UnknownPNode(name.to_string()))
             })
             .collect::<Result<Vec<_>, ApplyError>>()?;
-        for (index, demand) in bookings {
-            self.pnodes[index].calendar.insert(
-                allocation.window,
-                demand,
-                allocation.reservation.clone(),
-            );
-        }
+        self.calendars
+            .add(&allocation.reservation, allocation.window, &bookings);
         self.reservations
             .insert(allocation.reservation.clone(), allocation);
         self.bump();
@@ -144,11 +174,7 @@ impl SiteState {
             .reservations
             .remove(id)
             .ok_or_else(|| LifecycleError::UnknownReservation(id.to_string()))?;
-        for name in allocation.demand_per_pnode().keys() {
-            if let Some(index) = self.index_of(name) {
-                self.pnodes[index].calendar.remove(id);
-            }
-        }
+        self.calendars.remove(id);
         self.bump();
         Ok(allocation)
     }
@@ -165,9 +191,7 @@ impl SiteState {
             return ended;
         }
         self.reservations.retain(|_, r| r.window.end > now);
-        for entry in &mut self.pnodes {
-            entry.calendar.expire(now);
-        }
+        self.calendars.expire(now);
         self.bump();
         ended
     }
@@ -213,17 +237,17 @@ impl SiteState {
             let index = self
                 .index_of(name)
                 .ok_or_else(|| LifecycleError::UnknownPNode(name.to_string()))?;
-            let entry = &self.pnodes[index];
-            if entry.pnode.state != PNodeState::Up {
+            let pnode = &self.pnodes[index];
+            if pnode.state != PNodeState::Up {
                 return Err(LifecycleError::PNodeNotUp {
                     reservation: id.to_string(),
                     pnode: name.to_string(),
                 });
             }
-            if let Some((booking, dimension)) = entry.calendar.first_overflow(
+            if let Some((booking, dimension)) = self.calendars.calendar(index).first_overflow(
                 extension,
                 demand,
-                &entry.pnode.capacity,
+                &pnode.capacity,
                 &mut scratch,
             ) {
                 return Err(conflict(booking.reservation, dimension.into(), Some(name)));
@@ -250,7 +274,7 @@ impl SiteState {
             .filter_map(|name| self.index_of(name))
             .collect();
         for index in indices {
-            self.pnodes[index].calendar.set_end(id, new_end);
+            self.calendars.set_end(index, id, new_end);
         }
         if let Some(allocation) = self.reservations.get_mut(id) {
             allocation.window.end = new_end;
@@ -270,7 +294,7 @@ impl SiteState {
         let index = self
             .index_of(name)
             .ok_or_else(|| LifecycleError::UnknownPNode(name.to_string()))?;
-        self.pnodes[index].pnode.state = state;
+        self.pnodes[index].state = state;
         self.bump();
         if state == PNodeState::Up {
             return Ok(Vec::new());

@@ -152,10 +152,10 @@ async fn handle(
     ctx: &mut FaultContext,
 ) -> Result<(String, String), OpError> {
     let doc = vcds_xml::parse_bytes(body, &state.limits)?;
+    ctx.relates_to = vcds_soap::message_id(&doc);
     let env = Envelope::parse(&doc, std::slice::from_ref(&*RESOURCE_ID), http_action)
         .map_err(OpError::Soap)?;
     ctx.version = env.version;
-    ctx.relates_to = env.addressing.message_id.clone();
     if let Some(id) = env.header(&RESOURCE_ID).and_then(|h| h.text()) {
         ctx.originator = endpoints.epr(endpoint, id.trim()).children();
     }

@@ -1,5 +1,7 @@
 //! The service end to end in-process: real actix-web app, real SQLite store, real HTTP consumers.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
@@ -553,6 +555,11 @@ async fn addressing_and_dispatch_faults() {
         "{}",
         r.text
     );
+    // A fault about the addressing headers still relates to the message it answers.
+    let dup = format!("<s:Envelope xmlns:s=\"{S11}\" xmlns:wsa=\"{WSA}\"><s:Header><wsa:MessageID>urn:uuid:dup</wsa:MessageID><wsa:Action>{CREATE}</wsa:Action><wsa:Action>{CREATE}</wsa:Action></s:Header><s:Body/></s:Envelope>");
+    let r = post(&app, "Portal", "text/xml", dup).await;
+    assert!(r.text.contains("fc:InvalidAddressingHeader"), "{}", r.text);
+    assert_eq!(r.text_of("RelatesTo").as_deref(), Some("urn:uuid:dup"));
     let r = post(&app, "Portal", "application/json", "{}".to_string()).await;
     assert_eq!(r.text_of("ErrorCode").as_deref(), Some("content-type"));
     // Prefix-independent QNames, and the request's order in GetMultiple.

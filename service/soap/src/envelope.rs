@@ -60,6 +60,19 @@ pub struct Addressing {
     pub to: Option<String>,
 }
 
+/// The request's `wsa:MessageID`, read without any other check, so that a fault about the
+/// envelope itself can still name the message it answers.
+pub fn message_id(doc: &Document<'_>) -> Option<String> {
+    let root = doc.root_element();
+    let header = root
+        .children()
+        .find(|c| c.is_element() && c.tag_name().name() == "Header")?;
+    let id = header
+        .children()
+        .find(|c| c.has_tag_name((ns::WSA, "MessageID")))?;
+    id.text().map(|t| t.trim().to_string())
+}
+
 /// A parsed, checked request envelope. Borrows the document it was read from.
 #[derive(Debug)]
 pub struct Envelope<'a, 'input> {

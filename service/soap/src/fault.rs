@@ -132,6 +132,14 @@ impl Fault {
             out.push_str(&escape(id));
             out.push_str("</wsa:RelatesTo>");
         }
+        if version == SoapVersion::V12 && self.code == FaultCode::VersionMismatch {
+            // SOAP 1.2 part 1 §5.4.7: say which envelopes we do accept.
+            out.push_str(&format!(
+                "<s:Upgrade><s:SupportedEnvelope xmlns:u1=\"{}\" qname=\"u1:Envelope\"/><s:SupportedEnvelope xmlns:u2=\"{}\" qname=\"u2:Envelope\"/></s:Upgrade>",
+                ns::SOAP12,
+                ns::SOAP11
+            ));
+        }
         if version == SoapVersion::V12 {
             for q in &self.not_understood {
                 out.push_str(&format!(
@@ -270,6 +278,26 @@ mod tests {
         }
         assert_eq!(f.http_status(SoapVersion::V11), 500);
         assert_eq!(f.http_status(SoapVersion::V12), 400);
+    }
+
+    #[test]
+    fn version_mismatch_names_the_supported_envelopes_in_soap12() {
+        let f = Fault::new(FaultCode::VersionMismatch, "old".to_string());
+        let text = f.render(SoapVersion::V12, "", None);
+        let doc = vcds_xml::parse(&text, &vcds_xml::Limits::default()).unwrap();
+        let supported: Vec<QName> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name((ns::SOAP12, "SupportedEnvelope")))
+            .filter_map(|n| QName::resolve_in(n.attribute("qname")?, n))
+            .collect();
+        assert_eq!(
+            supported,
+            [
+                QName::new(ns::SOAP12, "Envelope"),
+                QName::new(ns::SOAP11, "Envelope")
+            ]
+        );
+        assert!(!f.render(SoapVersion::V11, "", None).contains("Upgrade"));
     }
 
     #[test]

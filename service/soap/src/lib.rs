@@ -9,7 +9,7 @@ mod envelope;
 mod fault;
 pub mod ns;
 
-pub use envelope::{Addressing, Envelope, SoapVersion};
+pub use envelope::{message_id, Addressing, Envelope, SoapVersion};
 pub use fault::{BaseFault, Fault, FaultCode};
 
 /// The WS-Addressing headers of a reply.

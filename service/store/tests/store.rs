@@ -1,6 +1,8 @@
 //! The same behaviour on both backends: SQLite always, PostgreSQL when it answers on
 //! 127.0.0.1:5432 (CI sets VCDS_REQUIRE_POSTGRES=1 so a missing server fails instead of skipping).
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use vcds_store::testing::PgDatabase;
 use vcds_store::{ResourceRow, Store};
 

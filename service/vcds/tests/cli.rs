@@ -1,5 +1,7 @@
 //! The binary as a person runs it.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::path::PathBuf;
 use std::process::Command;
 

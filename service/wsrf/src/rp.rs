@@ -220,13 +220,16 @@ pub fn parse_set_request(body: roxmltree::Node<'_, '_>) -> Result<Vec<SetCompone
     Ok(out)
 }
 
+/// Writable properties as stored: name and serialized values, in document order.
+pub type StoredValues = Vec<(QName, Vec<String>)>;
+
 /// Applies the components in order to the writable properties `stored`, all or nothing.
 /// Returns the new stored values and one [`Change`] per property that changed.
 pub fn apply_set(
     schema: &RpSchema,
     stored: &[(QName, Vec<String>)],
     components: &[SetComponent],
-) -> Result<(Vec<(QName, Vec<String>)>, Vec<Change>), RpError> {
+) -> Result<(StoredValues, Vec<Change>), RpError> {
     let mut next: Vec<(QName, Vec<String>)> = stored.to_vec();
     let mut touched: Vec<QName> = Vec::new();
     for c in components {

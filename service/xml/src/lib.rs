@@ -398,11 +398,17 @@ mod tests {
             parse(bomb, &Limits::default()).unwrap_err(),
             XmlError::Doctype
         );
-        let xxe = r#"<!doctype a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>"#;
+        let xxe = r#"<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>"#;
         assert_eq!(
             parse(xxe, &Limits::default()).unwrap_err(),
             XmlError::Doctype
         );
+        // XML keywords are case-sensitive: a lower-case doctype is simply not XML.
+        let lower = r#"<!doctype a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>"#;
+        assert!(matches!(
+            parse(lower, &Limits::default()),
+            Err(XmlError::Malformed(_))
+        ));
     }
 
     #[test]

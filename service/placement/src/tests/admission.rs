@@ -394,6 +394,7 @@ fn ips_run_out_in_a_small_subnet() {
 fn impossible_requests_are_invalid() {
     let mut state = site(vec![node("a", 8), node("b", 8)]);
     place(&mut state, &request("taken", 0, 1, 0));
+    let before = serde_json::to_string(&state).expect("serializes");
     let check = |r: &crate::ClusterRequest, now: i64, expected: RequestError| {
         assert_eq!(
             invalid(admit(&state, r, now).expect_err("refused")),
@@ -515,6 +516,9 @@ fn impossible_requests_are_invalid() {
             supernet,
         },
     );
+    // Refusals reserve nothing: admission only reads the state.
+    assert_eq!(serde_json::to_string(&state).expect("serializes"), before);
+    assert_eq!(state.reservations().count(), 1);
 }
 
 #[test]
@@ -528,6 +532,11 @@ fn admission_is_deterministic_and_survives_serialization() {
     let restored: crate::SiteState = serde_json::from_str(&json).expect("deserializes");
     assert_eq!(restored, state);
     assert_eq!(admit(&restored, &r, 0).expect("admitted"), first);
+    let broken = json.replacen("\"name\":\"a\"", "\"name\":\"z\"", 1);
+    assert!(
+        serde_json::from_str::<crate::SiteState>(&broken).is_err(),
+        "unsorted P-nodes are refused"
+    );
     let alloc_json = serde_json::to_string(&first).expect("serializes");
     assert_eq!(
         serde_json::from_str::<crate::Allocation>(&alloc_json).expect("deserializes"),
