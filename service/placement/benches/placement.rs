@@ -2,8 +2,9 @@
 //! made by admitting 10,000 virtual clusters of a frontend + 9 computes), then a 100-node
 //! cluster (frontend + 99 computes) placed at random windows.
 //!
-//! Prints median / p99 admission latency, sequential admit+apply rate, memory, and the same
-//! placements by a naive first-fit baseline (no per-P-node calendar: for every node to place it
+//! Prints median / p99 admission latency (and CPU time, since the machine may be shared),
+//! refusal latency with the earliest-start search, sequential admit+apply rate, memory, and the
+//! same placements by a naive first-fit baseline (no per-P-node calendar: for every node to place it
 //! scans every reservation of the site and every P-node) with the speed ratio.
 //!
 //! Run: `CARGO_TARGET_DIR=/work/target-placement cargo bench -p vcds-placement`
@@ -14,8 +15,8 @@ use std::error::Error;
 use std::time::{Duration, Instant};
 
 use vcds_placement::{
-    admit, ClusterRequest, PNode, PNodeState, Policy, Refusal, Resources, SiteConfig, SiteState,
-    Timestamp, Window,
+    admit, ClusterRequest, PNode, PNodeState, Refusal, Resources, SiteConfig, SiteState, Timestamp,
+    Window,
 };
 
 const DAY: i64 = 24 * 3600;
@@ -60,7 +61,7 @@ fn cpu_time() -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-fn site(pnodes: usize, policy: Policy) -> Result<SiteState, Box<dyn Error>> {
+fn site(pnodes: usize) -> Result<SiteState, Box<dyn Error>> {
     let nodes = (0..pnodes)
         .map(|i| {
             let labels = if i % 4 == 0 { vec!["ssd"] } else { Vec::new() };
@@ -69,13 +70,7 @@ fn site(pnodes: usize, policy: Policy) -> Result<SiteState, Box<dyn Error>> {
                 .gw_capable(i % 10 == 0)
         })
         .collect();
-    Ok(SiteState::new(
-        SiteConfig {
-            policy,
-            ..SiteConfig::default()
-        },
-        nodes,
-    )?)
+    Ok(SiteState::new(SiteConfig::default(), nodes)?)
 }
 
 fn request(rng: &mut Rng, id: String, computes: u32, max_days: u64) -> ClusterRequest {
@@ -172,7 +167,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "vcds-placement benchmark: {pnodes} P-nodes, {clusters} clusters of frontend + 9 computes"
     );
     let rss_before = rss_bytes();
-    let mut state = site(pnodes, Policy::Spread)?;
+    let mut state = site(pnodes)?;
     let fill_started = Instant::now();
     let mut refused = 0;
     for i in 0..clusters {

@@ -59,6 +59,14 @@ impl TryFrom<StoredSiteState> for SiteState {
         if s.calendars.pnode_count() != s.pnodes.len() {
             return Err("calendars do not match the P-nodes".into());
         }
+        let bookings: usize = s
+            .reservations
+            .values()
+            .map(|r| r.demand_per_pnode().len())
+            .sum();
+        if bookings != s.calendars.len() {
+            return Err("calendars do not match the reservations".into());
+        }
         Ok(SiteState {
             config: s.config,
             pnodes: s.pnodes,

@@ -21,25 +21,18 @@ pub struct ReplyHeaders<'a> {
 
 /// Writes a whole reply envelope around `body` (already serialized XML, possibly empty).
 pub fn write_reply(version: SoapVersion, headers: ReplyHeaders<'_>, body: &str) -> String {
-    let mut out = String::with_capacity(body.len() + 512);
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?><s:Envelope xmlns:s=\"");
-    out.push_str(version.envelope_ns());
-    out.push_str("\" xmlns:wsa=\"");
-    out.push_str(ns::WSA);
-    out.push_str("\"><s:Header><wsa:Action>");
-    out.push_str(&vcds_xml::escape(headers.action));
-    out.push_str("</wsa:Action>");
+    let mut h = format!(
+        "<wsa:Action>{}</wsa:Action>",
+        vcds_xml::escape(headers.action)
+    );
     if let Some(id) = headers.relates_to {
-        out.push_str("<wsa:RelatesTo>");
-        out.push_str(&vcds_xml::escape(id));
-        out.push_str("</wsa:RelatesTo>");
+        h.push_str(&format!(
+            "<wsa:RelatesTo>{}</wsa:RelatesTo>",
+            vcds_xml::escape(id)
+        ));
     }
-    out.push_str("<wsa:To>");
-    out.push_str(ns::WSA_ANONYMOUS);
-    out.push_str("</wsa:To></s:Header><s:Body>");
-    out.push_str(body);
-    out.push_str("</s:Body></s:Envelope>");
-    out
+    h.push_str(&format!("<wsa:To>{}</wsa:To>", ns::WSA_ANONYMOUS));
+    envelope(version, &h, body)
 }
 
 /// Writes a request envelope (used for Notify to consumers and by tests): `extra_headers` are
@@ -51,19 +44,54 @@ pub fn write_request(
     extra_headers: &str,
     body: &str,
 ) -> String {
-    let mut out = String::with_capacity(body.len() + 512);
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?><s:Envelope xmlns:s=\"");
-    out.push_str(version.envelope_ns());
-    out.push_str("\" xmlns:wsa=\"");
-    out.push_str(ns::WSA);
-    out.push_str("\"><s:Header><wsa:Action>");
-    out.push_str(&vcds_xml::escape(action));
-    out.push_str("</wsa:Action><wsa:To>");
-    out.push_str(&vcds_xml::escape(to));
-    out.push_str("</wsa:To>");
-    out.push_str(extra_headers);
-    out.push_str("</s:Header><s:Body>");
-    out.push_str(body);
-    out.push_str("</s:Body></s:Envelope>");
-    out
+    let h = format!(
+        "<wsa:Action>{}</wsa:Action><wsa:To>{}</wsa:To>{extra_headers}",
+        vcds_xml::escape(action),
+        vcds_xml::escape(to)
+    );
+    envelope(version, &h, body)
+}
+
+/// An envelope with `s` bound to the version's namespace and `wsa` to WS-Addressing 1.0.
+fn envelope(version: SoapVersion, headers: &str, body: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><s:Envelope xmlns:s=\"{}\" xmlns:wsa=\"{}\"><s:Header>{headers}</s:Header><s:Body>{body}</s:Body></s:Envelope>",
+        version.envelope_ns(),
+        ns::WSA
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_and_requests_are_addressed_envelopes() {
+        let r = write_reply(
+            SoapVersion::V12,
+            ReplyHeaders {
+                action: "urn:a&b",
+                relates_to: Some("urn:m"),
+            },
+            "<x/>",
+        );
+        let doc = vcds_xml::parse(&r, &vcds_xml::Limits::default()).unwrap();
+        let e = Envelope::parse(&doc, &[], None).unwrap();
+        assert_eq!(e.version, SoapVersion::V12);
+        assert_eq!(e.addressing.action, "urn:a&b");
+        assert!(doc
+            .descendants()
+            .any(|n| n.has_tag_name((ns::WSA, "RelatesTo")) && n.text() == Some("urn:m")));
+        let q = write_request(
+            SoapVersion::V11,
+            "urn:n",
+            "http://127.0.0.1:1/c",
+            "<k:K xmlns:k=\"urn:k\"/>",
+            "",
+        );
+        let doc = vcds_xml::parse(&q, &vcds_xml::Limits::default()).unwrap();
+        let e = Envelope::parse(&doc, &[], None).unwrap();
+        assert_eq!(e.addressing.to.as_deref(), Some("http://127.0.0.1:1/c"));
+        assert!(e.header(&vcds_xml::QName::new("urn:k", "K")).is_some());
+    }
 }

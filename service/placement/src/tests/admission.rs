@@ -537,6 +537,12 @@ fn admission_is_deterministic_and_survives_serialization() {
         serde_json::from_str::<crate::SiteState>(&broken).is_err(),
         "unsorted P-nodes are refused"
     );
+    let mut orphan: serde_json::Value = serde_json::from_str(&json).expect("json");
+    orphan["reservations"] = serde_json::json!({});
+    assert!(
+        serde_json::from_value::<crate::SiteState>(orphan).is_err(),
+        "bookings without their reservation are refused"
+    );
     let alloc_json = serde_json::to_string(&first).expect("serializes");
     assert_eq!(
         serde_json::from_str::<crate::Allocation>(&alloc_json).expect("deserializes"),
