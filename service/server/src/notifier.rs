@@ -18,6 +18,7 @@ const ROUTER_QUEUE: usize = 10_000;
 const CONSUMER_QUEUE: usize = 256;
 const ATTEMPTS: u32 = 4;
 const TIMEOUT: Duration = Duration::from_secs(5);
+const IDLE: Duration = Duration::from_secs(300);
 
 struct Delivery {
     consumer: Epr,
@@ -84,7 +85,17 @@ async fn route(mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) {
 fn spawn_consumer(client: awc::Client, counters: Arc<Counters>) -> mpsc::Sender<Delivery> {
     let (tx, mut rx) = mpsc::channel::<Delivery>(CONSUMER_QUEUE);
     actix_rt::spawn(async move {
-        while let Some(d) = rx.recv().await {
+        loop {
+            // An idle consumer's task ends (the router starts a fresh one when needed again);
+            // closing first means a message that raced in is still delivered, never lost.
+            let next = match actix_rt::time::timeout(IDLE, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    rx.close();
+                    rx.recv().await
+                }
+            };
+            let Some(d) = next else { break };
             let envelope = vcds_soap::write_request(
                 SoapVersion::V11,
                 actions::NOTIFY,
