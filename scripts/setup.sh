@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs everything vcds needs on a fresh Debian machine of this kind (idempotent).
-# Debian packages: build deps (libpq), the conformance and benchmark tools (xmllint, gSOAP, wrk).
+# Debian packages: build deps (libpq), the conformance and benchmark tools (xmllint, gSOAP, wrk),
+# Ganglia (gmond, gmetad) for the monitor tests.
 # PyPI packages: the outside SOAP client (zeep) and the kickstart validator (pykickstart).
 set -euo pipefail
 need_apt=()
-for pkg in libpq-dev libssl-dev openssl libxml2-utils gsoap libgsoap-dev wrk pkg-config; do
+for pkg in libpq-dev libssl-dev openssl libxml2-utils gsoap libgsoap-dev wrk pkg-config ganglia-monitor gmetad; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
+  # Packages must not start their daemons: a stock gmond would multicast beyond this machine.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
