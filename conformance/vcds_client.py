@@ -42,6 +42,7 @@ NS = {
     "wsnt": "http://docs.oasis-open.org/wsn/b-2",
     "wstop": "http://docs.oasis-open.org/wsn/t-1",
     "xsi": "http://www.w3.org/2001/XMLSchema-instance",
+    "cmp": "http://www.gridforum.org/cddlm/components/2005/02",
 }
 ENV_NS = {"1.1": NS["s11"], "1.2": NS["s12"]}
 SOAP_VERSIONS = ["1.1", "1.2"]
@@ -63,6 +64,14 @@ ACTIONS = {
     "Unsubscribe": BW + "/SubscriptionManager/UnsubscribeRequest",
     "Create": TNS + "/PortalEPR/CreateRequest",
     "LookupSystem": TNS + "/PortalEPR/LookupSystemRequest",
+    "Initialize": TNS + "/SystemEPR/InitializeRequest",
+    "AddFile": TNS + "/SystemEPR/AddFileRequest",
+    "Run": TNS + "/SystemEPR/RunRequest",
+    "Terminate": TNS + "/SystemEPR/TerminateRequest",
+    "Ping": TNS + "/SystemEPR/PingRequest",
+    "Resolve": TNS + "/SystemEPR/ResolveRequest",
+    "Suspend": "urn:vcds:2026/SystemEPR/SuspendRequest",
+    "Resume": "urn:vcds:2026/SystemEPR/ResumeRequest",
 }
 NOTIFY_ACTION = BW + "/NotificationConsumer/Notify"
 WSRF_FAULT = "http://docs.oasis-open.org/wsrf/fault"

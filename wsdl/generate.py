@@ -72,8 +72,13 @@ for _n in ("SubscribeCreationFailedFault", "InvalidFilterFault", "TopicExpressio
            "UnacceptableInitialTerminationTimeFault", "UnacceptableTerminationTimeFault",
            "UnableToDestroySubscriptionFault"):
     FAULTS[_n] = ("wsnt:" + _n, WSN_FAULT)
+# CDDLM deployment faults (schemas/deployapi.xsd, type api:DeploymentFaultType)
+for _n in ("LifecycleFault", "BadArgumentFault", "UnsupportedLanguageFault", "NotUnderstoodFault",
+           "DescriptorParseFault", "ResolutionFault", "InitializationFault"):
+    FAULTS[_n] = ("api:" + _n, WSRF_FAULT)
 
 R = ["ResourceUnknownFault", "ResourceUnavailableFault"]
+L = R + ["LifecycleFault"]
 SUBSCRIBE_FAULTS = R + [
     "SubscribeCreationFailedFault", "InvalidFilterFault", "TopicExpressionDialectUnknownFault",
     "InvalidTopicExpressionFault", "TopicNotSupportedFault", "InvalidProducerPropertiesExpressionFault",
@@ -161,6 +166,47 @@ OPS = {
         TNS + "/PortalEPR/LookupSystemRequest", TNS + "/PortalEPR/LookupSystemResponse", R,
         doc="CDDLM: the EPR of the System with this api:ResourceId; unknown id gives "
             "wsrf-r:ResourceUnknownFault."),
+    "Initialize": op(
+        "Initialize", "api:initializeRequest", "api:initializeResponse",
+        TNS + "/SystemEPR/InitializeRequest", TNS + "/SystemEPR/InitializeResponse",
+        L + ["BadArgumentFault", "UnsupportedLanguageFault", "NotUnderstoodFault",
+             "DescriptorParseFault", "ResolutionFault", "InitializationFault"],
+        doc="CDDLM: instantiated to initialized. api:descriptor (api:language = CDL-1.0) holds the "
+            "CDL document inline (api:body) or names a file added with AddFile (api:reference). "
+            "Option urn:vcds:2026:option:validate-only checks the descriptor and changes nothing."),
+    "AddFile": op(
+        "AddFile", "api:addFileRequest", "api:addFileResponse",
+        TNS + "/SystemEPR/AddFileRequest", TNS + "/SystemEPR/AddFileResponse",
+        L + ["BadArgumentFault"],
+        doc="CDDLM: stores a file (api:data, base64, at most 1 MiB) under api:name; the response "
+            "lists the URI that descriptors import it by and Initialize references it by."),
+    "Run": op(
+        "Run", "api:runRequest", "api:runResponse",
+        TNS + "/SystemEPR/RunRequest", TNS + "/SystemEPR/RunResponse", L,
+        doc="CDDLM: initialized to running; the cluster goes provisioning, installing, ready "
+            "(vcds:Phase)."),
+    "Terminate": op(
+        "Terminate", "api:terminateRequest", "api:terminateResponse",
+        TNS + "/SystemEPR/TerminateRequest", TNS + "/SystemEPR/TerminateResponse", L,
+        doc="CDDLM: to terminated (optional api:reason); a no-op on a terminated System."),
+    "Ping": op(
+        "Ping", "api:pingRequest", "api:pingResponse",
+        TNS + "/SystemEPR/PingRequest", TNS + "/SystemEPR/PingResponse", L,
+        doc="CDDLM: the lifecycle state as cmp:State."),
+    "Resolve": op(
+        "Resolve", "api:resolveRequest", "api:resolveResponse",
+        TNS + "/SystemEPR/ResolveRequest", TNS + "/SystemEPR/ResolveResponse",
+        L + ["BadArgumentFault", "ResolutionFault"],
+        doc="CDDLM: the resolved descriptor element at a CDL reference path (api:path), lazy "
+            "references followed."),
+    "Suspend": op(
+        "Suspend", "vcds:suspendRequest", "vcds:suspendResponse",
+        "urn:vcds:2026/SystemEPR/SuspendRequest", "urn:vcds:2026/SystemEPR/SuspendResponse", L,
+        doc="vcds extension: a running, ready cluster to suspended."),
+    "Resume": op(
+        "Resume", "vcds:resumeRequest", "vcds:resumeResponse",
+        "urn:vcds:2026/SystemEPR/ResumeRequest", "urn:vcds:2026/SystemEPR/ResumeResponse", L,
+        doc="vcds extension: a suspended cluster back to running."),
 }
 
 PORT_TYPES = [
@@ -173,7 +219,8 @@ PORT_TYPES = [
      "(SOAP header with wsa:IsReferenceParameter=\"true\").",
      ["GetResourcePropertyDocument", "GetResourceProperty", "GetMultipleResourceProperties",
       "QueryResourceProperties", "SetResourceProperties", "Destroy", "SetTerminationTime",
-      "Subscribe"]),
+      "Subscribe", "Initialize", "AddFile", "Run", "Terminate", "Ping", "Resolve", "Suspend",
+      "Resume"]),
     ("SubscriptionEPR", "Subscription", "vcds:SubscriptionProperties",
      "One per WS-N subscription (the SubscriptionManager), identified by vcds:ResourceId.",
      ["GetResourcePropertyDocument", "GetResourceProperty", "Renew", "Unsubscribe", "Destroy"]),

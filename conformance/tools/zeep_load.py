@@ -26,7 +26,8 @@ ENDPOINT_OPS = {
                "QueryResourceProperties", "Subscribe", "Create", "LookupSystem"],
     "System": ["GetResourcePropertyDocument", "GetResourceProperty", "GetMultipleResourceProperties",
                "QueryResourceProperties", "SetResourceProperties", "Destroy", "SetTerminationTime",
-               "Subscribe"],
+               "Subscribe", "Initialize", "AddFile", "Run", "Terminate", "Ping", "Resolve",
+               "Suspend", "Resume"],
     "Subscription": ["GetResourcePropertyDocument", "GetResourceProperty", "Renew", "Unsubscribe",
                      "Destroy"],
 }

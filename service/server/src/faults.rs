@@ -8,7 +8,11 @@ use vcds_wsrf::topic::TopicError;
 use vcds_wsrf::RpError;
 use vcds_xml::{escape, QName, XmlError};
 
-use crate::registry::RegistryError;
+use vcds_cdl::cluster::SpecError;
+use vcds_cdl::{CdlError, PathError};
+
+use crate::kinds::{API, CDL_LANGUAGE};
+use crate::registry::{Lifecycle, Phase, RegistryError};
 
 /// Everything an operation can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,30 @@ pub enum OpError {
     TerminationUnacceptable(String),
     #[error("{0}")]
     InvalidFilter(String),
+    #[error("{operation} is not allowed in state {}{}", .state.as_str(), phase_note(*.phase))]
+    WrongState {
+        operation: &'static str,
+        state: Lifecycle,
+        phase: Option<Phase>,
+    },
+    #[error("{0}")]
+    BadArgument(String),
+    #[error(
+        "descriptor language {0:?} is not supported; the supported language is {CDL_LANGUAGE}"
+    )]
+    UnsupportedLanguage(String),
+    #[error("option {0} is marked mustUnderstand but is not understood")]
+    NotUnderstood(String),
+    #[error(transparent)]
+    Cdl(#[from] CdlError),
+    #[error("the descriptor is not a usable cluster request: {0}")]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Path(#[from] PathError),
+}
+
+fn phase_note(phase: Option<Phase>) -> String {
+    phase.map_or(String::new(), |p| format!(" (phase {})", p.as_str()))
 }
 
 fn q(ns: &str, local: &str) -> QName {
@@ -94,6 +122,56 @@ fn wsn(local: &str, reason: String) -> Fault {
         ns::WSN_FAULT_ACTION,
         reason,
     )
+}
+
+/// A CDDLM deployment fault (`api:*Fault`, type `api:DeploymentFaultType`); `tail` holds the
+/// type's own elements after the BaseFault ones.
+fn deployment(
+    code: FaultCode,
+    local: &str,
+    error_code: &str,
+    reason: String,
+    tail: String,
+) -> Fault {
+    let f = Fault::typed(code, q(API, local), ns::WSRF_FAULT_ACTION, reason).with_code(error_code);
+    Fault {
+        detail: f.detail.with_tail(tail),
+        ..f
+    }
+}
+
+fn api_leaf(local: &str, value: &str) -> String {
+    format!(
+        "<api:{local} xmlns:api=\"{API}\">{}</api:{local}>",
+        escape(value)
+    )
+}
+
+/// Where in which document a CDL error is, so the caller can fix the descriptor.
+fn cdl_fault(e: &CdlError, reason: String) -> Fault {
+    use CdlError::*;
+    let (local, code) = match e {
+        UnknownPrototype { .. }
+        | CyclicExtends { .. }
+        | DanglingReference { .. }
+        | CyclicReference { .. }
+        | LazyTarget { .. }
+        | ImportNotAllowed { .. }
+        | ImportNotFound { .. }
+        | CyclicImport { .. }
+        | DuplicateName { .. } => ("ResolutionFault", "cdl-resolution"),
+        _ => ("DescriptorParseFault", "cdl-parse"),
+    };
+    let tail = e.location().map_or(String::new(), |at| {
+        [
+            api_leaf("document", at.doc.as_str()),
+            api_leaf("line", &at.line.to_string()),
+            api_leaf("column", &at.column.to_string()),
+            api_leaf("path", &at.path),
+        ]
+        .concat()
+    });
+    deployment(FaultCode::Sender, local, code, reason, tail)
 }
 
 impl OpError {
@@ -186,6 +264,52 @@ impl OpError {
             }
             OpError::TerminationUnacceptable(_) => {
                 minimum_time(wsn("UnacceptableTerminationTimeFault", reason))
+            }
+            OpError::WrongState {
+                operation, state, ..
+            } => deployment(
+                sender,
+                "LifecycleFault",
+                "wrong-state",
+                reason,
+                api_leaf("state", state.as_str()) + &api_leaf("operation", operation),
+            ),
+            OpError::BadArgument(_) => deployment(
+                sender,
+                "BadArgumentFault",
+                "bad-argument",
+                reason,
+                String::new(),
+            ),
+            OpError::UnsupportedLanguage(ref language) => {
+                let tail = api_leaf("language", language);
+                deployment(
+                    sender,
+                    "UnsupportedLanguageFault",
+                    "unsupported-language",
+                    reason,
+                    tail,
+                )
+            }
+            OpError::NotUnderstood(ref option) => {
+                let tail = api_leaf("option", option);
+                deployment(sender, "NotUnderstoodFault", "not-understood", reason, tail)
+            }
+            OpError::Cdl(ref e) => cdl_fault(e, reason),
+            OpError::Spec(_) => deployment(
+                sender,
+                "InitializationFault",
+                "invalid-cluster",
+                reason,
+                String::new(),
+            ),
+            OpError::Path(ref e) => {
+                let tail = match e {
+                    PathError::Invalid { path, .. }
+                    | PathError::Dangling { path, .. }
+                    | PathError::TooManyHops { path, .. } => api_leaf("path", path),
+                };
+                deployment(sender, "ResolutionFault", "path-resolution", reason, tail)
             }
             OpError::Registry(e) => {
                 tracing::error!(error = %e, "store failure");

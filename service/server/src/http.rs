@@ -144,7 +144,7 @@ pub async fn soap(
 }
 
 async fn handle(
-    state: &AppState,
+    state: &web::Data<AppState>,
     endpoint: Endpoint,
     endpoints: Endpoints,
     body: &[u8],
@@ -179,6 +179,7 @@ async fn handle(
         op,
         Request {
             state,
+            app: state.clone().into_inner(),
             endpoints,
             endpoint,
             resource,

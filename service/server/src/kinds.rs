@@ -10,13 +10,14 @@ use vcds_wsrf::{
 };
 use vcds_xml::{escape, QName};
 
-use crate::registry::{Registry, Resource, State};
+use crate::registry::{Lifecycle, Phase, Registry, Resource, State};
 
 pub const VCDS: &str = "urn:vcds:2026";
 pub const API: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02";
 pub const API_WSDL: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl";
 pub const MUWS1: &str = "http://docs.oasis-open.org/wsdm/muws1-2.xsd";
 pub const CDL_LANGUAGE: &str = "http://www.gridforum.org/namespaces/2005/02/cddlm/CDL-1.0";
+pub const CMP: &str = "http://www.gridforum.org/cddlm/components/2005/02";
 
 pub fn q(ns: &str, local: &str) -> QName {
     QName::new(ns, local)
@@ -28,6 +29,8 @@ pub static CURRENT_TIME: LazyLock<QName> = LazyLock::new(|| q(ns::WSRF_RL, "Curr
 pub static TERMINATION_TIME: LazyLock<QName> = LazyLock::new(|| q(ns::WSRF_RL, "TerminationTime"));
 pub static RESOURCE_TERMINATION: LazyLock<QName> =
     LazyLock::new(|| q(ns::WSRF_RL, "ResourceTermination"));
+pub static LIFECYCLE_TRANSITION: LazyLock<QName> = LazyLock::new(|| q(CMP, "LifecycleTransition"));
+pub static PHASE: LazyLock<QName> = LazyLock::new(|| q(VCDS, "Phase"));
 
 /// Which of the three endpoints a request came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +111,12 @@ static SYSTEM_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
     let mut props = vec![
         PropertyDecl::read_only(q(MUWS1, "ResourceId")),
         PropertyDecl::read_only(q(API, "CreatedTime")),
+        PropertyDecl::read_only(q(VCDS, "SystemState")),
+        PropertyDecl::read_only(q(API, "StartedTime")),
+        PropertyDecl::read_only(q(API, "TerminatedTime")),
+        PropertyDecl::read_only(PHASE.clone()),
+        PropertyDecl::read_only(q(VCDS, "ClusterSpec")),
+        PropertyDecl::read_only(q(VCDS, "Nodes")),
         PropertyDecl::writable(q(VCDS, "Description"), 0, Some(1)),
         PropertyDecl::writable(q(VCDS, "Tag"), 0, None),
         PropertyDecl::read_only(CURRENT_TIME.clone()),
@@ -136,6 +145,8 @@ static SUBSCRIPTION_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| RpSchema {
 static PORTAL_TOPICS: LazyLock<Vec<QName>> = LazyLock::new(|| vec![q(API, "ActiveSystems")]);
 static SYSTEM_TOPICS: LazyLock<Vec<QName>> = LazyLock::new(|| {
     vec![
+        LIFECYCLE_TRANSITION.clone(),
+        PHASE.clone(),
         q(VCDS, "Description"),
         q(VCDS, "Tag"),
         TERMINATION_TIME.clone(),
@@ -255,8 +266,31 @@ pub fn rp_document(
             doc.push_text(CURRENT_TIME.clone(), &xsd_datetime(now));
             producer_props_of(&mut doc, Endpoint::Portal.topics());
         }
-        State::System { props } => {
+        State::System { props, deployment } => {
             doc.push_text(q(API, "CreatedTime"), &xsd_datetime(r.created));
+            doc.push_with(q(VCDS, "SystemState"), || {
+                vec![wrap(
+                    &q(VCDS, "SystemState"),
+                    &cmp_state(deployment.lifecycle),
+                    "",
+                )]
+            });
+            if let Some(t) = deployment.started {
+                doc.push_text(q(API, "StartedTime"), &xsd_datetime(t));
+            }
+            if let Some(t) = deployment.terminated {
+                doc.push_text(q(API, "TerminatedTime"), &xsd_datetime(t));
+            }
+            if let Some(phase) = deployment.phase {
+                doc.push_with(PHASE.clone(), || phase_values(Some(phase)));
+            }
+            if let Some(spec) = &deployment.spec {
+                doc.push_with(q(VCDS, "ClusterSpec"), || {
+                    vec![wrap(&q(VCDS, "ClusterSpec"), &spec.to_xml(), "")]
+                });
+            }
+            // Placement fills in the nodes; until then the cluster has none to show.
+            doc.push_with(q(VCDS, "Nodes"), || vec![wrap(&q(VCDS, "Nodes"), "", "")]);
             for p in props {
                 doc.push_with(q(&p.ns, &p.local), || p.values.clone());
             }
@@ -287,6 +321,36 @@ pub fn rp_document(
         }
     }
     doc
+}
+
+/// The element naming a lifecycle state: GFD.65's `cmp:*State`, or the vcds extension
+/// `vcds:SuspendedState`.
+pub fn state_element(state: Lifecycle) -> String {
+    let (ns_uri, local) = match state {
+        Lifecycle::Instantiated => (CMP, "InstantiatedState"),
+        Lifecycle::Initialized => (CMP, "InitializedState"),
+        Lifecycle::Running => (CMP, "RunningState"),
+        Lifecycle::Suspended => (VCDS, "SuspendedState"),
+        Lifecycle::Terminated => (CMP, "TerminatedState"),
+        Lifecycle::Failed => (CMP, "FailedState"),
+    };
+    format!("<s:{local} xmlns:s=\"{ns_uri}\"/>")
+}
+
+/// `cmp:State` around the state element (Ping, `vcds:SystemState`).
+pub fn cmp_state(state: Lifecycle) -> String {
+    format!(
+        "<cmp:State xmlns:cmp=\"{CMP}\">{}</cmp:State>",
+        state_element(state)
+    )
+}
+
+/// The `vcds:Phase` property values (none before Initialize).
+pub fn phase_values(phase: Option<Phase>) -> Vec<String> {
+    phase
+        .map(|p| element_text(&PHASE, p.as_str()))
+        .into_iter()
+        .collect()
 }
 
 /// `api:ActiveSystems`: one EPR per live System.

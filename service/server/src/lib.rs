@@ -4,15 +4,20 @@
 //! `vcds_soap` checks the envelope and WS-Addressing, [`ops`] routes by endpoint and
 //! `wsa:Action` to an operation on a resource from the [`registry`], and every error becomes a
 //! SOAP fault in [`faults`]. Notifications leave through [`notifier`] on their own thread;
-//! scheduled termination is carried out by the sweeper in [`lifecycle`].
+//! scheduled termination is carried out by the sweeper in [`lifecycle`]. The CDDLM System
+//! operations and lifecycle are in [`system`]; [`site`] simulates the P-node side until placement
+//! and the real site land.
 
 pub mod faults;
 pub mod http;
+pub mod kickstart;
 pub mod kinds;
 pub mod lifecycle;
 pub mod notifier;
 pub mod ops;
 pub mod registry;
+pub mod site;
+pub mod system;
 
 use std::sync::Arc;
 
@@ -35,6 +40,10 @@ pub struct Config {
     pub max_lifetime: chrono::Duration,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
+    /// Time the simulated site spends in each transient phase of a System.
+    pub simulated_step: std::time::Duration,
+    /// Directories whose rolls admins may add by path (`POST /admin/rolls?path=`).
+    pub roll_roots: Vec<std::path::PathBuf>,
 }
 
 impl Config {
@@ -46,6 +55,8 @@ impl Config {
             max_body: 4 * 1024 * 1024,
             max_lifetime: chrono::Duration::days(366),
             workers: 0,
+            simulated_step: std::time::Duration::from_secs(2),
+            roll_roots: Vec::new(),
         }
     }
 }
@@ -56,6 +67,8 @@ pub enum StartError {
     Store(#[from] vcds_store::StoreError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error("roll catalog: {0}")]
+    Kickstart(#[from] kickstart::KickstartError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -77,6 +90,10 @@ pub struct AppState {
     pub sweeper: tokio::sync::Notify,
     /// EPR addresses for work that has no request to take the host from (the sweeper).
     pub endpoints: Endpoints,
+    /// Drives System phases until placement and the real site land.
+    pub simulated_site: site::Simulated,
+    /// The roll catalog, hosts and their kickstarts.
+    pub kickstarts: kickstart::Kickstarts,
 }
 
 impl AppState {
@@ -84,6 +101,7 @@ impl AppState {
         let store = vcds_store::Store::open(&config.db_url)?;
         tracing::info!(backend = store.backend(), "store opened");
         Ok(AppState {
+            kickstarts: kickstart::Kickstarts::open(store.clone(), config.roll_roots.clone())?,
             registry: Registry::open(store)?,
             notifier: Notifier::start()?,
             site: config.site.clone(),
@@ -97,6 +115,9 @@ impl AppState {
             endpoints: Endpoints {
                 base: format!("http://{}", config.listen),
             },
+            simulated_site: site::Simulated {
+                step: config.simulated_step,
+            },
         })
     }
 }
@@ -106,7 +127,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/wsrf/services/{endpoint}", web::post().to(http::soap))
         .route("/wsrf/services/{endpoint}", web::get().to(http::wsdl))
         .route("/wsdl/{path:.*}", web::get().to(http::wsdl_file))
-        .route("/schemas/{path:.*}", web::get().to(http::schema_file));
+        .route("/schemas/{path:.*}", web::get().to(http::schema_file))
+        .route(
+            "/install/sbin/kickstart.cgi",
+            web::get().to(kickstart::kickstart_cgi),
+        )
+        .route("/install/progress", web::get().to(kickstart::progress))
+        .route("/install/progress", web::post().to(kickstart::progress))
+        .route("/admin/rolls", web::get().to(kickstart::list_rolls))
+        .route("/admin/rolls", web::post().to(kickstart::add_roll))
+        .route(
+            "/admin/rolls/{name}",
+            web::delete().to(kickstart::remove_roll),
+        )
+        .route(
+            "/admin/clusters/{cluster}/rolls",
+            web::put().to(kickstart::enable_rolls),
+        )
+        .route("/admin/hosts", web::post().to(kickstart::register_host))
+        .route(
+            "/admin/hosts/{name}",
+            web::delete().to(kickstart::remove_host),
+        );
 }
 
 /// Runs the service until it is stopped. Resources whose termination time passed while the
@@ -121,6 +163,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         );
     }
     actix_rt::spawn(lifecycle::run_sweeper(state.clone().into_inner()));
+    let shared = state.clone().into_inner();
+    shared.simulated_site.resume_all(&shared);
     let data = state.clone();
     let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes));
     if config.workers > 0 {

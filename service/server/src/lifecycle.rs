@@ -66,7 +66,8 @@ pub async fn create(
 }
 
 /// Destroys resources and, with each producer, the subscriptions on it; subscribers to
-/// `wsrf-rl:ResourceTermination` hear of it first.
+/// `wsrf-rl:ResourceTermination` (and to `cmp:LifecycleTransition` of a System that was not
+/// terminated) hear of it first.
 pub async fn destroy(
     state: &AppState,
     endpoints: &Endpoints,
@@ -78,6 +79,7 @@ pub async fn destroy(
     for id in &ids {
         if let Some(r) = state.registry.get(id) {
             if Endpoint::of(&r.state) != Endpoint::Subscription {
+                crate::system::announce_destroy(state, endpoints, &r);
                 publish(
                     state,
                     endpoints,

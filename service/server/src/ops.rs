@@ -9,8 +9,9 @@ use vcds_wsrf::{actions, lifetime, query, rp, topic, xsd_datetime, Epr, RpDocume
 use vcds_xml::QName;
 
 use crate::faults::OpError;
-use crate::kinds::{self, q, Endpoint, Endpoints, API, RESOURCE_ID};
-use crate::registry::{Resource, State, StoredProperty, SubscriptionState};
+use crate::kinds::{self, q, Endpoint, Endpoints, API, RESOURCE_ID, VCDS};
+use crate::registry::{Deployment, Resource, State, StoredProperty, SubscriptionState};
+use crate::system;
 use crate::AppState;
 
 pub const CREATE: &str =
@@ -32,6 +33,14 @@ pub enum Operation {
     Unsubscribe,
     Create,
     LookupSystem,
+    Initialize,
+    AddFile,
+    Run,
+    Terminate,
+    Ping,
+    Resolve,
+    Suspend,
+    Resume,
 }
 
 impl Operation {
@@ -77,6 +86,14 @@ impl Operation {
             actions::UNSUBSCRIBE => (Unsubscribe, ns::WSNT, "Unsubscribe", &[Subscription]),
             CREATE => (Create, API, "createRequest", &[Portal]),
             LOOKUP_SYSTEM => (LookupSystem, API, "lookupSystemRequest", &[Portal]),
+            system::INITIALIZE => (Initialize, API, "initializeRequest", &[System]),
+            system::ADD_FILE => (AddFile, API, "addFileRequest", &[System]),
+            system::RUN => (Run, API, "runRequest", &[System]),
+            system::TERMINATE => (Terminate, API, "terminateRequest", &[System]),
+            system::PING => (Ping, API, "pingRequest", &[System]),
+            system::RESOLVE => (Resolve, API, "resolveRequest", &[System]),
+            system::SUSPEND => (Suspend, VCDS, "suspendRequest", &[System]),
+            system::RESUME => (Resume, VCDS, "resumeRequest", &[System]),
             _ => return None,
         };
         at.contains(&endpoint).then(|| (op, q(ns_uri, local)))
@@ -90,6 +107,8 @@ impl Operation {
                 | Operation::GetMultiple
                 | Operation::Query
                 | Operation::LookupSystem
+                | Operation::Ping
+                | Operation::Resolve
         )
     }
 }
@@ -97,6 +116,8 @@ impl Operation {
 /// What an operation works on.
 pub struct Request<'a, 'input> {
     pub state: &'a AppState,
+    /// The same state, owned, for work that outlives the request (the simulated site).
+    pub app: Arc<AppState>,
     pub endpoints: Endpoints,
     pub endpoint: Endpoint,
     pub resource: Arc<Resource>,
@@ -110,11 +131,15 @@ fn rp_response(local: &str, inner: &str) -> String {
     )
 }
 
-fn text_of<'a>(n: Node<'a, '_>) -> &'a str {
+pub(crate) fn text_of<'a>(n: Node<'a, '_>) -> &'a str {
     n.text().unwrap_or("").trim()
 }
 
-fn child<'a, 'input>(n: Node<'a, 'input>, ns_uri: &str, local: &str) -> Option<Node<'a, 'input>> {
+pub(crate) fn child<'a, 'input>(
+    n: Node<'a, 'input>,
+    ns_uri: &str,
+    local: &str,
+) -> Option<Node<'a, 'input>> {
     n.children().find(|c| c.has_tag_name((ns_uri, local)))
 }
 
@@ -270,7 +295,10 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
                 owner: "anonymous".to_string(),
                 created: now,
                 termination: None,
-                state: State::System { props: Vec::new() },
+                state: State::System {
+                    props: Vec::new(),
+                    deployment: Deployment::default(),
+                },
             };
             let system = crate::lifecycle::create(req.state, &req.endpoints, system).await?;
             let epr = req.endpoints.of(&system);
@@ -296,6 +324,14 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
                 .of(&system)
                 .element("api:lookupSystemResponse", &format!(" xmlns:api=\"{API}\"")))
         }
+        Operation::Initialize => system::initialize(&req).await,
+        Operation::AddFile => system::add_file(&req).await,
+        Operation::Run => system::run(&req).await,
+        Operation::Terminate => system::terminate(&req).await,
+        Operation::Ping => system::ping(&req),
+        Operation::Resolve => system::resolve(&req),
+        Operation::Suspend => system::suspend(&req).await,
+        Operation::Resume => system::resume(&req).await,
     }
 }
 
@@ -358,7 +394,7 @@ async fn set_properties(
         .state
         .registry
         .update(&id, |current| {
-            let State::System { props } = &current.state else {
+            let State::System { props, deployment } = &current.state else {
                 return Err(OpError::ResourceUnknown(current.id.clone()));
             };
             let stored: Vec<(QName, Vec<String>)> = props
@@ -376,7 +412,10 @@ async fn set_properties(
                 .collect();
             Ok((
                 Resource {
-                    state: State::System { props },
+                    state: State::System {
+                        props,
+                        deployment: deployment.clone(),
+                    },
                     ..current.clone()
                 },
                 changes,

@@ -4,7 +4,7 @@
 //! been told survives a restart. Writers are serialized by one async lock; readers never wait
 //! for the database.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -36,8 +36,98 @@ pub struct SubscriptionState {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum State {
     Portal,
-    System { props: Vec<StoredProperty> },
+    System {
+        props: Vec<StoredProperty>,
+        /// Absent in rows written before the CDDLM operations existed.
+        #[serde(default)]
+        deployment: Deployment,
+    },
     Subscription(SubscriptionState),
+}
+
+/// CDDLM lifecycle state of a System (GFD.65 `cmp:State`), plus the vcds extension suspended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lifecycle {
+    #[default]
+    Instantiated,
+    Initialized,
+    Running,
+    Suspended,
+    Terminated,
+    Failed,
+}
+
+impl Lifecycle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Instantiated => "instantiated",
+            Lifecycle::Initialized => "initialized",
+            Lifecycle::Running => "running",
+            Lifecycle::Suspended => "suspended",
+            Lifecycle::Terminated => "terminated",
+            Lifecycle::Failed => "failed",
+        }
+    }
+}
+
+/// Where a System's virtual cluster is, finer than the lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Reserved,
+    WaitingForStart,
+    Provisioning,
+    Installing,
+    Ready,
+    Suspended,
+    TearingDown,
+    Released,
+    Failed,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Reserved => "reserved",
+            Phase::WaitingForStart => "waiting-for-start",
+            Phase::Provisioning => "provisioning",
+            Phase::Installing => "installing",
+            Phase::Ready => "ready",
+            Phase::Suspended => "suspended",
+            Phase::TearingDown => "tearing-down",
+            Phase::Released => "released",
+            Phase::Failed => "failed",
+        }
+    }
+}
+
+/// A file added with AddFile; `data` is base64 so the JSON row stays compact text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedFile {
+    pub mimetype: String,
+    pub data: String,
+}
+
+/// The CDDLM side of a System: lifecycle, the accepted descriptor and what it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Deployment {
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
+    #[serde(default)]
+    pub phase: Option<Phase>,
+    #[serde(default)]
+    pub files: BTreeMap<String, AddedFile>,
+    /// The CDL text accepted by Initialize and the name it was resolved under.
+    #[serde(default)]
+    pub descriptor: Option<(String, String)>,
+    /// Boxed: most stored resources are not Systems and should not pay for its size.
+    #[serde(default)]
+    pub spec: Option<Box<vcds_cdl::cluster::ClusterSpec>>,
+    #[serde(default)]
+    pub started: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub terminated: Option<DateTime<Utc>>,
 }
 
 impl State {

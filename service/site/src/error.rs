@@ -23,6 +23,12 @@ pub enum Error {
     Conflict { dev: String, reason: String },
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
+    #[error("no VM named {0} runs on this P-node")]
+    NoSuchVm(String),
+    #[error("{what} is still used by {users:?}")]
+    InUse { what: String, users: Vec<String> },
+    #[error(transparent)]
+    Rpc(#[from] crate::rpc::RpcError),
     #[error("QMP: {0}")]
     Qmp(String),
     #[error("timed out after {after:?} waiting for {what}")]

@@ -8,15 +8,20 @@
 //!   removes everything it created.
 //! - [`vm`]: QEMU command line, launch inside a P-node namespace, console markers and a QMP
 //!   client for suspend/resume.
+//! - [`agent`]: the P-node agent (`vcds agent`) serving idempotent network and VM operations
+//!   and an inventory of what really exists, and [`agent::AgentClient`] for the manager.
+//! - [`rpc`]: the agent's authenticated request/response protocol and its transports.
 //!
 //! The virtual nodes' boot image (Debian cloud kernel + busybox initramfs printing
 //! `VCDS-NODE-UP <hostname>`) comes from `scripts/build-node-image.sh`, which also installs QEMU
 //! and the tools of the root tests in `tests/root_site.rs` (they print `SKIP:` without root, the
 //! tools or the image; `VCDS_REQUIRE_ROOT_TESTS=1` makes that a failure).
 
+pub mod agent;
 mod error;
 pub mod net;
 pub mod netns;
+pub mod rpc;
 pub mod vm;
 
 pub use error::Error;

@@ -17,7 +17,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::process::Command;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
@@ -31,7 +31,8 @@ pub const MAX_VLAN_ID: u32 = 4094;
 pub const MAX_IFNAME: usize = 15;
 
 /// How a cluster bridge reaches the same cluster's bridges on other P-nodes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum L2Mode {
     /// VXLAN over the underlay: `local` is this P-node's underlay address on `underlay_dev`,
     /// `peers` the underlay addresses of the other P-nodes hosting the cluster.
@@ -45,7 +46,7 @@ pub enum L2Mode {
 }
 
 /// Desired network state of one cluster on one P-node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterNet {
     /// The P-node's network namespace; `None` for the current one (a real P-node).
     pub netns: Option<String>,
@@ -202,12 +203,13 @@ pub struct LinkInfo {
 }
 
 impl Link {
-    fn kind(&self) -> Option<&str> {
+    /// The device kind: `bridge`, `vxlan`, `vlan`, `tun`, `veth`…
+    pub fn kind(&self) -> Option<&str> {
         self.linkinfo.as_ref()?.info_kind.as_deref()
     }
 
     /// VNI of a vxlan link or VLAN id of a vlan link.
-    fn id(&self) -> Option<u64> {
+    pub fn id(&self) -> Option<u64> {
         self.linkinfo
             .as_ref()?
             .info_data
@@ -216,7 +218,7 @@ impl Link {
             .as_u64()
     }
 
-    fn is_up(&self) -> bool {
+    pub fn is_up(&self) -> bool {
         self.flags.iter().any(|f| f == "UP")
     }
 }

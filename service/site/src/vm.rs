@@ -5,18 +5,21 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::Error;
 
 /// QEMU's accelerator. TCG is the default because nested KVM hangs on the development
 /// machines; production P-nodes set KVM.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Accel {
     #[default]
     Tcg,
@@ -24,7 +27,8 @@ pub enum Accel {
 }
 
 /// How the virtual node boots.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Boot {
     /// Kernel and initramfs handed over by QEMU (no firmware network boot).
     Direct {
@@ -38,7 +42,7 @@ pub enum Boot {
 }
 
 /// One virtual node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmSpec {
     pub name: String,
     /// P-node namespace to run in (`ip netns exec`); `None` for the current one.
@@ -122,6 +126,26 @@ pub fn qemu_argv(spec: &VmSpec) -> Vec<String> {
     argv
 }
 
+/// Starts QEMU for `spec` (removing a stale QMP socket first) with `stderr` as its stderr.
+/// `detach` puts it in its own process group, so that a signal to the group of the process
+/// that started it (Ctrl-C to an agent) does not end the VM.
+pub fn spawn(spec: &VmSpec, stderr: Stdio, detach: bool) -> Result<Child, Error> {
+    let argv = qemu_argv(spec);
+    let _ = fs::remove_file(&spec.qmp_socket);
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    if detach {
+        cmd.process_group(0);
+    }
+    cmd.spawn().map_err(|source| Error::Spawn {
+        cmd: argv.join(" "),
+        source,
+    })
+}
+
 /// A running VM. Dropping it kills QEMU and removes the QMP socket.
 #[derive(Debug)]
 pub struct Vm {
@@ -132,18 +156,7 @@ pub struct Vm {
 
 impl Vm {
     pub fn start(spec: VmSpec) -> Result<Vm, Error> {
-        let argv = qemu_argv(&spec);
-        let _ = fs::remove_file(&spec.qmp_socket);
-        let child = Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| Error::Spawn {
-                cmd: argv.join(" "),
-                source,
-            })?;
+        let child = spawn(&spec, Stdio::piped(), false)?;
         Ok(Vm {
             spec,
             child,

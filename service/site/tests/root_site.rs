@@ -9,6 +9,8 @@
 //! - A VM network-boots (`-boot n`, iPXE) from a frontend namespace running dnsmasq on the
 //!   cluster bridge, which decides its host name and address.
 //! - The namespace guard cleans up when a test panics.
+//! - A P-node agent in its namespace, driven over its socket: cluster network, one VM, kill -9
+//!   and restart of the agent (the VM is re-adopted), suspend/resume, destroy, zero leftovers.
 //!
 //! Needs root, /dev/net/tun, qemu-system-x86_64, ping, dnsmasq and the node image, all from
 //! scripts/build-node-image.sh; otherwise prints `SKIP: …` (fails instead when
@@ -21,8 +23,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use vcds_site::agent::{self, AgentClient, AgentConfig};
 use vcds_site::net::{self, ClusterNet, L2Mode};
 use vcds_site::netns::{add_leg, Leg, Namespaces};
+use vcds_site::rpc::{Endpoint, Key};
 use vcds_site::vm::{Accel, Boot, Vm, VmSpec};
 
 const CLUSTERS: [u32; 2] = [100, 200];
@@ -569,4 +573,235 @@ fn pxe_boot_from_a_frontend_on_the_cluster_bridge() {
         &pids,
         &[net::bridge_name(cluster), "fe300".to_owned()],
     );
+}
+
+/// Set (to a directory) in the agent child process the agent test starts.
+const AGENT_DIR_ENV: &str = "VCDS_TEST_AGENT_DIR";
+/// Set in that process when it runs outside the P-node namespace (`--netns`).
+const AGENT_NETNS_ENV: &str = "VCDS_TEST_AGENT_NETNS";
+
+/// Not a test of its own: the body of the agent process that `agent_in_a_pnode` starts (this
+/// test binary re-executed); without the variable it does nothing.
+#[test]
+fn agent_process() {
+    let Some(dir) = std::env::var_os(AGENT_DIR_ENV).map(PathBuf::from) else {
+        return;
+    };
+    let config = AgentConfig {
+        endpoint: Endpoint::Unix(dir.join("agent.sock")),
+        key_file: dir.join("key"),
+        state_dir: dir.join("state"),
+        netns: std::env::var(AGENT_NETNS_ENV).ok(),
+    };
+    agent::run(&config).unwrap();
+}
+
+/// The agent process; SIGKILLed when dropped (also when the test panics).
+struct AgentProc(Child);
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        // SIGKILL: the agent gets no chance to clean up.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Where the agent process runs relative to its P-node's namespace.
+enum Placement<'a> {
+    /// `ip netns exec NETNS` (the local site's way).
+    Inside(&'a str),
+    /// In the host namespace with `--netns NETNS`.
+    Outside(&'a str),
+}
+
+/// Starts the agent and connects to it once it listens.
+fn start_agent(placement: Placement<'_>, dir: &Path) -> (AgentProc, AgentClient) {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match placement {
+        Placement::Inside(netns) => {
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec", netns]).arg(exe);
+            cmd
+        }
+        Placement::Outside(netns) => {
+            let mut cmd = Command::new(exe);
+            cmd.env(AGENT_NETNS_ENV, netns);
+            cmd
+        }
+    };
+    let child = cmd
+        .args([
+            "--exact",
+            "agent_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(AGENT_DIR_ENV, dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let agent = AgentProc(child);
+    let endpoint = Endpoint::Unix(dir.join("agent.sock"));
+    let key = Key::load(&dir.join("key")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match AgentClient::connect(&endpoint, key.clone()) {
+            Ok(client) => return (agent, client),
+            Err(e) if Instant::now() >= deadline => panic!("agent does not answer: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// Alive and not a zombie (an orphaned QEMU is reaped by whatever init this machine has).
+fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
+#[test]
+fn agent_in_a_pnode() {
+    if !can_run() {
+        return;
+    }
+    let _one = ONE_VM_TEST.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let prefix = format!("vcdsa{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, "0123456789abcdef0123456789abcdef-test-key\n").unwrap();
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    const CLUSTER: u32 = 300;
+    let name = "c300-n0";
+    let qemu_pid;
+    {
+        let mut namespaces = Namespaces::new();
+        let underlay = namespaces.build_underlay(&prefix, 2).unwrap();
+        let pnode = &underlay.pnodes[0];
+        let (agent_proc, mut client) = start_agent(Placement::Inside(&pnode.netns), dir.path());
+        let cluster_net = ClusterNet {
+            // The agent runs inside the P-node: its own namespace, whatever the request says.
+            netns: Some("ignored".to_owned()),
+            network_id: CLUSTER,
+            mode: L2Mode::Vxlan {
+                underlay_dev: pnode.underlay_dev.clone(),
+                underlay_ip: pnode.underlay_ip,
+                peers: vec![underlay.pnodes[1].underlay_ip],
+            },
+            taps: vec![net::tap_name(CLUSTER, 0)],
+        };
+        assert!(!client.ensure_network(&cluster_net).unwrap().is_empty());
+        assert_eq!(
+            client.ensure_network(&cluster_net).unwrap(),
+            Vec::<String>::new()
+        );
+
+        let image = image_dir();
+        let spec = VmSpec {
+            name: name.to_owned(),
+            netns: None,
+            accel: Accel::Tcg,
+            memory_mib: 160,
+            cpus: 1,
+            boot: Boot::Direct {
+                kernel: image.join("vmlinuz"),
+                initrd: image.join("initrd.img"),
+                append: format!(
+                    "console=ttyS0 quiet panic=1 vcds.hostname={name} vcds.ip=10.3.0.11/24"
+                ),
+            },
+            tap: net::tap_name(CLUSTER, 0),
+            mac: net::node_mac(CLUSTER, 0),
+            // The agent keeps these in its state directory.
+            qmp_socket: PathBuf::from("/nonexistent/ignored.qmp"),
+            console_log: PathBuf::from("/nonexistent/ignored.log"),
+        };
+        let status = client.start_vm(CLUSTER, &spec).unwrap();
+        assert_eq!(status.qmp_status, "running");
+        qemu_pid = status.pid;
+        assert_eq!(
+            client.start_vm(CLUSTER, &spec).unwrap().pid,
+            qemu_pid,
+            "not idempotent"
+        );
+        eprintln!("agent: VM started after {:?}", started.elapsed());
+
+        let inventory = client.inventory().unwrap();
+        assert_eq!(inventory.vms, vec![status.clone()]);
+        let device = |inv: &agent::Inventory, name: &str| {
+            inv.devices.iter().find(|d| d.name == name).cloned()
+        };
+        let vxlan = device(&inventory, &net::vxlan_name(CLUSTER)).unwrap();
+        assert_eq!(
+            (vxlan.kind.as_str(), vxlan.id),
+            ("vxlan", Some(u64::from(CLUSTER)))
+        );
+        let tap = device(&inventory, &net::tap_name(CLUSTER, 0)).unwrap();
+        assert_eq!(tap.master, Some(net::bridge_name(CLUSTER)));
+        assert!(inventory.unknown_qemu.is_empty());
+
+        // kill -9 of the agent leaves the VM running; the restarted agent re-adopts it.
+        // The new agent runs outside the P-node's namespace (`--netns`), which must not matter.
+        drop(agent_proc);
+        assert!(process_alive(qemu_pid), "the VM died with the agent");
+        let (agent_proc, mut client) = start_agent(Placement::Outside(&pnode.netns), dir.path());
+        assert_eq!(client.inventory().unwrap().vms, vec![status]);
+
+        // The node boots to its marker while we go on.
+        let console = dir.path().join("state").join(format!("{name}.console"));
+        let marker = format!("VCDS-NODE-UP {name}");
+        while !std::fs::read_to_string(&console)
+            .unwrap_or_default()
+            .contains(&marker)
+        {
+            assert!(left(started) > Duration::ZERO, "{name} did not boot");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("agent: VM booted after {:?}", started.elapsed());
+
+        assert_eq!(client.suspend_vm(name).unwrap().qmp_status, "paused");
+        assert_eq!(client.suspend_vm(name).unwrap().qmp_status, "paused");
+        assert_eq!(client.resume_vm(name).unwrap().qmp_status, "running");
+
+        // The network stays while its VM runs.
+        let err = client.remove_network(&cluster_net).unwrap_err().to_string();
+        assert!(err.contains("still used by [\"c300-n0\"]"), "{err}");
+
+        assert!(client.destroy_vm(name).unwrap());
+        assert!(!client.destroy_vm(name).unwrap());
+        assert!(!process_alive(qemu_pid), "QEMU survived DestroyVm");
+        assert!(!client.remove_network(&cluster_net).unwrap().is_empty());
+        assert_eq!(
+            client.remove_network(&cluster_net).unwrap(),
+            Vec::<String>::new()
+        );
+        let inventory = client.inventory().unwrap();
+        assert!(
+            inventory.vms.is_empty() && inventory.devices.is_empty(),
+            "{inventory:?}"
+        );
+        drop(agent_proc);
+        namespaces.delete_all().unwrap();
+    }
+    assert_clean(&prefix, &[], &[]);
+    assert!(!process_alive(qemu_pid));
+    let state: Vec<_> = std::fs::read_dir(dir.path().join("state"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        state,
+        ["agent-state.json"],
+        "files left in the state directory"
+    );
+    eprintln!("agent in a P-node: {:?} in total", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(60));
 }

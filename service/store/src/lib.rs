@@ -1,5 +1,6 @@
-//! The persistent store of vcds: one `resources` table behind diesel, on SQLite (the embedded
-//! default, bundled) or PostgreSQL (chosen by URL). Migrations are embedded and applied on open.
+//! The persistent store of vcds: the `resources` table, the roll catalog and the hosts behind
+//! diesel, on SQLite (the embedded default, bundled) or PostgreSQL (chosen by URL). Migrations
+//! are embedded and applied on open.
 //!
 //! Calls block; the server runs them on its blocking pool, never on an API worker.
 
@@ -76,6 +77,10 @@ macro_rules! with_conn {
         }
     };
 }
+
+// After `with_conn!`, which it uses.
+mod catalog;
+pub use catalog::{HostRow, RollFileRow, RollRow};
 
 /// SQLite settings for a server: WAL so readers don't block the writer, and a busy timeout so
 /// concurrent writers wait instead of failing.

@@ -29,6 +29,39 @@ enum Command {
     ///
     /// Example: vcds kickstart --roll rolls/vcds-base --roll rolls/vcds-compute --appliance compute --attr hostname=compute-0-0
     Kickstart(KickstartArgs),
+    /// Run the P-node agent: one per P-node, carrying out the manager's network and VM
+    /// operations (cluster bridges, VXLAN/802.1Q uplinks, taps, QEMU VMs) and reporting what
+    /// really exists.
+    ///
+    /// Every message must carry an HMAC-SHA256 tag made with the P-node's key, and a session
+    /// nonce and sequence number so it cannot be replayed. Make a key with
+    /// `head -c 32 /dev/urandom | base64 > pnode1.key && chmod 600 pnode1.key` and give the
+    /// manager the same file. VMs keep running when the agent stops; a restarted agent
+    /// re-adopts them from the state directory.
+    ///
+    /// Local site example (the agent inside the P-node's namespace):
+    /// ip netns exec pnode1 vcds agent --socket /run/vcds/pnode1.sock --key-file pnode1.key --state-dir /var/lib/vcds/pnode1
+    Agent(AgentArgs),
+}
+
+#[derive(Args)]
+struct AgentArgs {
+    /// Where to listen: a Unix socket path (or unix:PATH) on the local site, or tcp:HOST:PORT
+    /// on a real P-node (the messages are authenticated, not encrypted: keep TCP on the
+    /// management network).
+    #[arg(long, value_name = "PATH|tcp:HOST:PORT")]
+    socket: vcds_site::rpc::Endpoint,
+    /// The P-node's secret shared with the manager: at least 32 bytes, mode 600.
+    #[arg(long, value_name = "FILE")]
+    key_file: PathBuf,
+    /// Directory for the agent's state file and each VM's QMP socket and console log
+    /// (created owner-only).
+    #[arg(long, value_name = "DIR")]
+    state_dir: PathBuf,
+    /// Network namespace of the P-node when the agent runs outside it (default: the agent's
+    /// own namespace).
+    #[arg(long, value_name = "NAME")]
+    netns: Option<String>,
 }
 
 #[derive(Args)]
@@ -92,6 +125,12 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args),
+        Command::Agent(a) => Ok(vcds_site::agent::run(&vcds_site::agent::AgentConfig {
+            endpoint: a.socket,
+            key_file: a.key_file,
+            state_dir: a.state_dir,
+            netns: a.netns,
+        })?),
         Command::Kickstart(a) => {
             let text = vcds_rolls::kickstart(
                 &a.rolls,

@@ -1,0 +1,810 @@
+//! The P-node agent: one process per P-node, serving the manager's idempotent operations on
+//! cluster networks and virtual nodes over [`crate::rpc`], and reporting what really exists so
+//! the manager can reconcile.
+//!
+//! The agent owns its P-node: it runs every command in its own namespace (whatever the
+//! request says) and keeps each VM's QMP socket and console log in its state directory. VMs
+//! outlive the agent: their records (name, cluster, pid, spec) are in `agent-state.json`, so an
+//! agent restarted after a crash (kill -9) re-adopts the VMs that still run and forgets the
+//! dead ones.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Mutex, PoisonError};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::net::{self, bridge_name, ClusterNet, Cmd, Observed};
+use crate::rpc::{self, Client, Endpoint, Key, RpcError};
+use crate::vm::{self, Qmp, VmSpec};
+use crate::Error;
+
+const STATE_FILE: &str = "agent-state.json";
+const QMP_TIMEOUT: Duration = Duration::from_secs(2);
+/// From spawning QEMU to its QMP socket answering (TCG on a busy 2-core machine included).
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// Grace time for QMP `quit` before the VM is killed, and for the kill to take effect.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// VM names become file names in the state directory.
+const MAX_VM_NAME: usize = 64;
+
+/// What the manager asks of an agent. Every operation is idempotent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Create what is missing of the cluster bridge, its uplink and the taps.
+    EnsureNetwork(ClusterNet),
+    /// Remove the cluster's taps, uplink and bridge; refused while VMs of the cluster run.
+    RemoveNetwork(ClusterNet),
+    /// Start the VM on cluster `cluster` (its tap must be a port of that cluster bridge); a
+    /// VM of that name that already runs is left alone.
+    StartVm {
+        cluster: u32,
+        spec: VmSpec,
+    },
+    /// End QEMU, keeping the console log.
+    StopVm {
+        name: String,
+    },
+    /// Pause the VM's CPUs (QMP `stop`).
+    SuspendVm {
+        name: String,
+    },
+    /// Continue a paused VM (QMP `cont`).
+    ResumeVm {
+        name: String,
+    },
+    /// End QEMU and delete its console log and other files.
+    DestroyVm {
+        name: String,
+    },
+    Inventory,
+}
+
+/// The agent's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    /// The commands the agent ran; empty when the network already matched.
+    Network {
+        commands: Vec<String>,
+    },
+    Vm(VmStatus),
+    /// Whether there was anything to do.
+    Done {
+        changed: bool,
+    },
+    Inventory(Inventory),
+    /// The operation failed; the message says why.
+    Failed(String),
+}
+
+/// A VM the agent runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmStatus {
+    pub name: String,
+    /// The cluster's network id.
+    pub cluster: u32,
+    pub pid: u32,
+    pub tap: String,
+    pub mac: String,
+    /// QMP's run state (`running`, `paused`…), or `unknown: REASON`.
+    pub qmp_status: String,
+}
+
+/// A cluster network device as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetDevice {
+    pub name: String,
+    /// `bridge`, `vxlan`, `vlan` or `tun` (taps).
+    pub kind: String,
+    /// VNI of a VXLAN device, VLAN id of a VLAN device.
+    pub id: Option<u64>,
+    pub master: Option<String>,
+    pub up: bool,
+}
+
+/// What really exists on the P-node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub netns: Option<String>,
+    /// Bridges, VXLAN and VLAN devices and taps (`ip -d -j link show`).
+    pub devices: Vec<NetDevice>,
+    /// VMs the agent runs (checked against `/proc`, status from QMP).
+    pub vms: Vec<VmStatus>,
+    /// Pids of QEMU processes using the agent's state directory that the agent has no record
+    /// of (a lost state file): the manager decides their fate.
+    pub unknown_qemu: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct VmRecord {
+    cluster: u32,
+    pid: u32,
+    spec: VmSpec,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    vms: BTreeMap<String, VmRecord>,
+}
+
+/// The agent's state and operations, independent of the transport.
+#[derive(Debug)]
+pub struct Agent {
+    state_dir: PathBuf,
+    netns: Option<String>,
+    state: State,
+    /// QEMU processes started by this instance, so they are reaped; VMs adopted from a
+    /// previous instance are reaped by init.
+    children: HashMap<String, Child>,
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
+
+impl Agent {
+    /// Opens (creating it owner-only) the state directory, re-adopts the recorded VMs that
+    /// still run and forgets the others. `netns` is the P-node's namespace when the agent
+    /// does not run inside it.
+    pub fn open(state_dir: &Path, netns: Option<String>) -> Result<Agent, Error> {
+        fs::create_dir_all(state_dir)
+            .map_err(io_err(format!("creating {}", state_dir.display())))?;
+        fs::set_permissions(state_dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_err(format!("chmod {}", state_dir.display())))?;
+        let state_dir = state_dir
+            .canonicalize()
+            .map_err(io_err(format!("resolving {}", state_dir.display())))?;
+        let path = state_dir.join(STATE_FILE);
+        let state = match fs::read(&path) {
+            // A corrupt state file stops the agent rather than orphaning the VMs it lists.
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+                what: path.display().to_string(),
+                source,
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => State::default(),
+            Err(e) => return Err(io_err(format!("reading {}", path.display()))(e)),
+        };
+        let mut agent = Agent {
+            state_dir,
+            netns,
+            state,
+            children: HashMap::new(),
+        };
+        agent.reap()?;
+        for (name, record) in &agent.state.vms {
+            tracing::info!("re-adopted VM {name} (pid {})", record.pid);
+        }
+        Ok(agent)
+    }
+
+    /// Carries out one request; failures become [`Reply::Failed`].
+    pub fn handle(&mut self, request: Request) -> Reply {
+        let result = self.reap().and_then(|()| match request {
+            Request::EnsureNetwork(net) => self.ensure_network(net),
+            Request::RemoveNetwork(net) => self.remove_network(net),
+            Request::StartVm { cluster, spec } => self.start_vm(cluster, spec),
+            Request::StopVm { name } => self.end_vm(&name, false),
+            Request::DestroyVm { name } => self.end_vm(&name, true),
+            Request::SuspendVm { name } => self.qmp_op(&name, Qmp::stop),
+            Request::ResumeVm { name } => self.qmp_op(&name, Qmp::cont),
+            Request::Inventory => self.inventory().map(Reply::Inventory),
+        });
+        result.unwrap_or_else(|e| {
+            tracing::warn!("request failed: {e}");
+            Reply::Failed(e.to_string())
+        })
+    }
+
+    fn save(&self) -> Result<(), Error> {
+        let path = self.state_dir.join(STATE_FILE);
+        let tmp = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(&self.state).map_err(|source| Error::Json {
+            what: "agent state".to_owned(),
+            source,
+        })?;
+        // Write-then-rename: a crash leaves the old or the new state, never half of one.
+        fs::write(&tmp, bytes).map_err(io_err(format!("writing {}", tmp.display())))?;
+        fs::rename(&tmp, &path).map_err(io_err(format!("writing {}", path.display())))
+    }
+
+    fn vm_file(&self, name: &str, ext: &str) -> PathBuf {
+        self.state_dir.join(format!("{name}.{ext}"))
+    }
+
+    fn is_running(&mut self, name: &str, pid: u32) -> bool {
+        match self.children.get_mut(name) {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => qemu_alive(pid, name),
+        }
+    }
+
+    /// Forgets the VMs whose QEMU has ended (reaping those this instance started).
+    fn reap(&mut self) -> Result<(), Error> {
+        let recorded: Vec<(String, u32)> = self
+            .state
+            .vms
+            .iter()
+            .map(|(n, r)| (n.clone(), r.pid))
+            .collect();
+        let mut changed = false;
+        for (name, pid) in recorded {
+            if !self.is_running(&name, pid) {
+                tracing::warn!("VM {name} (pid {pid}) is no longer running; forgetting it");
+                self.forget(&name);
+                changed = true;
+            }
+        }
+        if changed {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    fn forget(&mut self, name: &str) {
+        self.children.remove(name);
+        self.state.vms.remove(name);
+        let _ = fs::remove_file(self.vm_file(name, "qmp"));
+    }
+
+    fn ensure_network(&mut self, mut net: ClusterNet) -> Result<Reply, Error> {
+        net.netns.clone_from(&self.netns);
+        let commands = net::ensure(&net)?;
+        Ok(Reply::Network {
+            commands: commands.iter().map(Cmd::to_string).collect(),
+        })
+    }
+
+    fn remove_network(&mut self, mut net: ClusterNet) -> Result<Reply, Error> {
+        let users: Vec<String> = self
+            .state
+            .vms
+            .iter()
+            .filter(|(_, r)| r.cluster == net.network_id)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !users.is_empty() {
+            return Err(Error::InUse {
+                what: format!("cluster network {}", net.network_id),
+                users,
+            });
+        }
+        net.netns.clone_from(&self.netns);
+        let commands = net::remove(&net)?;
+        Ok(Reply::Network {
+            commands: commands.iter().map(Cmd::to_string).collect(),
+        })
+    }
+
+    fn links(&self) -> Result<Observed, Error> {
+        let json = Cmd::ip(self.netns.as_deref(), &["-d", "-j", "link", "show"]).run()?;
+        Observed::parse(&json, "")
+    }
+
+    fn start_vm(&mut self, cluster: u32, mut spec: VmSpec) -> Result<Reply, Error> {
+        check_vm_name(&spec.name)?;
+        let name = spec.name.clone();
+        if let Some(record) = self.state.vms.get(&name) {
+            if record.cluster != cluster || record.spec.tap != spec.tap {
+                return Err(Error::Conflict {
+                    dev: name,
+                    reason: format!("runs on cluster {} tap {}", record.cluster, record.spec.tap),
+                });
+            }
+            return self.status(&name).map(Reply::Vm);
+        }
+        // A tap outside the cluster bridge would put the VM on another network, or none.
+        let bridge = bridge_name(cluster);
+        let on_bridge = self
+            .links()?
+            .links
+            .iter()
+            .any(|l| l.ifname == spec.tap && l.master.as_deref() == Some(bridge.as_str()));
+        if !on_bridge {
+            return Err(Error::InvalidSpec(format!(
+                "tap {} is not a port of cluster bridge {bridge}; ensure the network first",
+                spec.tap
+            )));
+        }
+        spec.netns.clone_from(&self.netns);
+        spec.qmp_socket = self.vm_file(&name, "qmp");
+        spec.console_log = self.vm_file(&name, "console");
+        let stderr_path = self.vm_file(&name, "stderr");
+        let stderr = fs::File::create(&stderr_path)
+            .map_err(io_err(format!("creating {}", stderr_path.display())))?;
+        let child = vm::spawn(&spec, Stdio::from(stderr), true)?;
+        let pid = child.id();
+        self.children.insert(name.clone(), child);
+        self.state
+            .vms
+            .insert(name.clone(), VmRecord { cluster, pid, spec });
+        // Recorded before waiting: an agent killed now re-adopts the VM instead of orphaning it.
+        self.save()?;
+        if let Err(e) = self.wait_for_qmp(&name, pid) {
+            let _ = self.end_vm(&name, false);
+            return Err(e);
+        }
+        tracing::info!("started VM {name} (pid {pid}) on cluster {cluster}");
+        self.status(&name).map(Reply::Vm)
+    }
+
+    fn wait_for_qmp(&mut self, name: &str, pid: u32) -> Result<(), Error> {
+        let socket = self.vm_file(name, "qmp");
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if Qmp::connect(&socket, QMP_TIMEOUT).is_ok() {
+                return Ok(());
+            }
+            if !self.is_running(name, pid) {
+                let stderr = fs::read_to_string(self.vm_file(name, "stderr")).unwrap_or_default();
+                let console = fs::read_to_string(self.vm_file(name, "console")).unwrap_or_default();
+                return Err(Error::VmExited {
+                    vm: name.to_owned(),
+                    status: format!("stderr: {}", stderr.trim()),
+                    what: "its QMP socket".to_owned(),
+                    tail: console
+                        .chars()
+                        .rev()
+                        .take(400)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect(),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: format!("the QMP socket of VM {name}"),
+                    after: START_TIMEOUT,
+                });
+            }
+            sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Status of a recorded VM; QMP trouble is reported in the status, not as an error.
+    fn status(&self, name: &str) -> Result<VmStatus, Error> {
+        let record = self
+            .state
+            .vms
+            .get(name)
+            .ok_or_else(|| Error::NoSuchVm(name.to_owned()))?;
+        let qmp_status = Qmp::connect(&record.spec.qmp_socket, QMP_TIMEOUT)
+            .and_then(|mut qmp| qmp.status())
+            .unwrap_or_else(|e| format!("unknown: {e}"));
+        Ok(VmStatus {
+            name: name.to_owned(),
+            cluster: record.cluster,
+            pid: record.pid,
+            tap: record.spec.tap.clone(),
+            mac: record.spec.mac.clone(),
+            qmp_status,
+        })
+    }
+
+    fn qmp_op(
+        &mut self,
+        name: &str,
+        op: fn(&mut Qmp) -> Result<(), Error>,
+    ) -> Result<Reply, Error> {
+        let record = self
+            .state
+            .vms
+            .get(name)
+            .ok_or_else(|| Error::NoSuchVm(name.to_owned()))?;
+        {
+            // QEMU serves one QMP client at a time: close before asking the status.
+            let mut qmp = Qmp::connect(&record.spec.qmp_socket, QMP_TIMEOUT)?;
+            op(&mut qmp)?;
+        }
+        self.status(name).map(Reply::Vm)
+    }
+
+    /// Ends the VM (QMP `quit`, then SIGKILL) and forgets it; `destroy` also deletes its
+    /// console log and stderr.
+    fn end_vm(&mut self, name: &str, destroy: bool) -> Result<Reply, Error> {
+        check_vm_name(name)?;
+        let record = self.state.vms.get(name).cloned();
+        if let Some(record) = &record {
+            let _ = Qmp::connect(&record.spec.qmp_socket, QMP_TIMEOUT).and_then(|mut q| q.quit());
+            if !self.wait_gone(name, record.pid) {
+                // It may exit on its own meanwhile: the second wait decides.
+                let _ = Cmd(vec!["kill".into(), "-KILL".into(), record.pid.to_string()]).run();
+                if !self.wait_gone(name, record.pid) {
+                    return Err(Error::Timeout {
+                        what: format!("VM {name} (pid {}) to end", record.pid),
+                        after: STOP_TIMEOUT,
+                    });
+                }
+            }
+            self.forget(name);
+            self.save()?;
+            tracing::info!("ended VM {name} (pid {})", record.pid);
+        }
+        if destroy {
+            for ext in ["console", "stderr"] {
+                match fs::remove_file(self.vm_file(name, ext)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        return Err(io_err(format!("removing the {ext} of VM {name}"))(e))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(Reply::Done {
+            changed: record.is_some(),
+        })
+    }
+
+    fn wait_gone(&mut self, name: &str, pid: u32) -> bool {
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while self.is_running(name, pid) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            sleep(Duration::from_millis(50));
+        }
+        true
+    }
+
+    fn inventory(&self) -> Result<Inventory, Error> {
+        let devices = self
+            .links()?
+            .links
+            .iter()
+            .filter_map(|l| {
+                let kind = l.kind()?;
+                ["bridge", "vxlan", "vlan", "tun"]
+                    .contains(&kind)
+                    .then(|| NetDevice {
+                        name: l.ifname.clone(),
+                        kind: kind.to_owned(),
+                        id: l.id(),
+                        master: l.master.clone(),
+                        up: l.is_up(),
+                    })
+            })
+            .collect();
+        let vms = self
+            .state
+            .vms
+            .keys()
+            .map(|name| self.status(name))
+            .collect::<Result<_, _>>()?;
+        let known: Vec<u32> = self.state.vms.values().map(|r| r.pid).collect();
+        let unknown_qemu = qemu_pids_using(&self.state_dir)
+            .into_iter()
+            .filter(|pid| !known.contains(pid))
+            .collect();
+        Ok(Inventory {
+            netns: self.netns.clone(),
+            devices,
+            vms,
+            unknown_qemu,
+        })
+    }
+}
+
+fn check_vm_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_VM_NAME
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidSpec(format!(
+            "VM name {name:?} must be 1 to {MAX_VM_NAME} letters, digits, '-', '_' or '.', not starting with '.'"
+        )))
+    }
+}
+
+/// The argv of a live (not zombie) process.
+fn live_argv(pid: &str) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the parenthesised command name, which may itself contain ')'.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    if matches!(state, "Z" | "X") {
+        return None;
+    }
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        cmdline
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
+}
+
+fn is_qemu(argv: &[String]) -> bool {
+    argv.first()
+        .and_then(|a| Path::new(a).file_name())
+        .is_some_and(|f| f.to_string_lossy().starts_with("qemu-system"))
+}
+
+/// Whether `pid` is still the QEMU of VM `name` (and not a reused pid).
+fn qemu_alive(pid: u32, name: &str) -> bool {
+    live_argv(&pid.to_string()).is_some_and(|argv| {
+        is_qemu(&argv) && argv.windows(2).any(|w| w[0] == "-name" && w[1] == name)
+    })
+}
+
+/// Pids of live QEMU processes with a file in `state_dir` on their command line.
+fn qemu_pids_using(state_dir: &Path) -> Vec<u32> {
+    let needle = format!("{}/", state_dir.display());
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            live_argv(&pid.to_string())
+                .is_some_and(|argv| is_qemu(&argv) && argv.iter().any(|a| a.contains(&needle)))
+        })
+        .collect()
+}
+
+/// How `vcds agent` is started.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub endpoint: Endpoint,
+    pub key_file: PathBuf,
+    pub state_dir: PathBuf,
+    /// The P-node's namespace, when the agent does not run inside it.
+    pub netns: Option<String>,
+}
+
+/// Runs the agent: loads the key, re-adopts VMs, listens and serves forever. Returns only
+/// when it cannot start.
+pub fn run(config: &AgentConfig) -> Result<(), Error> {
+    let key = Key::load(&config.key_file)?;
+    let agent = Agent::open(&config.state_dir, config.netns.clone())?;
+    let listener = config.endpoint.bind()?;
+    tracing::info!(
+        "P-node agent listening on {} (state in {}, {} VMs adopted)",
+        config.endpoint,
+        agent.state_dir.display(),
+        agent.state.vms.len()
+    );
+    let agent = Mutex::new(agent);
+    rpc::serve(&listener, &key, move |request| {
+        agent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .handle(request)
+    })
+}
+
+/// The manager's handle on one agent: typed calls over an authenticated connection. After an
+/// error other than [`RpcError::Agent`] (the operation failed) the connection is closed:
+/// connect again.
+#[derive(Debug)]
+pub struct AgentClient(Client);
+
+fn unexpected(reply: Reply) -> RpcError {
+    RpcError::UnexpectedReply(format!("{reply:?}"))
+}
+
+impl AgentClient {
+    pub fn connect(endpoint: &Endpoint, key: Key) -> Result<AgentClient, RpcError> {
+        Client::connect(endpoint, key).map(AgentClient)
+    }
+
+    fn call(&mut self, request: &Request) -> Result<Reply, RpcError> {
+        match self.0.call(request)? {
+            Reply::Failed(reason) => Err(RpcError::Agent(reason)),
+            reply => Ok(reply),
+        }
+    }
+
+    fn network(&mut self, request: &Request) -> Result<Vec<String>, RpcError> {
+        match self.call(request)? {
+            Reply::Network { commands } => Ok(commands),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn vm(&mut self, request: &Request) -> Result<VmStatus, RpcError> {
+        match self.call(request)? {
+            Reply::Vm(status) => Ok(status),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn done(&mut self, request: &Request) -> Result<bool, RpcError> {
+        match self.call(request)? {
+            Reply::Done { changed } => Ok(changed),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Returns the commands the agent ran (none: it already matched).
+    pub fn ensure_network(&mut self, net: &ClusterNet) -> Result<Vec<String>, RpcError> {
+        self.network(&Request::EnsureNetwork(net.clone()))
+    }
+
+    pub fn remove_network(&mut self, net: &ClusterNet) -> Result<Vec<String>, RpcError> {
+        self.network(&Request::RemoveNetwork(net.clone()))
+    }
+
+    pub fn start_vm(&mut self, cluster: u32, spec: &VmSpec) -> Result<VmStatus, RpcError> {
+        self.vm(&Request::StartVm {
+            cluster,
+            spec: spec.clone(),
+        })
+    }
+
+    pub fn suspend_vm(&mut self, name: &str) -> Result<VmStatus, RpcError> {
+        self.vm(&Request::SuspendVm {
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn resume_vm(&mut self, name: &str) -> Result<VmStatus, RpcError> {
+        self.vm(&Request::ResumeVm {
+            name: name.to_owned(),
+        })
+    }
+
+    /// Returns whether the VM was running.
+    pub fn stop_vm(&mut self, name: &str) -> Result<bool, RpcError> {
+        self.done(&Request::StopVm {
+            name: name.to_owned(),
+        })
+    }
+
+    /// Returns whether the VM was running.
+    pub fn destroy_vm(&mut self, name: &str) -> Result<bool, RpcError> {
+        self.done(&Request::DestroyVm {
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn inventory(&mut self) -> Result<Inventory, RpcError> {
+        match self.call(&Request::Inventory)? {
+            Reply::Inventory(inventory) => Ok(inventory),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::thread;
+
+    use crate::vm::{Accel, Boot};
+
+    fn spec(name: &str) -> VmSpec {
+        VmSpec {
+            name: name.to_owned(),
+            netns: None,
+            accel: Accel::Tcg,
+            memory_mib: 128,
+            cpus: 1,
+            boot: Boot::Pxe,
+            tap: "vt999x0".to_owned(),
+            mac: net::node_mac(999, 0),
+            qmp_socket: PathBuf::from("/ignored.qmp"),
+            console_log: PathBuf::from("/ignored.log"),
+        }
+    }
+
+    /// An agent over a Unix socket, in the test's own namespace (read-only operations only).
+    fn agent_at(state_dir: &Path) -> (Endpoint, Key) {
+        let key = Key::new(vec![7; rpc::MIN_KEY_LEN]).unwrap();
+        let endpoint = Endpoint::Unix(state_dir.join("agent.sock"));
+        let listener = endpoint.bind().unwrap();
+        let agent = Mutex::new(Agent::open(state_dir, None).unwrap());
+        let server_key = key.clone();
+        thread::spawn(move || {
+            rpc::serve(&listener, &server_key, move |r| {
+                agent.lock().unwrap().handle(r)
+            })
+        });
+        (endpoint, key)
+    }
+
+    #[test]
+    fn dead_vms_are_forgotten_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut exited = Command::new("true").spawn().unwrap();
+        let pid = exited.id();
+        exited.wait().unwrap();
+        let mut state = State::default();
+        state.vms.insert(
+            "gone".to_owned(),
+            VmRecord {
+                cluster: 999,
+                pid,
+                spec: spec("gone"),
+            },
+        );
+        fs::write(
+            dir.path().join(STATE_FILE),
+            serde_json::to_vec(&state).unwrap(),
+        )
+        .unwrap();
+        let agent = Agent::open(dir.path(), None).unwrap();
+        assert!(agent.state.vms.is_empty());
+        let saved: State =
+            serde_json::from_slice(&fs::read(dir.path().join(STATE_FILE)).unwrap()).unwrap();
+        assert!(saved.vms.is_empty());
+    }
+
+    #[test]
+    fn a_pid_counts_as_the_vm_only_while_it_is_that_qemu() {
+        // This test process is alive but not QEMU (a reused pid looks like this).
+        assert!(!qemu_alive(std::process::id(), "gone"));
+        assert!(!qemu_alive(u32::MAX, "gone"));
+        assert!(qemu_pids_using(Path::new("/nonexistent-state-dir")).is_empty());
+    }
+
+    #[test]
+    fn corrupt_state_file_stops_the_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(STATE_FILE), "{").unwrap();
+        assert!(matches!(
+            Agent::open(dir.path(), None),
+            Err(Error::Json { .. })
+        ));
+    }
+
+    #[test]
+    fn operations_on_absent_vms_are_idempotent_or_precise() {
+        let dir = tempfile::tempdir().unwrap();
+        let (endpoint, key) = agent_at(dir.path());
+        let mut client = AgentClient::connect(&endpoint, key).unwrap();
+        assert!(!client.stop_vm("nothing").unwrap());
+        assert!(!client.destroy_vm("nothing").unwrap());
+        let err = client.suspend_vm("nothing").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "the agent could not do it: no VM named nothing runs on this P-node"
+        );
+        let err = client.start_vm(999, &spec("../x")).unwrap_err().to_string();
+        assert!(err.contains("VM name \"../x\" must be"), "{err}");
+        let err = client.start_vm(999, &spec("n0")).unwrap_err().to_string();
+        assert!(
+            err.contains("tap vt999x0 is not a port of cluster bridge vcbr999"),
+            "{err}"
+        );
+        let inventory = client.inventory().unwrap();
+        assert!(inventory.vms.is_empty());
+        assert!(inventory.unknown_qemu.is_empty());
+        // The connection survives failed operations.
+        assert!(!client.stop_vm("nothing").unwrap());
+    }
+
+    #[test]
+    fn requests_have_a_stable_wire_form() {
+        let json = serde_json::to_string(&Request::SuspendVm {
+            name: "c100-n1".to_owned(),
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"suspend_vm":{"name":"c100-n1"}}"#);
+        assert_eq!(
+            serde_json::to_string(&Request::Inventory).unwrap(),
+            r#""inventory""#
+        );
+        let start = Request::StartVm {
+            cluster: 100,
+            spec: spec("n0"),
+        };
+        let back: Request = serde_json::from_str(&serde_json::to_string(&start).unwrap()).unwrap();
+        assert_eq!(back, start);
+    }
+}

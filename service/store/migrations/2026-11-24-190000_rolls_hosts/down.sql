@@ -1,0 +1,4 @@
+DROP TABLE hosts;
+DROP TABLE cluster_rolls;
+DROP TABLE roll_files;
+DROP TABLE rolls;
