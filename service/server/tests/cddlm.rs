@@ -3,18 +3,14 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::mpsc;
+mod common;
+use common::*;
 use std::time::{Duration, Instant};
 
 use actix_web::{test, web, App};
 use base64::Engine as _;
 use vcds_server::{routes, AppState, Config};
 
-const WSA: &str = "http://www.w3.org/2005/08/addressing";
-const S11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
-const WSNT: &str = "http://docs.oasis-open.org/wsn/b-2";
 const API: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02";
 const CDL: &str = "http://www.gridforum.org/namespaces/2005/02/cddlm/CDL-1.0";
 const CREATE: &str =
@@ -49,49 +45,6 @@ fn envelope(action: &str, resource: Option<&str>, body: &str) -> String {
     format!(
         "<s:Envelope xmlns:s=\"{S11}\" xmlns:wsa=\"{WSA}\"><s:Header><wsa:Action>{action}</wsa:Action><wsa:MessageID>urn:uuid:m1</wsa:MessageID>{rid}</s:Header><s:Body>{body}</s:Body></s:Envelope>"
     )
-}
-
-struct Reply {
-    status: u16,
-    text: String,
-}
-
-impl Reply {
-    fn doc(&self) -> roxmltree::Document<'_> {
-        roxmltree::Document::parse(&self.text).unwrap_or_else(|e| panic!("{e}: {}", self.text))
-    }
-
-    fn ok(self) -> Reply {
-        assert_eq!(self.status, 200, "{}", self.text);
-        self
-    }
-
-    /// The fault element's local name (e.g. `LifecycleFault`).
-    fn fault(&self) -> String {
-        assert_eq!(self.status, 500, "not a fault: {}", self.text);
-        let doc = self.doc();
-        let detail = doc
-            .descendants()
-            .find(|n| matches!(n.tag_name().name(), "detail" | "Detail"))
-            .unwrap_or_else(|| panic!("not a fault: {}", self.text));
-        detail
-            .first_element_child()
-            .map(|e| e.tag_name().name().to_string())
-            .unwrap_or_default()
-    }
-
-    fn text_of(&self, local: &str) -> Option<String> {
-        self.doc()
-            .descendants()
-            .find(|n| n.tag_name().name() == local)
-            .and_then(|n| n.text().map(str::to_string))
-    }
-
-    fn has(&self, local: &str) -> bool {
-        self.doc()
-            .descendants()
-            .any(|n| n.tag_name().name() == local)
-    }
 }
 
 fn config(dir: &tempfile::TempDir, step: Duration) -> Config {
@@ -215,51 +168,6 @@ async fn wait_for_phase(app: &impl Svc, id: &str, phase: &str) {
         assert!(Instant::now() < deadline, "phase {phase} not reached");
         actix_rt::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// A consumer on 127.0.0.1 that hands every received HTTP body to the test.
-fn consumer() -> (String, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://{}/consumer", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { return };
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            let body = loop {
-                let n = match s.read(&mut chunk) {
-                    Ok(0) | Err(_) => break None,
-                    Ok(n) => n,
-                };
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let len = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= len {
-                        break Some(body.to_string());
-                    }
-                }
-            };
-            let _ = s.write_all(
-                b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            );
-            if let Some(b) = body {
-                if tx.send(b).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    (address, rx)
 }
 
 fn subscribe(address: &str, topic: &str) -> String {
@@ -406,7 +314,7 @@ async fn a_cluster_walks_the_whole_lifecycle() {
     .await
     .ok();
     let r = system(&app, &id, "Ping", &empty("pingRequest")).await;
-    assert_eq!(r.fault(), "ResourceUnknownFault");
+    assert_eq!(r.fault_detail(), "ResourceUnknownFault");
 }
 
 #[actix_web::test]
@@ -447,7 +355,7 @@ async fn operations_in_the_wrong_state_name_the_state_and_the_operation() {
     let id = create(&app).await;
 
     let r = system(&app, &id, "Run", &empty("runRequest")).await;
-    assert_eq!(r.fault(), "LifecycleFault");
+    assert_eq!(r.fault_detail(), "LifecycleFault");
     assert_eq!(r.text_of("state").as_deref(), Some("instantiated"));
     assert_eq!(r.text_of("operation").as_deref(), Some("Run"));
     let r = system(
@@ -459,7 +367,7 @@ async fn operations_in_the_wrong_state_name_the_state_and_the_operation() {
         ),
     )
     .await;
-    assert_eq!(r.fault(), "LifecycleFault");
+    assert_eq!(r.fault_detail(), "LifecycleFault");
 
     system(
         &app,
@@ -476,7 +384,7 @@ async fn operations_in_the_wrong_state_name_the_state_and_the_operation() {
         &initialize_inline(&small_cluster()),
     )
     .await;
-    assert_eq!(r.fault(), "LifecycleFault");
+    assert_eq!(r.fault_detail(), "LifecycleFault");
     assert_eq!(r.text_of("state").as_deref(), Some("initialized"));
     let r = system(
         &app,
@@ -485,7 +393,7 @@ async fn operations_in_the_wrong_state_name_the_state_and_the_operation() {
         "<v:resumeRequest xmlns:v=\"urn:vcds:2026\"/>",
     )
     .await;
-    assert_eq!(r.fault(), "LifecycleFault");
+    assert_eq!(r.fault_detail(), "LifecycleFault");
 
     system(&app, &id, "Run", &empty("runRequest")).await.ok();
     // Suspend needs a ready cluster, not one still provisioning.
@@ -496,14 +404,14 @@ async fn operations_in_the_wrong_state_name_the_state_and_the_operation() {
         "<v:suspendRequest xmlns:v=\"urn:vcds:2026\"/>",
     )
     .await;
-    assert_eq!(r.fault(), "LifecycleFault");
+    assert_eq!(r.fault_detail(), "LifecycleFault");
     assert!(r.text.contains("provisioning"), "{}", r.text);
 
     system(&app, &id, "Terminate", &empty("terminateRequest"))
         .await
         .ok();
     let r = system(&app, &id, "Run", &empty("runRequest")).await;
-    assert_eq!(r.fault(), "LifecycleFault");
+    assert_eq!(r.fault_detail(), "LifecycleFault");
     assert_eq!(r.text_of("state").as_deref(), Some("terminated"));
     // Terminate of a provisioning cluster tears it down.
     assert_eq!(phase_of(&app, &id).await.as_deref(), Some("tearing-down"));
@@ -547,12 +455,12 @@ async fn languages_and_options_are_checked() {
     );
     // The body's own namespace changed too; the language attribute is what is checked first.
     let r = system(&app, &id, "Initialize", &cdl15).await;
-    assert_eq!(r.fault(), "UnsupportedLanguageFault");
+    assert_eq!(r.fault_detail(), "UnsupportedLanguageFault");
 
     let no_language =
         initialize_inline(&small_cluster()).replace(&format!(" api:language=\"{CDL}\""), "");
     let r = system(&app, &id, "Initialize", &no_language).await;
-    assert_eq!(r.fault(), "BadArgumentFault");
+    assert_eq!(r.fault_detail(), "BadArgumentFault");
 
     let with_option = |name: &str, mu: bool| {
         initialize_inline(&small_cluster()).replace(
@@ -567,7 +475,7 @@ async fn languages_and_options_are_checked() {
         &with_option("urn:example:unknown", true),
     )
     .await;
-    assert_eq!(r.fault(), "NotUnderstoodFault");
+    assert_eq!(r.fault_detail(), "NotUnderstoodFault");
     assert_eq!(state_of(&app, &id).await, "InstantiatedState");
     // Unknown options without mustUnderstand are ignored.
     system(
@@ -601,7 +509,7 @@ async fn bad_descriptors_fault_with_where_and_store_nothing() {
         &initialize_reference("order.cdl", ""),
     )
     .await;
-    assert_eq!(r.fault(), "DescriptorParseFault");
+    assert_eq!(r.fault_detail(), "DescriptorParseFault");
     assert_eq!(r.text_of("line").as_deref(), Some("3"), "{}", r.text);
     assert_eq!(r.text_of("column").as_deref(), Some("3"), "{}", r.text);
     assert_eq!(r.text_of("document").as_deref(), Some("order.cdl"));
@@ -619,7 +527,7 @@ async fn bad_descriptors_fault_with_where_and_store_nothing() {
         &initialize_reference("dangling.cdl", ""),
     )
     .await;
-    assert_eq!(r.fault(), "ResolutionFault");
+    assert_eq!(r.fault_detail(), "ResolutionFault");
     assert_eq!(r.text_of("line").as_deref(), Some("4"), "{}", r.text);
     assert!(r.text_of("path").is_some(), "{}", r.text);
 
@@ -627,7 +535,7 @@ async fn bad_descriptors_fault_with_where_and_store_nothing() {
     let no_cluster =
         format!("<cdl:cdl xmlns:cdl=\"{CDL}\"><cdl:system><app/></cdl:system></cdl:cdl>");
     let r = system(&app, &id, "Initialize", &initialize_inline(&no_cluster)).await;
-    assert_eq!(r.fault(), "InitializationFault");
+    assert_eq!(r.fault_detail(), "InitializationFault");
 
     let r = system(
         &app,
@@ -636,7 +544,7 @@ async fn bad_descriptors_fault_with_where_and_store_nothing() {
         &initialize_reference("missing.cdl", ""),
     )
     .await;
-    assert_eq!(r.fault(), "BadArgumentFault");
+    assert_eq!(r.fault_detail(), "BadArgumentFault");
 
     assert_eq!(state_of(&app, &id).await, "InstantiatedState");
     assert_eq!(phase_of(&app, &id).await, None);
@@ -653,15 +561,15 @@ async fn added_files_are_checked_and_initialize_by_reference() {
     let id = create(&app).await;
     for bad in ["../etc/passwd", "a/b.cdl", "c:x", ""] {
         let r = system(&app, &id, "AddFile", &add_file(bad, "x")).await;
-        assert_eq!(r.fault(), "BadArgumentFault", "{bad:?}");
+        assert_eq!(r.fault_detail(), "BadArgumentFault", "{bad:?}");
     }
     let r = system(&app, &id, "AddFile", &format!("<api:addFileRequest xmlns:api=\"{API}\"><api:name>x</api:name><api:data>!!notbase64</api:data></api:addFileRequest>")).await;
-    assert_eq!(r.fault(), "BadArgumentFault");
+    assert_eq!(r.fault_detail(), "BadArgumentFault");
     let r = system(&app, &id, "AddFile", &add_file("empty", "")).await;
-    assert_eq!(r.fault(), "BadArgumentFault");
+    assert_eq!(r.fault_detail(), "BadArgumentFault");
     let big = "x".repeat(vcds_server::system::MAX_FILE_BYTES + 1);
     let r = system(&app, &id, "AddFile", &add_file("big", &big)).await;
-    assert_eq!(r.fault(), "BadArgumentFault");
+    assert_eq!(r.fault_detail(), "BadArgumentFault");
 
     let r = system(
         &app,

@@ -1,0 +1,106 @@
+//! Helpers shared by the server's integration tests: namespaces, parsed replies and a
+//! notification consumer on 127.0.0.1.
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const WSA: &str = "http://www.w3.org/2005/08/addressing";
+pub const S11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+pub const S12: &str = "http://www.w3.org/2003/05/soap-envelope";
+pub const RP: &str = "http://docs.oasis-open.org/wsrf/rp-2";
+pub const RL: &str = "http://docs.oasis-open.org/wsrf/rl-2";
+pub const WSNT: &str = "http://docs.oasis-open.org/wsn/b-2";
+
+pub struct Reply {
+    pub status: u16,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn doc(&self) -> roxmltree::Document<'_> {
+        roxmltree::Document::parse(&self.text).unwrap_or_else(|e| panic!("{e}: {}", self.text))
+    }
+
+    pub fn ok(self) -> Reply {
+        assert_eq!(self.status, 200, "{}", self.text);
+        self
+    }
+
+    /// The fault element's local name (e.g. `LifecycleFault`).
+    pub fn fault_detail(&self) -> String {
+        assert_eq!(self.status, 500, "not a fault: {}", self.text);
+        let doc = self.doc();
+        let detail = doc
+            .descendants()
+            .find(|n| matches!(n.tag_name().name(), "detail" | "Detail"))
+            .unwrap_or_else(|| panic!("not a fault: {}", self.text));
+        detail
+            .first_element_child()
+            .map(|e| e.tag_name().name().to_string())
+            .unwrap_or_default()
+    }
+
+    pub fn text_of(&self, local: &str) -> Option<String> {
+        self.doc()
+            .descendants()
+            .find(|n| n.tag_name().name() == local)
+            .and_then(|n| n.text().map(str::to_string))
+    }
+
+    pub fn has(&self, local: &str) -> bool {
+        self.doc()
+            .descendants()
+            .any(|n| n.tag_name().name() == local)
+    }
+}
+
+/// A consumer on 127.0.0.1 that hands every received HTTP body to the test.
+pub fn consumer() -> (String, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}/consumer", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            // Read headers, then Content-Length bytes of body.
+            let body = loop {
+                let n = match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break Some(body.to_string());
+                    }
+                }
+            };
+            let _ = s.write_all(
+                b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            if let Some(b) = body {
+                if tx.send(b).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (address, rx)
+}
