@@ -65,8 +65,9 @@ pub enum KickstartError {
     Blocking(String),
 }
 
-impl KickstartError {
-    fn status(&self) -> StatusCode {
+/// Handlers return `Result<HttpResponse, KickstartError>`; actix renders the error with this.
+impl actix_web::ResponseError for KickstartError {
+    fn status_code(&self) -> StatusCode {
         match self {
             KickstartError::Roll(RollError::NoRolls) => StatusCode::SERVICE_UNAVAILABLE,
             KickstartError::Roll(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -81,8 +82,8 @@ impl KickstartError {
         }
     }
 
-    fn response(&self) -> HttpResponse {
-        let status = self.status();
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
         if status.is_server_error() {
             tracing::error!(error = %self, "kickstart service");
         }
@@ -952,25 +953,18 @@ pub async fn add_roll(
     query: web::Query<AddRoll>,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let added = async {
-        loopback_only(&req)?;
-        let ks = &state.kickstarts;
-        let source = match &query.path {
-            Some(path) => ks.source_from_dir(path).await?,
-            None => {
-                let body = read_body(payload, MAX_ROLL_ARCHIVE).await?;
-                source_from_tar(&body, query.name.as_deref())?
-            }
-        };
-        let arch = query.arch.clone().unwrap_or_else(|| "x86_64".to_string());
-        ks.add_roll(source, arch).await
-    }
-    .await;
-    match added {
-        Ok(info) => json(StatusCode::CREATED, &info),
-        Err(e) => e.response(),
-    }
+) -> Result<HttpResponse, KickstartError> {
+    loopback_only(&req)?;
+    let ks = &state.kickstarts;
+    let source = match &query.path {
+        Some(path) => ks.source_from_dir(path).await?,
+        None => {
+            let body = read_body(payload, MAX_ROLL_ARCHIVE).await?;
+            source_from_tar(&body, query.name.as_deref())?
+        }
+    };
+    let arch = query.arch.clone().unwrap_or_else(|| "x86_64".to_string());
+    Ok(json(StatusCode::CREATED, &ks.add_roll(source, arch).await?))
 }
 
 #[derive(Serialize)]
@@ -982,16 +976,17 @@ struct CatalogListing {
 }
 
 /// `GET /admin/rolls`: the rolls and the appliances they define.
-pub async fn list_rolls(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(e) = loopback_only(&req) {
-        return e.response();
-    }
+pub async fn list_rolls(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, KickstartError> {
+    loopback_only(&req)?;
     let listing = CatalogListing {
         rolls: state.kickstarts.rolls(),
         appliances: state.kickstarts.appliances(),
         clusters: state.kickstarts.enabled(),
     };
-    json(StatusCode::OK, &listing)
+    Ok(json(StatusCode::OK, &listing))
 }
 
 /// `DELETE /admin/rolls/{name}`
@@ -999,16 +994,10 @@ pub async fn remove_roll(
     req: HttpRequest,
     name: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let removed = async {
-        loopback_only(&req)?;
-        state.kickstarts.remove_roll(&name).await
-    }
-    .await;
-    match removed {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(e) => e.response(),
-    }
+) -> Result<HttpResponse, KickstartError> {
+    loopback_only(&req)?;
+    state.kickstarts.remove_roll(&name).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// `PUT /admin/clusters/{cluster}/rolls` with a JSON array of roll names (`[]`: all rolls).
@@ -1017,19 +1006,13 @@ pub async fn enable_rolls(
     cluster: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let enabled = async {
-        loopback_only(&req)?;
-        let body = read_body(payload, MAX_HOST_BODY).await?;
-        let rolls: Vec<String> = serde_json::from_slice(&body)
-            .map_err(|e| KickstartError::BadRequest(format!("roll names: {e}")))?;
-        state.kickstarts.enable_rolls(&cluster, rolls).await
-    }
-    .await;
-    match enabled {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(e) => e.response(),
-    }
+) -> Result<HttpResponse, KickstartError> {
+    loopback_only(&req)?;
+    let body = read_body(payload, MAX_HOST_BODY).await?;
+    let rolls: Vec<String> = serde_json::from_slice(&body)
+        .map_err(|e| KickstartError::BadRequest(format!("roll names: {e}")))?;
+    state.kickstarts.enable_rolls(&cluster, rolls).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// `POST /admin/hosts` with a JSON [`Host`].
@@ -1037,19 +1020,13 @@ pub async fn register_host(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let registered = async {
-        loopback_only(&req)?;
-        let body = read_body(payload, MAX_HOST_BODY).await?;
-        let host: Host = serde_json::from_slice(&body)
-            .map_err(|e| KickstartError::BadRequest(format!("host: {e}")))?;
-        state.kickstarts.register_host(host).await
-    }
-    .await;
-    match registered {
-        Ok(host) => json(StatusCode::CREATED, &*host),
-        Err(e) => e.response(),
-    }
+) -> Result<HttpResponse, KickstartError> {
+    loopback_only(&req)?;
+    let body = read_body(payload, MAX_HOST_BODY).await?;
+    let host: Host = serde_json::from_slice(&body)
+        .map_err(|e| KickstartError::BadRequest(format!("host: {e}")))?;
+    let host = state.kickstarts.register_host(host).await?;
+    Ok(json(StatusCode::CREATED, &*host))
 }
 
 /// `DELETE /admin/hosts/{name}`
@@ -1057,16 +1034,10 @@ pub async fn remove_host(
     req: HttpRequest,
     name: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let removed = async {
-        loopback_only(&req)?;
-        state.kickstarts.remove_host(&name).await
-    }
-    .await;
-    match removed {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(e) => e.response(),
-    }
+) -> Result<HttpResponse, KickstartError> {
+    loopback_only(&req)?;
+    state.kickstarts.remove_host(&name).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize)]
@@ -1081,17 +1052,12 @@ pub async fn kickstart_cgi(
     req: HttpRequest,
     query: web::Query<NodeQuery>,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<HttpResponse, KickstartError> {
     let ks = &state.kickstarts;
-    match ks
-        .identify(&req, query.mac.as_deref())
-        .and_then(|host| ks.kickstart(&host))
-    {
-        Ok(text) => HttpResponse::Ok()
-            .content_type("text/plain; charset=utf-8")
-            .body(text),
-        Err(e) => e.response(),
-    }
+    let text = ks.kickstart(&ks.identify(&req, query.mac.as_deref())?)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(text))
 }
 
 /// `GET|POST /install/progress?state=started|finished|failed[&msg=…][&mac=…]`
@@ -1099,32 +1065,26 @@ pub async fn progress(
     req: HttpRequest,
     query: web::Query<NodeQuery>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let reported = async {
-        let host = state.kickstarts.identify(&req, query.mac.as_deref())?;
-        let install = query
-            .state
-            .as_deref()
-            .and_then(InstallState::parse)
-            .ok_or_else(|| {
-                KickstartError::BadRequest("state must be started, finished or failed".to_string())
-            })?;
-        let message = query.msg.as_deref().map(|m| {
-            let end = m
-                .char_indices()
-                .map(|(i, c)| i + c.len_utf8())
-                .take_while(|end| *end <= MAX_PROGRESS_MESSAGE)
-                .last()
-                .unwrap_or(0);
-            m[..end].to_string()
-        });
-        state.kickstarts.report(&host, install, message).await
-    }
-    .await;
-    match reported {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(e) => e.response(),
-    }
+) -> Result<HttpResponse, KickstartError> {
+    let host = state.kickstarts.identify(&req, query.mac.as_deref())?;
+    let install = query
+        .state
+        .as_deref()
+        .and_then(InstallState::parse)
+        .ok_or_else(|| {
+            KickstartError::BadRequest("state must be started, finished or failed".to_string())
+        })?;
+    let message = query.msg.as_deref().map(|m| {
+        let end = m
+            .char_indices()
+            .map(|(i, c)| i + c.len_utf8())
+            .take_while(|end| *end <= MAX_PROGRESS_MESSAGE)
+            .last()
+            .unwrap_or(0);
+        m[..end].to_string()
+    });
+    state.kickstarts.report(&host, install, message).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]
