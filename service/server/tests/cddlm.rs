@@ -62,23 +62,6 @@ macro_rules! app {
     };
 }
 
-trait Svc:
-    actix_web::dev::Service<
-    actix_http::Request,
-    Response = actix_web::dev::ServiceResponse,
-    Error = actix_web::Error,
->
-{
-}
-impl<S> Svc for S where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-    >
-{
-}
-
 async fn call(
     app: &impl Svc,
     endpoint: &str,
@@ -86,18 +69,13 @@ async fn call(
     resource: Option<&str>,
     body: &str,
 ) -> Reply {
-    let req = test::TestRequest::post()
-        .uri(&format!("/wsrf/services/{endpoint}"))
-        .insert_header(("Content-Type", "text/xml; charset=utf-8"))
-        .set_payload(envelope(action, resource, body))
-        .to_request();
-    let resp = test::call_service(app, req).await;
-    let status = resp.status().as_u16();
-    let bytes = test::read_body(resp).await;
-    Reply {
-        status,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    post(
+        app,
+        endpoint,
+        "text/xml; charset=utf-8",
+        envelope(action, resource, body),
+    )
+    .await
 }
 
 async fn system(app: &impl Svc, id: &str, op: &str, body: &str) -> Reply {

@@ -35,36 +35,13 @@ macro_rules! app {
     };
 }
 
-async fn post<S>(app: &S, endpoint: &str, content_type: &str, body: String) -> Reply
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-    >,
-{
-    let req = test::TestRequest::post()
-        .uri(&format!("/wsrf/services/{endpoint}"))
-        .insert_header(("Content-Type", content_type))
-        .set_payload(body)
-        .to_request();
-    let resp = test::call_service(app, req).await;
-    let status = resp.status().as_u16();
-    let bytes = test::read_body(resp).await;
-    Reply {
-        status,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-async fn call<S>(app: &S, endpoint: &str, action: &str, resource: Option<&str>, body: &str) -> Reply
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-    >,
-{
+async fn call(
+    app: &impl Svc,
+    endpoint: &str,
+    action: &str,
+    resource: Option<&str>,
+    body: &str,
+) -> Reply {
     post(
         app,
         endpoint,
@@ -74,14 +51,7 @@ where
     .await
 }
 
-async fn create<S>(app: &S) -> String
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-    >,
-{
+async fn create(app: &impl Svc) -> String {
     let r = call(
         app,
         "Portal",

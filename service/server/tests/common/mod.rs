@@ -9,6 +9,8 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use actix_web::test;
+
 pub const WSA: &str = "http://www.w3.org/2005/08/addressing";
 pub const S11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 pub const S12: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -103,4 +105,38 @@ pub fn consumer() -> (String, mpsc::Receiver<String>) {
         }
     });
     (address, rx)
+}
+
+/// The in-process app, as the helpers take it.
+pub trait Svc:
+    actix_web::dev::Service<
+    actix_http::Request,
+    Response = actix_web::dev::ServiceResponse,
+    Error = actix_web::Error,
+>
+{
+}
+impl<S> Svc for S where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >
+{
+}
+
+/// POSTs `body` to a SOAP endpoint of the in-process app.
+pub async fn post(app: &impl Svc, endpoint: &str, content_type: &str, body: String) -> Reply {
+    let req = test::TestRequest::post()
+        .uri(&format!("/wsrf/services/{endpoint}"))
+        .insert_header(("Content-Type", content_type))
+        .set_payload(body)
+        .to_request();
+    let resp = test::call_service(app, req).await;
+    let status = resp.status().as_u16();
+    let bytes = test::read_body(resp).await;
+    Reply {
+        status,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
