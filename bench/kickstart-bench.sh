@@ -76,21 +76,12 @@ KS_BYTES="$(wc -c <"$TMP/reply")"
 expect 200 "static file" "$BASE$STATIC_PATH"
 STATIC_BYTES="$(wc -c <"$TMP/reply")"
 
-cat >"$TMP/get.lua" <<'EOF'
-function done(summary, latency, requests)
-  local secs = summary.duration / 1e6
-  io.write(string.format("RESULT requests=%d duration_s=%.2f rps=%.0f p50_ms=%.3f p99_ms=%.3f non2xx=%d socket_errors=%d\n",
-    summary.requests, secs, summary.requests / secs, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-EOF
 run_wrk() { # name url
   if [ "$WARMUP" != 0 ]; then
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$TMP/get.lua" "$2" >/dev/null 2>&1 || true
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$ROOT/bench/wrk-report.lua" "$2" >/dev/null 2>&1 || true
   fi
   echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION  $1  $2" >&2
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$TMP/get.lua" "$2" \
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$ROOT/bench/wrk-report.lua" "$2" \
     | tee "$TMP/wrk-$1.txt" | grep '^RESULT' || { cat "$TMP/wrk-$1.txt" >&2; exit 1; }
 }
 S="$(run_wrk static "$BASE$STATIC_PATH")"

@@ -204,13 +204,7 @@ wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "text/xml; charset=utf-8"
 wrk.headers["SOAPAction"] = '"' .. os.getenv("BENCH_ACTION") .. '"'
-function done(summary, latency, requests)
-  local secs = summary.duration / 1e6
-  io.write(string.format("RESULT requests=%d duration_s=%.2f rps=%.0f p50_ms=%.3f p99_ms=%.3f non2xx=%d socket_errors=%d\n",
-    summary.requests, secs, summary.requests / secs, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
+dofile(os.getenv("WRK_REPORT"))
 EOF
 check_one() { # name url
   local out
@@ -225,11 +219,11 @@ check_one vcds "$VBASE/System"
 
 run_wrk() { # name url
   if [ "$WARMUP" != 0 ]; then
-    BENCH_BODY="$TMP/request.xml" BENCH_ACTION="$GRP_ACTION" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" \
+    WRK_REPORT="$ROOT/bench/wrk-report.lua" BENCH_BODY="$TMP/request.xml" BENCH_ACTION="$GRP_ACTION" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" \
       -s "$TMP/post.lua" "$2" >/dev/null 2>&1 || true
   fi
   echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION  $1  $2" >&2
-  BENCH_BODY="$TMP/request.xml" BENCH_ACTION="$GRP_ACTION" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" \
+  WRK_REPORT="$ROOT/bench/wrk-report.lua" BENCH_BODY="$TMP/request.xml" BENCH_ACTION="$GRP_ACTION" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" \
     -s "$TMP/post.lua" "$2" | tee "$TMP/wrk-$1.txt" | grep '^RESULT' || { cat "$TMP/wrk-$1.txt" >&2; exit 1; }
 }
 G="$(run_wrk gsoap "http://127.0.0.1:$GPORT/wsrf/services/System")"
