@@ -57,20 +57,31 @@ async fn read_body(
 }
 
 /// What is known about a request when it fails, for the fault.
+/// Only faults need the originator EPR, so it is built from these parts when one happens.
 struct FaultContext {
     version: SoapVersion,
     relates_to: Option<String>,
-    originator: String,
+    endpoint: Endpoint,
+    resource: Option<String>,
 }
 
-fn fault_response(ctx: &FaultContext, err: OpError) -> HttpResponse {
+fn fault_response(req: &HttpRequest, ctx: &FaultContext, err: OpError) -> HttpResponse {
     let fault = err.into_fault();
+    let endpoints = Endpoints {
+        base: base_url(req),
+    };
+    let originator = match &ctx.resource {
+        Some(id) => endpoints.epr(ctx.endpoint, id).children(),
+        None => {
+            vcds_wsrf::Epr::new(format!("{}{}", endpoints.base, ctx.endpoint.path())).children()
+        }
+    };
     tracing::debug!(reason = %fault.reason, "fault");
     let status = actix_web::http::StatusCode::from_u16(fault.http_status(ctx.version))
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
     HttpResponse::build(status)
         .content_type(ctx.version.content_type(fault.action))
-        .body(fault.render(ctx.version, &ctx.originator, ctx.relates_to.as_deref()))
+        .body(fault.render(ctx.version, &originator, ctx.relates_to.as_deref()))
 }
 
 /// `POST /wsrf/services/{endpoint}`
@@ -106,15 +117,15 @@ pub async fn soap(
     let mut ctx = FaultContext {
         version: declared_version.unwrap_or(SoapVersion::V11),
         relates_to: None,
-        originator: vcds_wsrf::Epr::new(format!("{}{}", endpoints.base, endpoint.path()))
-            .children(),
+        endpoint,
+        resource: None,
     };
     if declared_version.is_none() {
-        return fault_response(&ctx, OpError::ContentType(content_type.to_string()));
+        return fault_response(&req, &ctx, OpError::ContentType(content_type.to_string()));
     }
     let body = match read_body(&req, payload, state.max_body).await {
         Ok(b) => b,
-        Err(e) => return fault_response(&ctx, e),
+        Err(e) => return fault_response(&req, &ctx, e),
     };
     match handle(
         &state,
@@ -139,7 +150,7 @@ pub async fn soap(
                 .content_type(ctx.version.content_type(&action))
                 .body(text)
         }
-        Err(e) => fault_response(&ctx, e),
+        Err(e) => fault_response(&req, &ctx, e),
     }
 }
 
@@ -157,7 +168,7 @@ async fn handle(
         .map_err(OpError::Soap)?;
     ctx.version = env.version;
     if let Some(id) = env.header(&RESOURCE_ID).and_then(|h| h.text()) {
-        ctx.originator = endpoints.epr(endpoint, id.trim()).children();
+        ctx.resource = Some(id.trim().to_string());
     }
     let action = env.addressing.action.as_str();
     let (op, expected) = Operation::route(endpoint, action)
