@@ -11,7 +11,7 @@ use vcds_xml::{escape, QName, XmlError};
 use vcds_cdl::cluster::SpecError;
 use vcds_cdl::{CdlError, PathError};
 
-use crate::kinds::{API, CDL_LANGUAGE};
+use crate::kinds::{API, CDL_LANGUAGE, VCDS};
 use crate::registry::{Lifecycle, Phase, RegistryError};
 
 /// Everything an operation can fail with.
@@ -41,6 +41,9 @@ pub enum OpError {
     ContentType(String),
     #[error("no resource {0:?} at this endpoint")]
     ResourceUnknown(String),
+    /// The caller has no authorized identity. Says nothing more, on purpose.
+    #[error("access denied")]
+    AccessDenied,
     #[error("this endpoint does not support action {0}")]
     ActionNotSupported(String),
     #[error("the body element {found} does not match the action, which expects {expected}")]
@@ -190,6 +193,9 @@ impl OpError {
             OpError::BadRequest(_) => Fault::new(sender, reason).with_code("bad-request"),
             OpError::BodyMismatch { .. } => Fault::new(sender, reason).with_code("body-mismatch"),
             OpError::ResourceUnknown(_) => wsrf(sender, ns::WSRF_R, "ResourceUnknownFault", reason),
+            OpError::AccessDenied => {
+                wsrf(sender, VCDS, "AccessDeniedFault", reason).with_code("access-denied")
+            }
             OpError::ActionNotSupported(action) => {
                 let mut f = Fault::new(sender, reason);
                 f.action = ns::WSA_FAULT_ACTION;
