@@ -48,6 +48,8 @@ pub struct Config {
     pub simulated_step: std::time::Duration,
     /// Directories whose rolls admins may add by path (`POST /admin/rolls?path=`).
     pub roll_roots: Vec<std::path::PathBuf>,
+    /// A slow sender gets this long to deliver a request's head (request line and headers).
+    pub head_deadline: Duration,
     /// A slow sender gets this long to deliver a whole SOAP request body.
     pub body_deadline: Duration,
     /// Mutual TLS, grid-mapfile, admins, audit log; plain HTTP on loopback by default.
@@ -65,6 +67,7 @@ impl Config {
             workers: 0,
             simulated_step: std::time::Duration::from_secs(2),
             roll_roots: Vec::new(),
+            head_deadline: Duration::from_secs(10),
             body_deadline: Duration::from_secs(30),
             security: security::SecurityConfig::default(),
         }
@@ -212,8 +215,8 @@ pub async fn start(config: Config) -> Result<Started, StartError> {
     shared.simulated_site.resume_all(&shared);
     let data = state.clone();
     let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes))
-        // Slow senders of request heads are cut off; bodies have `Config::body_deadline`.
-        .client_request_timeout(Duration::from_secs(10));
+        // Slow senders are cut off: heads here, SOAP bodies in `http::soap`.
+        .client_request_timeout(config.head_deadline);
     if config.workers > 0 {
         server = server.workers(config.workers);
     }
