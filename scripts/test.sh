@@ -16,5 +16,5 @@ fi
 # One build of everything the tests run, shared by both suites.
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked
-VCDS_BIN="$PWD/target/debug/vcds" bash conformance/run.sh
+VCDS_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/vcds" bash conformance/run.sh
 bash scripts/fuzz.sh "${VCDS_FUZZ_SECONDS:-60}"
