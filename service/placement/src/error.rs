@@ -182,3 +182,17 @@ pub enum LifecycleError {
         pnode: Option<String>,
     },
 }
+
+/// A persisted site that cannot be restored.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("reservation {reservation:?} uses P-node {pnode:?}, which the site does not have")]
+    UnknownPNode {
+        reservation: ReservationId,
+        pnode: String,
+    },
+    #[error("reservation {0:?} is stored twice")]
+    Duplicate(ReservationId),
+}
