@@ -77,6 +77,9 @@ for _n in ("LifecycleFault", "BadArgumentFault", "UnsupportedLanguageFault", "No
            "DescriptorParseFault", "ResolutionFault", "InitializationFault"):
     FAULTS[_n] = ("api:" + _n, WSRF_FAULT)
 
+# vcds faults (schemas/vcds.xsd)
+FAULTS["ReservationRefusedFault"] = ("vcds:ReservationRefusedFault", WSRF_FAULT)
+
 R = ["ResourceUnknownFault", "ResourceUnavailableFault"]
 L = R + ["LifecycleFault"]
 SUBSCRIBE_FAULTS = R + [
@@ -170,8 +173,10 @@ OPS = {
         "Initialize", "api:initializeRequest", "api:initializeResponse",
         TNS + "/SystemEPR/InitializeRequest", TNS + "/SystemEPR/InitializeResponse",
         L + ["BadArgumentFault", "UnsupportedLanguageFault", "NotUnderstoodFault",
-             "DescriptorParseFault", "ResolutionFault", "InitializationFault"],
-        doc="CDDLM: instantiated to initialized. api:descriptor (api:language = CDL-1.0) holds the "
+             "DescriptorParseFault", "ResolutionFault", "InitializationFault",
+             "ReservationRefusedFault"],
+        doc="CDDLM: instantiated to initialized, holding an advance reservation for the cluster "
+            "(refused with vcds:ReservationRefusedFault: what runs out and the earliest start). api:descriptor (api:language = CDL-1.0) holds the "
             "CDL document inline (api:body) or names a file added with AddFile (api:reference). "
             "Option urn:vcds:2026:option:validate-only checks the descriptor and changes nothing."),
     "AddFile": op(

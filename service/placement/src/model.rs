@@ -191,9 +191,12 @@ pub enum PNodeState {
 pub struct PNode {
     pub name: String,
     pub capacity: Resources,
+    #[serde(default)]
     pub labels: BTreeSet<String>,
     /// Can host a virtual cluster's GW-node (has a leg on the outside network).
+    #[serde(default)]
     pub gw_capable: bool,
+    #[serde(default)]
     pub state: PNodeState,
 }
 
@@ -416,8 +419,10 @@ pub enum NamingScheme {
     RackPerPNode,
 }
 
-/// Site-wide configuration of pools and placement.
+/// Site-wide configuration of pools and placement; fields left out of a stored or written
+/// configuration take their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SiteConfig {
     pub network_pool: NetworkPool,
     /// Supernet that virtual-cluster subnets are cut from.

@@ -906,7 +906,7 @@ fn normal_parts(path: &Path) -> Option<Vec<String>> {
 }
 
 /// Admin routes are for the service's own host until authentication covers them.
-fn loopback_only(req: &HttpRequest) -> Result<(), KickstartError> {
+pub(crate) fn loopback_only(req: &HttpRequest) -> Result<(), KickstartError> {
     if req.peer_addr().is_some_and(|a| a.ip().is_loopback()) {
         Ok(())
     } else {
@@ -916,7 +916,7 @@ fn loopback_only(req: &HttpRequest) -> Result<(), KickstartError> {
     }
 }
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> HttpResponse {
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> HttpResponse {
     match serde_json::to_string_pretty(value) {
         Ok(body) => HttpResponse::build(status)
             .content_type("application/json")

@@ -10,7 +10,10 @@ use vcds_wsrf::{
 };
 use vcds_xml::{escape, QName};
 
-use crate::registry::{Lifecycle, Phase, Registry, Resource, State};
+use vcds_placement::{Allocation, Role};
+
+use crate::kickstart::Kickstarts;
+use crate::registry::{Deployment, Lifecycle, Phase, Registry, Resource, State};
 
 pub const VCDS: &str = "urn:vcds:2026";
 pub const API: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02";
@@ -117,6 +120,8 @@ static SYSTEM_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
         PropertyDecl::read_only(PHASE.clone()),
         PropertyDecl::read_only(q(VCDS, "ClusterSpec")),
         PropertyDecl::read_only(q(VCDS, "Nodes")),
+        PropertyDecl::read_only(q(VCDS, "Reservation")),
+        PropertyDecl::read_only(q(VCDS, "Network")),
         PropertyDecl::writable(q(VCDS, "Description"), 0, Some(1)),
         PropertyDecl::writable(q(VCDS, "Tag"), 0, None),
         PropertyDecl::read_only(CURRENT_TIME.clone()),
@@ -186,6 +191,80 @@ fn wrap(name: &QName, inner: &str, extra_decls: &str) -> String {
     )
 }
 
+/// `<p:local>text</p:local>`, inside an element that binds `p` to the vcds namespace.
+fn leaf(local: &str, text: &str) -> String {
+    format!("<p:{local}>{}</p:{local}>", escape(text))
+}
+
+/// One `vcds:Node` per node of the placement, with the install progress the node reported.
+fn nodes_xml(r: &Resource, d: &Deployment, kickstarts: &Kickstarts) -> String {
+    let Some(a) = &d.allocation else {
+        return String::new();
+    };
+    let installs = kickstarts.node_table(&r.id);
+    let appliance = |role| {
+        d.spec.as_ref().map_or("", |s| match role {
+            Role::Frontend => s.frontend.appliance.as_str(),
+            Role::Compute => s.compute.appliance.as_str(),
+        })
+    };
+    a.nodes
+        .iter()
+        .map(|n| {
+            let host = crate::reservation::host_name(&n.name, &r.id);
+            let state = installs
+                .iter()
+                .find(|row| row.host == host)
+                .and_then(|row| row.install.as_ref())
+                .map_or("planned", |i| i.state.as_str());
+            let macs: String = n.macs.iter().map(|m| leaf("mac", &m.to_string())).collect();
+            format!(
+                "<p:Node>{}{}{}{}{macs}{}{}{}{}</p:Node>",
+                leaf("name", &n.name),
+                leaf("appliance", appliance(n.role)),
+                leaf("pnode", &n.pnode),
+                leaf("ip", &n.ip.to_string()),
+                leaf("cpus", &n.resources.cpu.to_string()),
+                leaf("memoryMiB", &n.resources.memory_mib.to_string()),
+                leaf("diskGiB", &n.resources.disk_gib.to_string()),
+                leaf("state", state),
+            )
+        })
+        .collect()
+}
+
+fn reservation_xml(a: &Allocation, d: &Deployment) -> String {
+    use crate::reservation::time;
+    [
+        leaf("start", &xsd_datetime(time(a.window.start))),
+        leaf("end", &xsd_datetime(time(a.window.end))),
+        leaf(
+            "state",
+            if d.released.is_some() {
+                "released"
+            } else {
+                "active"
+            },
+        ),
+    ]
+    .concat()
+}
+
+fn network_xml(a: &Allocation) -> String {
+    format!(
+        "{}{}{}<p:gateway>{}{}{}</p:gateway>",
+        leaf(
+            "isolation",
+            crate::reservation::kind_name(a.network_id.kind)
+        ),
+        leaf("networkId", &a.network_id.id.to_string()),
+        leaf("subnet", &a.subnet.to_string()),
+        leaf("pnode", &a.gateway.pnode),
+        leaf("ip", &a.gateway.ip.to_string()),
+        leaf("mac", &a.gateway.mac.to_string()),
+    )
+}
+
 fn lifetime_props(doc: &mut RpDocument, r: &Resource, now: DateTime<Utc>) {
     doc.push_text(CURRENT_TIME.clone(), &xsd_datetime(now));
     doc.push_with(TERMINATION_TIME.clone(), || {
@@ -246,6 +325,7 @@ pub fn rp_document(
     registry: &Registry,
     endpoints: &Endpoints,
     site: &str,
+    kickstarts: &Kickstarts,
     now: DateTime<Utc>,
 ) -> RpDocument {
     doc.push_with(q(MUWS1, "ResourceId"), || {
@@ -289,8 +369,25 @@ pub fn rp_document(
                     vec![wrap(&q(VCDS, "ClusterSpec"), &spec.to_xml(), "")]
                 });
             }
-            // Placement fills in the nodes; until then the cluster has none to show.
-            doc.push_with(q(VCDS, "Nodes"), || vec![wrap(&q(VCDS, "Nodes"), "", "")]);
+            doc.push_with(q(VCDS, "Nodes"), || {
+                vec![wrap(
+                    &q(VCDS, "Nodes"),
+                    &nodes_xml(r, deployment, kickstarts),
+                    "",
+                )]
+            });
+            if let Some(a) = &deployment.allocation {
+                doc.push_with(q(VCDS, "Reservation"), || {
+                    vec![wrap(
+                        &q(VCDS, "Reservation"),
+                        &reservation_xml(a, deployment),
+                        "",
+                    )]
+                });
+                doc.push_with(q(VCDS, "Network"), || {
+                    vec![wrap(&q(VCDS, "Network"), &network_xml(a), "")]
+                });
+            }
             for p in props {
                 doc.push_with(q(&p.ns, &p.local), || p.values.clone());
             }

@@ -5,8 +5,9 @@
 //! `wsa:Action` to an operation on a resource from the [`registry`], and every error becomes a
 //! SOAP fault in [`faults`]. Notifications leave through [`notifier`] on their own thread;
 //! scheduled termination is carried out by the sweeper in [`lifecycle`]. The CDDLM System
-//! operations and lifecycle are in [`system`]; [`site`] simulates the P-node side until placement
-//! and the real site land.
+//! operations and lifecycle are in [`system`]; [`reservation`] holds each cluster's advance
+//! reservation in the store's reservation book, and [`site`] carries reservations out: its clock
+//! deploys at the start and takes down at the end, its executor moves the phases.
 
 pub mod faults;
 pub mod http;
@@ -16,6 +17,7 @@ pub mod lifecycle;
 pub mod notifier;
 pub mod ops;
 pub mod registry;
+pub mod reservation;
 pub mod site;
 pub mod system;
 
@@ -40,8 +42,13 @@ pub struct Config {
     pub max_lifetime: chrono::Duration,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
-    /// Time the simulated site spends in each transient phase of a System.
-    pub simulated_step: std::time::Duration,
+    /// The executor that carries deployments through their phases (simulated until the
+    /// P-node agents drive real VMs).
+    pub executor: site::Simulated,
+    /// Pools and placement policy of the site.
+    pub site_config: vcds_placement::SiteConfig,
+    /// The site's P-nodes.
+    pub pnodes: Vec<vcds_placement::PNode>,
     /// Directories whose rolls admins may add by path (`POST /admin/rolls?path=`).
     pub roll_roots: Vec<std::path::PathBuf>,
 }
@@ -55,7 +62,12 @@ impl Config {
             max_body: 4 * 1024 * 1024,
             max_lifetime: chrono::Duration::days(366),
             workers: 0,
-            simulated_step: std::time::Duration::from_secs(2),
+            executor: site::Simulated {
+                step: std::time::Duration::from_secs(2),
+                ..site::Simulated::default()
+            },
+            site_config: vcds_placement::SiteConfig::default(),
+            pnodes: site::local_pnodes(),
             roll_roots: Vec::new(),
         }
     }
@@ -67,6 +79,8 @@ pub enum StartError {
     Store(#[from] vcds_store::StoreError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error("reservation book: {0}")]
+    Book(#[from] vcds_store::BookError),
     #[error("roll catalog: {0}")]
     Kickstart(#[from] kickstart::KickstartError),
     #[error("cannot listen on {addr}: {source}")]
@@ -90,8 +104,10 @@ pub struct AppState {
     pub sweeper: tokio::sync::Notify,
     /// EPR addresses for work that has no request to take the host from (the sweeper).
     pub endpoints: Endpoints,
-    /// Drives System phases until placement and the real site land.
-    pub simulated_site: site::Simulated,
+    /// The site's P-nodes and reservations.
+    pub book: Arc<vcds_store::ReservationBook>,
+    /// Carries deployments through their phases.
+    pub executor: site::Simulated,
     /// The roll catalog, hosts and their kickstarts.
     pub kickstarts: kickstart::Kickstarts,
 }
@@ -101,6 +117,11 @@ impl AppState {
         let store = vcds_store::Store::open(&config.db_url)?;
         tracing::info!(backend = store.backend(), "store opened");
         Ok(AppState {
+            book: Arc::new(vcds_store::ReservationBook::open(
+                store.clone(),
+                config.site_config.clone(),
+                &config.pnodes,
+            )?),
             kickstarts: kickstart::Kickstarts::open(store.clone(), config.roll_roots.clone())?,
             registry: Registry::open(store)?,
             notifier: Notifier::start()?,
@@ -115,9 +136,7 @@ impl AppState {
             endpoints: Endpoints {
                 base: format!("http://{}", config.listen),
             },
-            simulated_site: site::Simulated {
-                step: config.simulated_step,
-            },
+            executor: config.executor.clone(),
         })
     }
 }
@@ -144,6 +163,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/clusters/{cluster}/rolls",
             web::put().to(kickstart::enable_rolls),
         )
+        .route("/admin/pnodes", web::get().to(reservation::list_pnodes))
+        .route(
+            "/admin/pnodes/{name}/state",
+            web::put().to(reservation::set_pnode_state),
+        )
+        .route(
+            "/admin/reservations",
+            web::get().to(reservation::list_reservations),
+        )
         .route("/admin/hosts", web::post().to(kickstart::register_host))
         .route(
             "/admin/hosts/{name}",
@@ -164,7 +192,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     }
     actix_rt::spawn(lifecycle::run_sweeper(state.clone().into_inner()));
     let shared = state.clone().into_inner();
-    shared.simulated_site.resume_all(&shared);
+    shared.executor.resume_all(&shared);
+    actix_rt::spawn(site::run_clock(shared.clone()));
     let data = state.clone();
     let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes));
     if config.workers > 0 {

@@ -154,6 +154,7 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
             &req.state.registry,
             &req.endpoints,
             &req.state.site,
+            &req.state.kickstarts,
             now,
         )
     };
@@ -366,6 +367,24 @@ async fn set_termination(
     new: Option<chrono::DateTime<Utc>>,
 ) -> Result<(), OpError> {
     let id = req.resource.id.clone();
+    // A System living past its reservation's end asks for the reservation to grow with it;
+    // refused (and nothing changed) when capacity or an id is taken in the extension.
+    if let (State::System { deployment, .. }, Some(t)) = (&req.resource.state, new) {
+        let held_until = deployment
+            .held_window()
+            .map(|w| crate::reservation::time(w.end));
+        if held_until.is_some_and(|end| t > end) {
+            crate::reservation::extend(req.state, &id, t).await?;
+            crate::system::transition(req.state, &req.endpoints, &id, |d| {
+                let mut next = d.clone();
+                if let Some(a) = next.allocation.as_mut() {
+                    a.window.end = t.timestamp();
+                }
+                Ok(next)
+            })
+            .await?;
+        }
+    }
     req.state
         .registry
         .update(&id, |current| {

@@ -21,6 +21,7 @@ use crate::kinds::{
 use crate::lifecycle::publish;
 use crate::ops::{child, text_of, Request};
 use crate::registry::{AddedFile, Deployment, Lifecycle, Phase, Resource, State};
+use crate::reservation;
 use crate::AppState;
 
 pub const INITIALIZE: &str =
@@ -302,19 +303,40 @@ pub async fn initialize(req: &Request<'_, '_>) -> Result<String, OpError> {
     };
     let doc = vcds_cdl::resolve(&text, &DocId::new(&name), &resolver_of(current))?;
     let spec = cluster::cluster_spec(&doc)?;
-    if !request.validate_only {
-        transition(req.state, &req.endpoints, &req.resource.id, |d| {
-            require(d, "Initialize", &[Lifecycle::Instantiated])?;
-            Ok(Deployment {
-                lifecycle: Lifecycle::Initialized,
-                phase: Some(Phase::Reserved),
-                descriptor: Some((name, text)),
-                spec: Some(Box::new(spec)),
-                ..d.clone()
-            })
-        })
-        .await?;
+    let id = &req.resource.id;
+    let now = Utc::now();
+    let cluster = reservation::cluster_request(id, &spec, now, req.state.book.config())?;
+    let allocation = reservation::reserve(req.state, cluster, now, request.validate_only).await?;
+    if request.validate_only {
+        return Ok(api_response("initializeResponse", ""));
     }
+    // Reserved: from here a failure must give the reservation back.
+    let initialized = transition(req.state, &req.endpoints, id, |d| {
+        require(d, "Initialize", &[Lifecycle::Instantiated])?;
+        Ok(Deployment {
+            lifecycle: Lifecycle::Initialized,
+            phase: Some(Phase::Reserved),
+            descriptor: Some((name, text)),
+            spec: Some(Box::new(spec)),
+            allocation: Some(Box::new(allocation.clone())),
+            ..d.clone()
+        })
+    })
+    .await;
+    if let Err(e) = initialized {
+        reservation::release(req.state, id, "initialize failed").await;
+        return Err(e);
+    }
+    tracing::info!(
+        id,
+        nodes = allocation.nodes.len(),
+        network_id = allocation.network_id.id,
+        subnet = %allocation.subnet,
+        gw_node = %allocation.gateway.pnode,
+        start = allocation.window.start,
+        end = allocation.window.end,
+        "reserved"
+    );
     Ok(api_response("initializeResponse", ""))
 }
 
@@ -401,14 +423,17 @@ pub async fn run(req: &Request<'_, '_>) -> Result<String, OpError> {
     let now = Utc::now();
     let updated = transition(req.state, &req.endpoints, &req.resource.id, |d| {
         require(d, "Run", &[Lifecycle::Initialized])?;
-        let start = d
-            .spec
-            .as_ref()
-            .and_then(|s| s.reservation.window(now))
-            .map(|(start, _)| start);
-        let phase = match start {
-            Some(t) if t > now => Phase::WaitingForStart,
-            _ => Phase::Provisioning,
+        // The reservation's start deploys it (the clock); before then it waits.
+        let phase = match d.held_window() {
+            Some(w) if reservation::time(w.start) > now => Phase::WaitingForStart,
+            Some(_) => Phase::Provisioning,
+            None => {
+                return Err(OpError::WrongState {
+                    operation: "Run",
+                    state: d.lifecycle,
+                    phase: d.phase,
+                })
+            }
         };
         Ok(Deployment {
             lifecycle: Lifecycle::Running,
@@ -419,27 +444,28 @@ pub async fn run(req: &Request<'_, '_>) -> Result<String, OpError> {
     })
     .await?;
     req.state
-        .simulated_site
+        .executor
         .carry_on(req.app.clone(), req.endpoints.clone(), &updated);
     Ok(api_response("runResponse", ""))
 }
 
-pub async fn terminate(req: &Request<'_, '_>) -> Result<String, OpError> {
-    let reason = child(req.body, API, "reason").map(text_of).unwrap_or("");
+/// Terminates System `id` now (Terminate, or its reservation's end): the cluster is taken down
+/// and its reservation released at once. A no-op on a terminated System (GFD.69).
+pub async fn terminate_now(
+    state: &Arc<AppState>,
+    endpoints: &Endpoints,
+    id: &str,
+    reason: &str,
+) -> Result<(), OpError> {
     let now = Utc::now();
-    let updated = transition(req.state, &req.endpoints, &req.resource.id, |d| {
-        // Terminating a terminated System is a no-op (GFD.69).
+    let updated = transition(state, endpoints, id, |d| {
         if d.lifecycle == Lifecycle::Terminated {
             return Ok(d.clone());
         }
         let phase = match d.phase {
-            Some(
-                Phase::WaitingForStart
-                | Phase::Provisioning
-                | Phase::Installing
-                | Phase::Ready
-                | Phase::Suspended,
-            ) => Some(Phase::TearingDown),
+            Some(Phase::Provisioning | Phase::Installing | Phase::Ready | Phase::Suspended) => {
+                Some(Phase::TearingDown)
+            }
             Some(_) => Some(Phase::Released),
             None => None,
         };
@@ -447,14 +473,22 @@ pub async fn terminate(req: &Request<'_, '_>) -> Result<String, OpError> {
             lifecycle: Lifecycle::Terminated,
             phase,
             terminated: Some(now),
+            released: d.released.or(d.allocation.as_ref().map(|_| now)),
             ..d.clone()
         })
     })
     .await?;
-    tracing::info!(id = %updated.id, reason, "terminate requested");
-    req.state
-        .simulated_site
-        .carry_on(req.app.clone(), req.endpoints.clone(), &updated);
+    tracing::info!(id, reason, "terminated");
+    reservation::release(state, id, "terminated").await;
+    state
+        .executor
+        .carry_on(state.clone(), endpoints.clone(), &updated);
+    Ok(())
+}
+
+pub async fn terminate(req: &Request<'_, '_>) -> Result<String, OpError> {
+    let reason = child(req.body, API, "reason").map(text_of).unwrap_or("");
+    terminate_now(&req.app, &req.endpoints, &req.resource.id, reason).await?;
     Ok(api_response("terminateResponse", ""))
 }
 

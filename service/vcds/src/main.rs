@@ -101,9 +101,31 @@ struct ServeArgs {
     /// Directory for the SQLite database and other state; created if missing.
     #[arg(long, default_value = "./data", env = "VCDS_DATA_DIR")]
     data_dir: PathBuf,
-    /// Name of the site this service deploys to (shown in the Portal's StaticPortalStatus).
-    #[arg(long, default_value = "local", env = "VCDS_SITE")]
-    site: String,
+    /// The site clusters are placed on: `local` (this machine as two P-nodes) or `sim` (a
+    /// simulated site of --sim-pnodes P-nodes, for scale tests and benchmarks, never what the
+    /// real site is verified on). Shown in the Portal's StaticPortalStatus.
+    #[arg(long, value_enum, default_value_t = SiteKind::Local, env = "VCDS_SITE")]
+    site: SiteKind,
+    /// JSON file describing the site: `{"config": {...}, "pnodes": [...]}`. `config` sets the
+    /// pools and policy (network_pool, supernet, default_prefix_len, mac_prefix, policy,
+    /// naming, search_horizon_secs; see examples/site.json), `pnodes` replaces the site's
+    /// P-nodes (name, capacity {cpu, memory_mib, disk_gib}, labels, gw_capable).
+    #[arg(long, value_name = "FILE")]
+    site_config: Option<PathBuf>,
+    /// P-nodes of the simulated site (--site sim).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    sim_pnodes: usize,
+    /// Time a deployment spends in each transient phase (provisioning, installing,
+    /// tearing-down) until the P-node agents drive real VMs.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    sim_step_ms: u64,
+    /// Inject failures: PHASE:RATE fails that share of deployments at provisioning or
+    /// installing (e.g. --sim-failure installing:0.1); repeatable.
+    #[arg(long = "sim-failure", value_name = "PHASE:RATE")]
+    sim_failures: Vec<vcds_server::site::InjectedFailure>,
+    /// Seed of the failure injection: the same seed fails the same clusters.
+    #[arg(long, default_value_t = 0)]
+    sim_seed: u64,
     /// Largest SOAP request body accepted, in bytes; larger ones get a Sender fault.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     max_body: usize,
@@ -113,6 +135,30 @@ struct ServeArgs {
     /// HTTP worker threads; 0 means one per CPU core.
     #[arg(long, default_value_t = 0)]
     workers: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SiteKind {
+    Local,
+    Sim,
+}
+
+impl SiteKind {
+    fn name(self) -> &'static str {
+        match self {
+            SiteKind::Local => "local",
+            SiteKind::Sim => "sim",
+        }
+    }
+}
+
+/// The `--site-config` file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteFile {
+    #[serde(default)]
+    config: vcds_placement::SiteConfig,
+    pnodes: Option<Vec<vcds_placement::PNode>>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -158,7 +204,25 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .db
         .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("vcds.db").display()));
     let mut config = vcds_server::Config::new(args.listen, db);
-    config.site = args.site;
+    config.site = args.site.name().to_string();
+    if args.site == SiteKind::Sim {
+        config.pnodes = vcds_server::site::simulated_pnodes(args.sim_pnodes);
+    }
+    if let Some(path) = &args.site_config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the site configuration {}", path.display()))?;
+        let file: SiteFile = serde_json::from_str(&text)
+            .with_context(|| format!("site configuration {}", path.display()))?;
+        config.site_config = file.config;
+        if let Some(pnodes) = file.pnodes {
+            config.pnodes = pnodes;
+        }
+    }
+    config.executor = vcds_server::site::Simulated {
+        step: std::time::Duration::from_millis(args.sim_step_ms),
+        failures: args.sim_failures,
+        seed: args.sim_seed,
+    };
     config.max_body = args.max_body;
     config.max_lifetime = chrono::Duration::days(args.max_lifetime_days);
     config.workers = args.workers;
