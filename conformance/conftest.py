@@ -1,7 +1,7 @@
 """pytest fixtures for the vcds conformance suite.
 
 The server under test: $VCDS_BIN (default <repo>/target/debug/vcds), started as
-    vcds serve --listen 127.0.0.1:<free port> --data-dir <tmp dir>
+    vcds serve --listen 127.0.0.1:<free port> --data-dir <tmp dir> --site sim --sim-pnodes 1000
 once per session (fixture `server`), plus private instances for persistence tests (fixture
 `server_factory`, whose handles can stop/restart on the same data dir and port).
 Set VCDS_URL=http://127.0.0.1:PORT to test an already running server instead (persistence
@@ -60,7 +60,10 @@ class ServerProcess:
         self.starts += 1
         self.log_path = os.path.join(self.log_dir, "vcds-serve-%d-%d.log" % (self.port, self.starts))
         log = open(self.log_path, "wb")
-        cmd = [self.binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir]
+        # The simulated site: the suite checks the wire contract and creates hundreds of
+        # Systems, more than this machine's local site can hold at once.
+        cmd = [self.binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir,
+               "--site", "sim", "--sim-pnodes", "1000"]
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

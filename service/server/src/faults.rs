@@ -340,6 +340,7 @@ fn vcds_leaf(local: &str, value: &str) -> String {
 /// A refused reservation says what ran out, by how much, and when the cluster would fit; an
 /// extension says which reservation is in the way (in the reason).
 fn book_fault(e: BookError, reason: String) -> Fault {
+    // Placement writes times as epoch seconds; a person reads them as dates.
     use crate::reservation::time;
     use vcds_wsrf::xsd_datetime;
     match e {
@@ -361,6 +362,14 @@ fn book_fault(e: BookError, reason: String) -> Fault {
                 }),
             ]
             .concat();
+            let reason = format!(
+                "{shortage} run out between {} and {}: {available} available, {needed} needed; {}",
+                xsd_datetime(time(window.start)),
+                xsd_datetime(time(window.end)),
+                earliest_start.map_or("no feasible start within the search horizon".into(), |t| {
+                    format!("earliest feasible start {}", xsd_datetime(time(t)))
+                })
+            );
             let f = Fault::typed(
                 FaultCode::Sender,
                 q(VCDS, "ReservationRefusedFault"),
