@@ -188,6 +188,7 @@ pub enum PNodeState {
 
 /// A physical host that runs the virtual machines of virtual clusters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PNode {
     pub name: String,
     pub capacity: Resources,
@@ -422,7 +423,7 @@ pub enum NamingScheme {
 /// Site-wide configuration of pools and placement; fields left out of a stored or written
 /// configuration take their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SiteConfig {
     pub network_pool: NetworkPool,
     /// Supernet that virtual-cluster subnets are cut from.

@@ -12,8 +12,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use diesel::prelude::*;
 use vcds_placement::{
-    admit, Affected, Allocation, ClusterRequest, LifecycleError, PNode, PNodeState, Refusal,
-    Resources, RestoreError, SiteConfig, SiteState, Timestamp,
+    admit, Affected, Allocation, ClusterRequest, ConfigError, LifecycleError, PNode, PNodeState,
+    Refusal, Resources, RestoreError, SiteConfig, SiteState, Timestamp,
 };
 
 use crate::{Store, StoreError};
@@ -87,6 +87,8 @@ pub enum BookError {
     Lifecycle(#[from] LifecycleError),
     #[error("the stored site cannot be restored: {0}")]
     Restore(#[from] RestoreError),
+    #[error("the site configuration or P-node inventory is not valid: {0}")]
+    Inventory(#[from] ConfigError),
     #[error("stored row is not valid: {0}")]
     Corrupt(String),
 }
@@ -359,7 +361,7 @@ impl ReservationBook {
         inventory: &[PNode],
     ) -> Result<ReservationBook, BookError> {
         // Validates the configuration and the inventory before anything is written.
-        SiteState::new(config.clone(), inventory.to_vec()).map_err(RestoreError::from)?;
+        SiteState::new(config.clone(), inventory.to_vec())?;
         let retired = with_conn!(&store, |conn| conn
             .locked(|conn| conn.sync_pnodes(inventory)))?;
         for name in retired {
