@@ -216,7 +216,7 @@ fn nodes_xml(r: &Resource, d: &Deployment, kickstarts: &Kickstarts) -> String {
                 .iter()
                 .find(|row| row.host == host)
                 .and_then(|row| row.install.as_ref())
-                .map_or("planned", |i| i.state.as_str());
+                .map_or_else(|| node_state(d.phase), |i| i.state.as_str());
             let macs: String = n.macs.iter().map(|m| leaf("mac", &m.to_string())).collect();
             format!(
                 "<p:Node>{}{}{}{}{macs}{}{}{}{}</p:Node>",
@@ -231,6 +231,15 @@ fn nodes_xml(r: &Resource, d: &Deployment, kickstarts: &Kickstarts) -> String {
             )
         })
         .collect()
+}
+
+/// A node's state when it has reported no install progress: what its cluster's phase says.
+fn node_state(phase: Option<Phase>) -> &'static str {
+    match phase {
+        None | Some(Phase::Reserved | Phase::WaitingForStart) => "planned",
+        Some(Phase::Ready) => "up",
+        Some(p) => p.as_str(),
+    }
 }
 
 fn reservation_xml(a: &Allocation, d: &Deployment) -> String {

@@ -215,8 +215,10 @@ async fn fail(
     why: String,
 ) {
     tracing::warn!(id, phase = from.as_str(), reason = %why, "deployment failed");
+    // Released before the failure shows, so whoever sees it may reuse the capacity.
+    crate::reservation::release(state, id, "deployment failed").await;
     let now = Utc::now();
-    let failed = step_from(state, endpoints, id, lifecycle, from, |d| Deployment {
+    step_from(state, endpoints, id, lifecycle, from, |d| Deployment {
         lifecycle: Lifecycle::Failed,
         phase: Some(Phase::Failed),
         failure: Some(why),
@@ -224,9 +226,6 @@ async fn fail(
         ..d.clone()
     })
     .await;
-    if failed {
-        crate::reservation::release(state, id, "deployment failed").await;
-    }
 }
 
 /// What the clock must do for a System at `now`, if anything.

@@ -457,6 +457,8 @@ pub async fn terminate_now(
     id: &str,
     reason: &str,
 ) -> Result<(), OpError> {
+    // Released before the change shows, so whoever sees it may reuse the capacity.
+    reservation::release(state, id, "terminated").await;
     let now = Utc::now();
     let updated = transition(state, endpoints, id, |d| {
         if d.lifecycle == Lifecycle::Terminated {
@@ -479,7 +481,6 @@ pub async fn terminate_now(
     })
     .await?;
     tracing::info!(id, reason, "terminated");
-    reservation::release(state, id, "terminated").await;
     state
         .executor
         .carry_on(state.clone(), endpoints.clone(), &updated);

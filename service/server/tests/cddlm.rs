@@ -1014,6 +1014,14 @@ async fn the_clock_deploys_at_the_start_and_takes_down_at_the_end_across_a_resta
         2,
         "its nodes may install"
     );
+    let nodes = property(&app, &id, "v:Nodes").await;
+    let states: Vec<String> = nodes
+        .doc()
+        .descendants()
+        .filter(|n| n.tag_name().name() == "state")
+        .filter_map(|n| n.text().map(str::to_string))
+        .collect();
+    assert_eq!(states, ["up", "up"]);
     assert_eq!(reservations(&app).await.len(), 1);
     // The clock as of the end takes the cluster down and releases the reservation.
     let next = vcds_server::site::tick(&shared, start + chrono::Duration::minutes(59)).await;
