@@ -39,8 +39,9 @@ def free_port():
 class ServerProcess:
     """One `vcds serve` child process (127.0.0.1 only)."""
 
-    def __init__(self, binary, data_dir, port=None, log_dir=None):
+    def __init__(self, binary, data_dir, port=None, log_dir=None, extra_args=()):
         self.binary = binary
+        self.extra_args = list(extra_args)
         self.data_dir = data_dir
         self.port = port or free_port()
         self.log_dir = log_dir or data_dir
@@ -63,7 +64,7 @@ class ServerProcess:
         # The simulated site: the suite checks the wire contract and creates hundreds of
         # Systems, more than this machine's local site can hold at once.
         cmd = [self.binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir,
-               "--site", "sim", "--sim-pnodes", "1000"]
+               "--site", "sim", "--sim-pnodes", "1000"] + self.extra_args
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -168,12 +169,13 @@ def server(server_process):
 
 @pytest.fixture
 def server_factory(tmp_root):
-    """Starts private servers: factory() -> started ServerProcess (own data dir, own port)."""
+    """Starts private servers: factory(*extra serve args) -> started ServerProcess (own data dir,
+    own port)."""
     made = []
 
-    def factory():
+    def factory(*extra_args):
         data = tempfile.mkdtemp(prefix="data-", dir=tmp_root)
-        sp = ServerProcess(_binary(), data, log_dir=tmp_root)
+        sp = ServerProcess(_binary(), data, log_dir=tmp_root, extra_args=extra_args)
         made.append(sp)
         return sp.start()
 

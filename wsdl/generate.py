@@ -74,7 +74,7 @@ for _n in ("SubscribeCreationFailedFault", "InvalidFilterFault", "TopicExpressio
     FAULTS[_n] = ("wsnt:" + _n, WSN_FAULT)
 # CDDLM deployment faults (schemas/deployapi.xsd, type api:DeploymentFaultType)
 for _n in ("LifecycleFault", "BadArgumentFault", "UnsupportedLanguageFault", "NotUnderstoodFault",
-           "DescriptorParseFault", "ResolutionFault", "InitializationFault"):
+           "DescriptorParseFault", "ResolutionFault", "InitializationFault", "LivenessFault"):
     FAULTS[_n] = ("api:" + _n, WSRF_FAULT)
 
 # vcds faults (schemas/vcds.xsd)
@@ -183,7 +183,8 @@ OPS = {
         "AddFile", "api:addFileRequest", "api:addFileResponse",
         TNS + "/SystemEPR/AddFileRequest", TNS + "/SystemEPR/AddFileResponse",
         L + ["BadArgumentFault"],
-        doc="CDDLM: stores a file (api:data, base64, at most 1 MiB) under api:name; the response "
+        doc="CDDLM: stores a file (api:data, base64, or api:uri, a file: or http: URI under a "
+            "source the provider allows with --addfile-from; at most 1 MiB) under api:name; the response "
             "lists the URI that descriptors import it by and Initialize references it by."),
     "Run": op(
         "Run", "api:runRequest", "api:runResponse",
@@ -196,8 +197,9 @@ OPS = {
         doc="CDDLM: to terminated (optional api:reason); a no-op on a terminated System."),
     "Ping": op(
         "Ping", "api:pingRequest", "api:pingResponse",
-        TNS + "/SystemEPR/PingRequest", TNS + "/SystemEPR/PingResponse", L,
-        doc="CDDLM: the lifecycle state as cmp:State."),
+        TNS + "/SystemEPR/PingRequest", TNS + "/SystemEPR/PingResponse", L + ["LivenessFault"],
+        doc="CDDLM: the lifecycle state as cmp:State; api:LivenessFault (with the reason) when "
+            "the cluster's deployment failed."),
     "Resolve": op(
         "Resolve", "api:resolveRequest", "api:resolveResponse",
         TNS + "/SystemEPR/ResolveRequest", TNS + "/SystemEPR/ResolveResponse",

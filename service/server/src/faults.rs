@@ -80,6 +80,8 @@ pub enum OpError {
     Path(#[from] PathError),
     #[error(transparent)]
     Book(#[from] BookError),
+    #[error("the virtual cluster is not alive: {0}")]
+    NotAlive(String),
 }
 
 fn phase_note(phase: Option<Phase>) -> String {
@@ -317,6 +319,13 @@ impl OpError {
                 deployment(sender, "ResolutionFault", "path-resolution", reason, tail)
             }
             OpError::Book(e) => book_fault(e, reason),
+            OpError::NotAlive(_) => deployment(
+                FaultCode::Receiver,
+                "LivenessFault",
+                "not-alive",
+                reason,
+                String::new(),
+            ),
             OpError::Registry(e) => {
                 tracing::error!(error = %e, "store failure");
                 wsrf(

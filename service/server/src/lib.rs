@@ -10,6 +10,7 @@
 //! deploys at the start and takes down at the end, its executor moves the phases.
 
 pub mod faults;
+pub mod fetch;
 pub mod http;
 pub mod kickstart;
 pub mod kinds;
@@ -51,6 +52,8 @@ pub struct Config {
     pub pnodes: Vec<vcds_placement::PNode>,
     /// Directories whose rolls admins may add by path (`POST /admin/rolls?path=`).
     pub roll_roots: Vec<std::path::PathBuf>,
+    /// Where AddFile may fetch an `api:uri` from (`file:` / `http:` directory URLs).
+    pub addfile_sources: Vec<url::Url>,
 }
 
 impl Config {
@@ -69,6 +72,7 @@ impl Config {
             site_config: vcds_placement::SiteConfig::default(),
             pnodes: site::local_pnodes(),
             roll_roots: Vec::new(),
+            addfile_sources: Vec::new(),
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct AppState {
     pub book: Arc<vcds_store::ReservationBook>,
     /// Carries deployments through their phases.
     pub executor: site::Simulated,
+    /// Where AddFile may fetch from.
+    pub addfile_sources: Vec<url::Url>,
     /// The roll catalog, hosts and their kickstarts.
     pub kickstarts: kickstart::Kickstarts,
 }
@@ -137,6 +143,7 @@ impl AppState {
                 base: format!("http://{}", config.listen),
             },
             executor: config.executor.clone(),
+            addfile_sources: config.addfile_sources.clone(),
         })
     }
 }

@@ -355,6 +355,20 @@ fn check_file_name(name: &str) -> Result<(), OpError> {
     Ok(())
 }
 
+/// The decoded `api:data` of an AddFile.
+fn decode_data(name: &str, data: &str) -> Result<Vec<u8>, OpError> {
+    let encoded: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    // Checked before decoding so an oversized upload costs no allocation of its decoded size.
+    if encoded.len() / 4 * 3 > MAX_FILE_BYTES + 2 {
+        return Err(OpError::BadArgument(format!(
+            "file {name:?} is larger than {MAX_FILE_BYTES} bytes"
+        )));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(&encoded)
+        .map_err(|e| OpError::BadArgument(format!("api:data is not base64: {e}")))
+}
+
 pub async fn add_file(req: &Request<'_, '_>) -> Result<String, OpError> {
     const ALLOWED: &[Lifecycle] = &[
         Lifecycle::Instantiated,
@@ -370,26 +384,23 @@ pub async fn add_file(req: &Request<'_, '_>) -> Result<String, OpError> {
         .filter(|m| !m.is_empty())
         .unwrap_or("application/octet-stream")
         .to_string();
-    if child(req.body, API, "uri").is_some() {
-        return Err(OpError::BadArgument(
-            "AddFile by api:uri is not supported; send the content as api:data".into(),
-        ));
-    }
-    let encoded: String = child(req.body, API, "data")
-        .map(text_of)
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    // Checked before decoding so an oversized upload costs no allocation of its decoded size.
-    if encoded.len() / 4 * 3 > MAX_FILE_BYTES + 2 {
+    if let Some(scheme) = child(req.body, API, "scheme") {
         return Err(OpError::BadArgument(format!(
-            "file {name:?} is larger than {MAX_FILE_BYTES} bytes"
+            "api:scheme {:?} is not supported: an added file is named by api:name only",
+            text_of(scheme)
         )));
     }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&encoded)
-        .map_err(|e| OpError::BadArgument(format!("api:data is not base64: {e}")))?;
+    let bytes = match (child(req.body, API, "uri"), child(req.body, API, "data")) {
+        (Some(uri), None) => {
+            crate::fetch::fetch(&req.state.addfile_sources, text_of(uri), MAX_FILE_BYTES).await?
+        }
+        (None, data) => decode_data(name, data.map(text_of).unwrap_or(""))?,
+        (Some(_), Some(_)) => {
+            return Err(OpError::BadArgument(
+                "addFileRequest carries both api:uri and api:data; send one".into(),
+            ))
+        }
+    };
     if bytes.is_empty() || bytes.len() > MAX_FILE_BYTES {
         return Err(OpError::BadArgument(format!(
             "file {name:?} must hold 1..={MAX_FILE_BYTES} bytes, got {}",
@@ -493,8 +504,17 @@ pub async fn terminate(req: &Request<'_, '_>) -> Result<String, OpError> {
     Ok(api_response("terminateResponse", ""))
 }
 
+/// The lifecycle state; a cluster whose deployment failed is not alive (GFD.69's
+/// LivenessException), and the fault says why.
 pub fn ping(req: &Request<'_, '_>) -> Result<String, OpError> {
     let d = deployment_of(&req.resource)?;
+    if d.lifecycle == Lifecycle::Failed {
+        return Err(OpError::NotAlive(
+            d.failure
+                .clone()
+                .unwrap_or_else(|| "its deployment failed".into()),
+        ));
+    }
     Ok(api_response("pingResponse", &kinds::cmp_state(d.lifecycle)))
 }
 

@@ -1106,3 +1106,114 @@ async fn a_pnode_going_down_reports_the_reservations_it_hits() {
     let pnodes: Vec<serde_json::Value> = serde_json::from_str(&r.text).unwrap();
     assert_eq!(pnodes[1]["state"], "Down");
 }
+
+fn add_file_uri(name: &str, uri: &str) -> String {
+    format!("<api:addFileRequest xmlns:api=\"{API}\"><api:name>{name}</api:name><api:uri>{uri}</api:uri></api:addFileRequest>")
+}
+
+/// An HTTP server on 127.0.0.1 answering every request with `status` and `body`, once per
+/// connection; its base URL.
+fn http_file_server(status: &'static str, body: String) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+#[actix_web::test]
+async fn add_file_fetches_only_from_allowed_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let allowed = files.path().join("cdl");
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::write(allowed.join("small.cdl"), small_cluster()).unwrap();
+    std::fs::write(files.path().join("secret.cdl"), "secret").unwrap();
+    std::os::unix::fs::symlink(files.path().join("secret.cdl"), allowed.join("link.cdl")).unwrap();
+    let http = http_file_server("200 OK", small_cluster());
+    let missing = http_file_server("404 Not Found", "no".into());
+    let mut cfg = site_config(&dir, Duration::from_secs(60));
+    let file_source = format!("file://{}/", allowed.display());
+    cfg.addfile_sources = vec![
+        vcds_server::fetch::parse_source(&file_source).unwrap(),
+        vcds_server::fetch::parse_source(&http).unwrap(),
+        vcds_server::fetch::parse_source(&missing).unwrap(),
+    ];
+    let state = web::Data::new(AppState::open(&cfg).unwrap());
+    let app = app!(state);
+    let id = create(&app).await;
+
+    // Refused: outside every source (Api_27), traversal, a symlink out, an unknown scheme
+    // (Api_40), HTTP errors, not a URI.
+    let outside = format!("file://{}/secret.cdl", files.path().display());
+    let traversal = format!("{file_source}../secret.cdl");
+    let link = format!("{file_source}link.cdl");
+    let not_found = format!("{missing}x.cdl");
+    for (uri, says) in [
+        (outside.as_str(), "not under a source"),
+        (traversal.as_str(), "not under a source"),
+        (link.as_str(), "is not a file under"),
+        ("ftp://127.0.0.1/x.cdl", "ftp&quot; is not supported"),
+        ("http://127.0.0.1:9/x.cdl", "not under a source"),
+        (not_found.as_str(), "HTTP 404"),
+        ("not a uri", "is not a URI"),
+    ] {
+        let r = system(&app, &id, "AddFile", &add_file_uri("f.cdl", uri)).await;
+        assert_eq!(r.fault_detail(), "BadArgumentFault", "{uri}: {}", r.text);
+        assert!(r.text.contains(says), "{uri}: {}", r.text);
+    }
+    // Accepted from a file source and an HTTP source; Initialize by reference works.
+    system(
+        &app,
+        &id,
+        "AddFile",
+        &add_file_uri("a.cdl", &format!("{file_source}small.cdl")),
+    )
+    .await
+    .ok();
+    system(
+        &app,
+        &id,
+        "AddFile",
+        &add_file_uri("b.cdl", &format!("{http}small.cdl")),
+    )
+    .await
+    .ok();
+    system(&app, &id, "Initialize", &initialize_reference("b.cdl", ""))
+        .await
+        .ok();
+    assert_eq!(state_of(&app, &id).await, "InitializedState");
+}
+
+#[actix_web::test]
+async fn ping_on_a_failed_cluster_is_a_liveness_fault_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = site_config(&dir, Duration::from_millis(20));
+    cfg.executor.failures = vec!["provisioning:1.0".parse().unwrap()];
+    let state = web::Data::new(AppState::open(&cfg).unwrap());
+    let app = app!(state);
+    let id = create(&app).await;
+    initialize(&app, &id, &cluster(1, 1, None, "P1D"))
+        .await
+        .ok();
+    system(&app, &id, "Run", &empty("runRequest")).await.ok();
+    wait_for_phase(&app, &id, "failed").await;
+    let r = system(&app, &id, "Ping", &empty("pingRequest")).await;
+    assert_eq!(r.fault_detail(), "LivenessFault", "{}", r.text);
+    assert_eq!(r.text_of("ErrorCode").as_deref(), Some("not-alive"));
+    assert!(
+        r.text.contains("failed the cluster while provisioning"),
+        "{}",
+        r.text
+    );
+}

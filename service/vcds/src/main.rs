@@ -123,6 +123,10 @@ struct ServeArgs {
     /// installing (e.g. --sim-failure installing:0.1); repeatable.
     #[arg(long = "sim-failure", value_name = "PHASE:RATE")]
     sim_failures: Vec<vcds_server::site::InjectedFailure>,
+    /// A source AddFile may fetch `api:uri` files from: a `file:///DIR/` or `http://HOST/PATH/`
+    /// URL ending in '/'; repeatable. Without one, AddFile takes only inline data.
+    #[arg(long = "addfile-from", value_name = "URL", value_parser = vcds_server::fetch::parse_source)]
+    addfile_sources: Vec<url::Url>,
     /// Seed of the failure injection: the same seed fails the same clusters.
     #[arg(long, default_value_t = 0)]
     sim_seed: u64,
@@ -218,6 +222,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             config.pnodes = pnodes;
         }
     }
+    config.addfile_sources = args.addfile_sources;
     config.executor = vcds_server::site::Simulated {
         step: std::time::Duration::from_millis(args.sim_step_ms),
         failures: args.sim_failures,
