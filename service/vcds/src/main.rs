@@ -123,6 +123,11 @@ struct ServeArgs {
     /// installing (e.g. --sim-failure installing:0.1); repeatable.
     #[arg(long = "sim-failure", value_name = "PHASE:RATE")]
     sim_failures: Vec<vcds_server::site::InjectedFailure>,
+    /// A directory whose roll directories admins may add by path, from the service's host:
+    /// `curl -X POST 'http://127.0.0.1:8080/admin/rolls?path=DIR/vcds-base'` (a roll archive
+    /// is added by uploading it as the request body instead); repeatable.
+    #[arg(long = "roll-root", value_name = "DIR")]
+    roll_roots: Vec<PathBuf>,
     /// A source AddFile may fetch `api:uri` files from: a `file:///DIR/` or `http://HOST/PATH/`
     /// URL ending in '/'; repeatable. Without one, AddFile takes only inline data.
     #[arg(long = "addfile-from", value_name = "URL", value_parser = vcds_server::fetch::parse_source)]
@@ -223,6 +228,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     config.addfile_sources = args.addfile_sources;
+    config.roll_roots = args.roll_roots;
     config.executor = vcds_server::site::Simulated {
         step: std::time::Duration::from_millis(args.sim_step_ms),
         failures: args.sim_failures,
