@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use vcds_cdl::cluster::{ClusterSpec, Isolation, Subnet};
 use vcds_placement::{
     Allocation, ClusterRequest, Ipv4Net, LifecycleError, NetworkKind, PNodeState, Resources, Role,
-    SiteConfig, Timestamp, Window,
+    SiteConfig, SiteState, Timestamp, Window,
 };
 use vcds_rolls::Attributes;
 use vcds_store::{BookError, ReservationBook};
@@ -194,34 +194,42 @@ fn admin_error(e: OpError) -> actix_web::Error {
     }
 }
 
+/// An admin view of the site: `view` over the current site state, as JSON.
+async fn admin_view<T: serde::Serialize + Send + 'static>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    view: impl FnOnce(&SiteState) -> T + Send + 'static,
+) -> actix_web::Result<HttpResponse> {
+    crate::kickstart::loopback_only(&req)?;
+    let value = blocking(&state, |book| book.read(view))
+        .await
+        .map_err(admin_error)?;
+    Ok(crate::kickstart::json(StatusCode::OK, &value))
+}
+
 /// `GET /admin/pnodes`: the site's P-nodes, their state and how many reservations use each.
 pub async fn list_pnodes(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
-    crate::kickstart::loopback_only(&req)?;
-    let pnodes = blocking(&state, |book| {
-        book.read(|site| {
-            site.pnodes()
-                .map(|p| PNodeInfo {
-                    name: p.name.clone(),
-                    capacity: p.capacity,
-                    labels: p.labels.iter().cloned().collect(),
-                    gw_capable: p.gw_capable,
-                    state: p.state,
-                    reservations: site
-                        .reservations()
-                        .filter(|r| {
-                            r.gateway.pnode == p.name || r.nodes.iter().any(|n| n.pnode == p.name)
-                        })
-                        .count(),
-                })
-                .collect::<Vec<_>>()
-        })
+    admin_view(req, state, |site| {
+        site.pnodes()
+            .map(|p| PNodeInfo {
+                name: p.name.clone(),
+                capacity: p.capacity,
+                labels: p.labels.iter().cloned().collect(),
+                gw_capable: p.gw_capable,
+                state: p.state,
+                reservations: site
+                    .reservations()
+                    .filter(|r| {
+                        r.gateway.pnode == p.name || r.nodes.iter().any(|n| n.pnode == p.name)
+                    })
+                    .count(),
+            })
+            .collect::<Vec<_>>()
     })
     .await
-    .map_err(admin_error)?;
-    Ok(crate::kickstart::json(StatusCode::OK, &pnodes))
 }
 
 /// `PUT /admin/pnodes/{name}/state` with `up`, `down` or `maintenance`: answers the running
@@ -265,11 +273,8 @@ pub async fn list_reservations(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
-    crate::kickstart::loopback_only(&req)?;
-    let all = blocking(&state, |book| {
-        book.read(|site| site.reservations().cloned().collect::<Vec<_>>())
+    admin_view(req, state, |site| {
+        site.reservations().cloned().collect::<Vec<_>>()
     })
     .await
-    .map_err(admin_error)?;
-    Ok(crate::kickstart::json(StatusCode::OK, &all))
 }

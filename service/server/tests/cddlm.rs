@@ -1042,7 +1042,7 @@ async fn the_clock_deploys_at_the_start_and_takes_down_at_the_end_across_a_resta
 }
 
 #[actix_web::test]
-async fn an_injected_failure_fails_the_cluster_and_releases_its_reservation() {
+async fn an_injected_failure_fails_the_cluster_releases_its_reservation_and_ping_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = site_config(&dir, Duration::from_millis(20));
     cfg.executor.failures = vec!["installing:1.0".parse().unwrap()];
@@ -1057,6 +1057,15 @@ async fn an_injected_failure_fails_the_cluster_and_releases_its_reservation() {
     assert_eq!(state_of(&app, &id).await, "FailedState");
     assert!(reservations(&app).await.is_empty());
     assert!(state.kickstarts.node_table(&id).is_empty());
+    // Ping on it is a liveness fault with the reason.
+    let r = system(&app, &id, "Ping", &empty("pingRequest")).await;
+    assert_eq!(r.fault_detail(), "LivenessFault", "{}", r.text);
+    assert_eq!(r.text_of("ErrorCode").as_deref(), Some("not-alive"));
+    assert!(
+        r.text.contains("failed the cluster while installing"),
+        "{}",
+        r.text
+    );
 }
 
 #[actix_web::test]
@@ -1193,27 +1202,4 @@ async fn add_file_fetches_only_from_allowed_sources() {
         .await
         .ok();
     assert_eq!(state_of(&app, &id).await, "InitializedState");
-}
-
-#[actix_web::test]
-async fn ping_on_a_failed_cluster_is_a_liveness_fault_with_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = site_config(&dir, Duration::from_millis(20));
-    cfg.executor.failures = vec!["provisioning:1.0".parse().unwrap()];
-    let state = web::Data::new(AppState::open(&cfg).unwrap());
-    let app = app!(state);
-    let id = create(&app).await;
-    initialize(&app, &id, &cluster(1, 1, None, "P1D"))
-        .await
-        .ok();
-    system(&app, &id, "Run", &empty("runRequest")).await.ok();
-    wait_for_phase(&app, &id, "failed").await;
-    let r = system(&app, &id, "Ping", &empty("pingRequest")).await;
-    assert_eq!(r.fault_detail(), "LivenessFault", "{}", r.text);
-    assert_eq!(r.text_of("ErrorCode").as_deref(), Some("not-alive"));
-    assert!(
-        r.text.contains("failed the cluster while provisioning"),
-        "{}",
-        r.text
-    );
 }
