@@ -324,15 +324,17 @@ def next_transition(server, consumer, path, token):
 def test_api_33_multiple_lifecycle_listeners(server, soap):
     """Api_33: two listeners of one System each get every lifecycle event."""
     from test_notification import Consumer
-    consumer = Consumer()
+    # One consumer each: Consumer.wait drops what arrives for another path.
+    consumers = [Consumer(), Consumer()]
     try:
         rid = create_system(server, soap)["rid"]
-        listeners = [lifecycle_listener(server, soap, rid, consumer) for _ in range(2)]
+        listeners = [(c, lifecycle_listener(server, soap, rid, c)) for c in consumers]
         ok(server, soap, rid, "Initialize", body_initialize(inline=small_cluster()), "api:initializeResponse")
-        for path, token in listeners:
+        for consumer, (path, token) in listeners:
             assert next_transition(server, consumer, path, token) == ("InstantiatedState", "InitializedState")
     finally:
-        consumer.close()
+        for c in consumers:
+            c.close()
 
 
 def test_api_32_failure_events(server_factory):

@@ -99,6 +99,7 @@ fn producer_props() -> Vec<PropertyDecl> {
 static PORTAL_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
     let mut props = vec![
         PropertyDecl::read_only(q(MUWS1, "ResourceId")),
+        PropertyDecl::read_only(q(MUWS1, "ManageabilityCapability")),
         PropertyDecl::read_only(q(API, "StaticPortalStatus")),
         PropertyDecl::read_only(q(API, "ActiveSystems")),
         PropertyDecl::read_only(CURRENT_TIME.clone()),
@@ -113,6 +114,7 @@ static PORTAL_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
 static SYSTEM_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
     let mut props = vec![
         PropertyDecl::read_only(q(MUWS1, "ResourceId")),
+        PropertyDecl::read_only(q(MUWS1, "ManageabilityCapability")),
         PropertyDecl::read_only(q(API, "CreatedTime")),
         PropertyDecl::read_only(q(VCDS, "SystemState")),
         PropertyDecl::read_only(q(API, "StartedTime")),
@@ -310,6 +312,15 @@ fn producer_props_of(doc: &mut RpDocument, topics: &[QName]) {
     });
 }
 
+/// The MUWS capabilities Portal and System resources offer (MUWS part 1 §4: Identity is
+/// `muws1:ResourceId`; the characteristics and references are the resource property document and
+/// the EPRs), as the CDDLM reference implementation lists them.
+const MANAGEABILITY_CAPABILITIES: &[&str] = &[
+    "http://docs.oasis-open.org/wsdm/muws/capabilities/Identity",
+    "http://docs.oasis-open.org/wsdm/muws/capabilities/ManageabilityCharacteristics",
+    "http://docs.oasis-open.org/wsdm/muws/capabilities/ManageabilityReferences",
+];
+
 fn static_portal_status(site: &str) -> String {
     let name = q(API, "StaticPortalStatus");
     let inner = format!(
@@ -317,8 +328,10 @@ fn static_portal_status(site: &str) -> String {
             "<p:portal><p:name>vcds, the Virtual Cluster Deployment Service</p:name><p:build>{build}</p:build>",
             "<p:location>{site}</p:location><p:home>urn:vcds</p:home><p:timezoneUTCOffset>0</p:timezoneUTCOffset></p:portal>",
             "<p:languages><p:item><p:name>CDL-1.0</p:name><p:uri>{cdl}</p:uri></p:item></p:languages>",
-            "<p:notifications><p:item>{wsnt}</p:item></p:notifications><p:options/>"
+            "<p:notifications><p:item>{wsnt}</p:item></p:notifications>",
+            "<p:options><p:item>{validate_only}</p:item></p:options>"
         ),
+        validate_only = crate::system::VALIDATE_ONLY,
         build = env!("CARGO_PKG_VERSION"),
         site = escape(site),
         cdl = CDL_LANGUAGE,
@@ -344,6 +357,14 @@ pub fn rp_document(
         };
         vec![element_text(&q(MUWS1, "ResourceId"), &id)]
     });
+    if !matches!(r.state, State::Subscription(_)) {
+        doc.push_with(q(MUWS1, "ManageabilityCapability"), || {
+            MANAGEABILITY_CAPABILITIES
+                .iter()
+                .map(|uri| element_text(&q(MUWS1, "ManageabilityCapability"), uri))
+                .collect()
+        });
+    }
     match &r.state {
         State::Portal => {
             doc.push_with(q(API, "StaticPortalStatus"), || {

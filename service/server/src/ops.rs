@@ -291,6 +291,17 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
             ))
         }
         Operation::Create => {
+            // api:hostname is the only argument (and ignored: one site per Portal).
+            if let Some(other) = req
+                .body
+                .children()
+                .find(|c| c.is_element() && !c.has_tag_name((API, "hostname")))
+            {
+                return Err(OpError::BadArgument(format!(
+                    "createRequest takes only api:hostname, not {}",
+                    other.tag_name().name()
+                )));
+            }
             let system = Resource {
                 id: uuid::Uuid::new_v4().to_string(),
                 owner: "anonymous".to_string(),
@@ -313,7 +324,9 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
         Operation::LookupSystem => {
             let id = child(req.body, API, "ResourceId")
                 .map(text_of)
-                .unwrap_or("");
+                .ok_or_else(|| {
+                    OpError::BadArgument("lookupSystemRequest has no api:ResourceId".into())
+                })?;
             let system = req
                 .state
                 .registry
