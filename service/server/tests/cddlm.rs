@@ -1203,3 +1203,68 @@ async fn add_file_fetches_only_from_allowed_sources() {
         .ok();
     assert_eq!(state_of(&app, &id).await, "InitializedState");
 }
+
+#[actix_web::test]
+async fn install_progress_of_a_provisioned_node_shows_in_the_node_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let state =
+        web::Data::new(AppState::open(&site_config(&dir, Duration::from_secs(60))).unwrap());
+    let app = app!(state);
+    let id = create(&app).await;
+    initialize(&app, &id, &cluster(1, 1, None, "P1D"))
+        .await
+        .ok();
+    system(&app, &id, "Run", &empty("runRequest")).await.ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state.kickstarts.node_table(&id).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "nodes not registered at provisioning"
+        );
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    let nodes = property(&app, &id, "v:Nodes").await;
+    let doc = nodes.doc();
+    let compute = doc
+        .descendants()
+        .find(|n| {
+            n.tag_name().name() == "Node"
+                && n.descendants().any(|c| c.text() == Some("compute-0-0"))
+        })
+        .unwrap();
+    let mac = compute
+        .children()
+        .find(|c| c.tag_name().name() == "mac")
+        .and_then(|c| c.text())
+        .unwrap()
+        .to_string();
+    let r = admin(
+        &app,
+        test::TestRequest::post().uri(&format!("/install/progress?state=finished&mac={mac}")),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let nodes = property(&app, &id, "v:Nodes").await;
+    let states: Vec<(String, String)> = nodes
+        .doc()
+        .descendants()
+        .filter(|n| n.tag_name().name() == "Node")
+        .map(|n| {
+            let field = |name: &str| {
+                n.children()
+                    .find(|c| c.tag_name().name() == name)
+                    .and_then(|c| c.text())
+                    .unwrap()
+                    .to_string()
+            };
+            (field("name"), field("state"))
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("frontend".to_string(), "provisioning".to_string()),
+            ("compute-0-0".to_string(), "finished".to_string())
+        ]
+    );
+}
