@@ -79,6 +79,8 @@ for _n in ("LifecycleFault", "BadArgumentFault", "UnsupportedLanguageFault", "No
 
 # vcds faults (schemas/vcds.xsd)
 FAULTS["ReservationRefusedFault"] = ("vcds:ReservationRefusedFault", WSRF_FAULT)
+# Any operation in secure mode, for a client identity the grid-mapfile does not map.
+FAULTS["AccessDeniedFault"] = ("vcds:AccessDeniedFault", WSRF_FAULT)
 
 R = ["ResourceUnknownFault", "ResourceUnavailableFault"]
 L = R + ["LifecycleFault"]
@@ -92,7 +94,7 @@ SUBSCRIBE_FAULTS = R + [
 
 def op(name, req_el, resp_el, req_action, resp_action, faults, req_msg=None, resp_msg=None, doc=""):
     return dict(name=name, req_el=req_el, resp_el=resp_el, req_action=req_action,
-                resp_action=resp_action, faults=faults,
+                resp_action=resp_action, faults=faults + ["AccessDeniedFault"],
                 req_msg=req_msg or name + "Request", resp_msg=resp_msg or name + "Response", doc=doc)
 
 

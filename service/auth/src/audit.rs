@@ -37,6 +37,12 @@ pub struct AuditRecord {
     pub action: String,
     /// Resource id the request addressed, if any.
     pub resource: Option<String>,
+    /// Resource id the request created (a System by Create, a subscription by Subscribe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The address the request came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -57,8 +63,22 @@ impl AuditRecord {
             account: account.map(str::to_string),
             action: action.to_string(),
             resource: resource.map(str::to_string),
+            created: None,
+            peer: None,
             outcome,
         }
+    }
+
+    /// Notes the address the request came from.
+    pub fn peer(mut self, addr: Option<std::net::SocketAddr>) -> AuditRecord {
+        self.peer = addr.map(|a| a.to_string());
+        self
+    }
+
+    /// Names the resource the request created.
+    pub fn created(mut self, id: Option<&str>) -> AuditRecord {
+        self.created = id.map(str::to_string);
+        self
     }
 
     /// A record for an authorized caller.
@@ -150,7 +170,8 @@ mod tests {
             admin: false,
             limited_proxy: false,
         };
-        let created = AuditRecord::by(&alice, "Create", Some("vc-1"), Outcome::Ok);
+        let created =
+            AuditRecord::by(&alice, "Create", Some("portal"), Outcome::Ok).created(Some("vc-1"));
         let denied = AuditRecord::new(
             Some(&Dn::parse("CN=Mallory,O=Grid").expect("dn")),
             None,
@@ -177,12 +198,14 @@ mod tests {
         assert_eq!(first["dn"], "/O=Grid/CN=Alice");
         assert_eq!(first["account"], "alice");
         assert_eq!(first["action"], "Create");
-        assert_eq!(first["resource"], "vc-1");
+        assert_eq!(first["resource"], "portal");
+        assert_eq!(first["created"], "vc-1");
         assert_eq!(first["result"], "ok");
         let second: serde_json::Value = serde_json::from_str(lines[1]).expect("json");
         assert_eq!(second["dn"], "/O=Grid/CN=Mallory");
         assert_eq!(second["account"], serde_json::Value::Null);
         assert_eq!(second["result"], "fault");
+        assert!(second.get("created").is_none(), "{second}");
         assert_eq!(second["code"], "AccessDenied");
         let parsed: AuditRecord = serde_json::from_str(lines[1]).expect("record");
         assert_eq!(parsed, denied);

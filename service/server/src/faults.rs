@@ -44,6 +44,9 @@ pub enum OpError {
     ContentType(String),
     #[error("no resource {0:?} at this endpoint")]
     ResourceUnknown(String),
+    /// The caller has no authorized identity. Says nothing more, on purpose.
+    #[error("access denied")]
+    AccessDenied,
     #[error("this endpoint does not support action {0}")]
     ActionNotSupported(String),
     #[error("the body element {found} does not match the action, which expects {expected}")]
@@ -197,6 +200,9 @@ impl OpError {
             OpError::BadRequest(_) => Fault::new(sender, reason).with_code("bad-request"),
             OpError::BodyMismatch { .. } => Fault::new(sender, reason).with_code("body-mismatch"),
             OpError::ResourceUnknown(_) => wsrf(sender, ns::WSRF_R, "ResourceUnknownFault", reason),
+            OpError::AccessDenied => {
+                wsrf(sender, VCDS, "AccessDeniedFault", reason).with_code("access-denied")
+            }
             OpError::ActionNotSupported(action) => {
                 let mut f = Fault::new(sender, reason);
                 f.action = ns::WSA_FAULT_ACTION;

@@ -11,14 +11,13 @@ use vcds_wsrf::actions;
 
 use crate::faults::OpError;
 use crate::kinds::{Endpoint, Endpoints, RESOURCE_ID};
-use crate::ops::{self, Operation, Request};
+use crate::ops::{self, Operation, Reply, Request};
+use crate::security::{self, Principal};
 use crate::AppState;
+use vcds_auth::{AuditRecord, Outcome};
 
 static WSDL: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../wsdl");
 static SCHEMAS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../schemas");
-
-/// A slow sender gets this long to deliver the whole body.
-const BODY_DEADLINE: Duration = Duration::from_secs(30);
 
 fn base_url(req: &HttpRequest) -> String {
     let info = req.connection_info();
@@ -29,6 +28,7 @@ async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    deadline: Duration,
 ) -> Result<web::BytesMut, OpError> {
     let declared = req
         .headers()
@@ -51,7 +51,7 @@ async fn read_body(
         }
         Ok(body)
     };
-    actix_rt::time::timeout(BODY_DEADLINE, read)
+    actix_rt::time::timeout(deadline, read)
         .await
         .map_err(|_| OpError::BodyTimeout)?
 }
@@ -63,10 +63,11 @@ struct FaultContext {
     relates_to: Option<String>,
     endpoint: Endpoint,
     resource: Option<String>,
+    /// A state-changing operation was identified: its outcome goes to the audit log.
+    audited: Option<Operation>,
 }
 
-fn fault_response(req: &HttpRequest, ctx: &FaultContext, err: OpError) -> HttpResponse {
-    let fault = err.into_fault();
+fn fault_response(req: &HttpRequest, ctx: &FaultContext, fault: vcds_soap::Fault) -> HttpResponse {
     let endpoints = Endpoints {
         base: base_url(req),
     };
@@ -84,25 +85,16 @@ fn fault_response(req: &HttpRequest, ctx: &FaultContext, err: OpError) -> HttpRe
         .body(fault.render(ctx.version, &originator, ctx.relates_to.as_deref()))
 }
 
-/// `POST /wsrf/services/{endpoint}`
-pub async fn soap(
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let Some(endpoint) = Endpoint::from_path(&path) else {
-        return HttpResponse::NotFound().body("no such endpoint\n");
-    };
-    let endpoints = Endpoints {
-        base: base_url(&req),
-    };
-    let content_type = req
-        .headers()
+fn content_type(req: &HttpRequest) -> &str {
+    req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let (declared_version, http_action) = match SoapVersion::from_content_type(content_type) {
+        .unwrap_or("")
+}
+
+/// The SOAP version the content type declares, and the action the HTTP headers name.
+fn declared(req: &HttpRequest) -> (Option<SoapVersion>, Option<String>) {
+    match SoapVersion::from_content_type(content_type(req)) {
         Some((SoapVersion::V11, _)) => {
             let a = req
                 .headers()
@@ -113,31 +105,80 @@ pub async fn soap(
         }
         Some((v, a)) => (Some(v), a),
         None => (None, None),
+    }
+}
+
+/// The access-denied fault, in the SOAP version the request declared, without reading the body:
+/// an unauthorized caller learns nothing about the service.
+pub fn access_denied(req: &HttpRequest) -> HttpResponse {
+    let endpoint = req
+        .path()
+        .rsplit('/')
+        .next()
+        .and_then(Endpoint::from_path)
+        .unwrap_or(Endpoint::Portal);
+    let ctx = FaultContext {
+        version: declared(req).0.unwrap_or(SoapVersion::V11),
+        relates_to: None,
+        endpoint,
+        resource: None,
+        audited: None,
     };
+    fault_response(req, &ctx, OpError::AccessDenied.into_fault())
+}
+
+/// `POST /wsrf/services/{endpoint}`
+pub async fn soap(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(endpoint) = Endpoint::from_path(&path) else {
+        return HttpResponse::NotFound().body("no such endpoint\n");
+    };
+    // Set by `security::gate`; without it nobody was authorized.
+    let Some(caller) = security::caller(&req) else {
+        return access_denied(&req);
+    };
+    let endpoints = Endpoints {
+        base: base_url(&req),
+    };
+    let (declared_version, http_action) = declared(&req);
     let mut ctx = FaultContext {
         version: declared_version.unwrap_or(SoapVersion::V11),
         relates_to: None,
         endpoint,
         resource: None,
+        audited: None,
     };
-    if declared_version.is_none() {
-        return fault_response(&req, &ctx, OpError::ContentType(content_type.to_string()));
-    }
-    let body = match read_body(&req, payload, state.max_body).await {
-        Ok(b) => b,
-        Err(e) => return fault_response(&req, &ctx, e),
+    let result = match declared_version {
+        None => Err(OpError::ContentType(content_type(&req).to_string())),
+        Some(_) => match read_body(&req, payload, state.max_body, state.body_deadline).await {
+            Ok(body) => {
+                handle(
+                    &state,
+                    endpoint,
+                    endpoints,
+                    &body,
+                    http_action.as_deref(),
+                    &caller,
+                    &mut ctx,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        },
     };
-    match handle(
-        &state,
-        endpoint,
-        endpoints,
-        &body,
-        http_action.as_deref(),
-        &mut ctx,
-    )
-    .await
-    {
-        Ok((action, reply)) => {
+    match result {
+        Ok((
+            action,
+            Reply {
+                body: reply,
+                created,
+            },
+        )) => {
+            audit(&state, &req, &caller, &ctx, created.as_deref(), Outcome::Ok);
             let text = vcds_soap::write_reply(
                 ctx.version,
                 ReplyHeaders {
@@ -150,7 +191,29 @@ pub async fn soap(
                 .content_type(ctx.version.content_type(&action))
                 .body(text)
         }
-        Err(e) => fault_response(&req, &ctx, e),
+        Err(e) => {
+            let fault = e.into_fault();
+            let code = fault.detail.element.local.clone();
+            audit(&state, &req, &caller, &ctx, None, Outcome::Fault { code });
+            fault_response(&req, &ctx, fault)
+        }
+    }
+}
+
+/// Records a state-changing request (`ctx.audited`) in the audit log.
+fn audit(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: &Principal,
+    ctx: &FaultContext,
+    created: Option<&str>,
+    outcome: Outcome,
+) {
+    if let Some(op) = ctx.audited {
+        let record = AuditRecord::by(caller, op.name(), ctx.resource.as_deref(), outcome)
+            .created(created)
+            .peer(req.peer_addr());
+        state.security.audit(record);
     }
 }
 
@@ -160,8 +223,9 @@ async fn handle(
     endpoints: Endpoints,
     body: &[u8],
     http_action: Option<&str>,
+    caller: &Principal,
     ctx: &mut FaultContext,
-) -> Result<(String, String), OpError> {
+) -> Result<(String, Reply), OpError> {
     let doc = vcds_xml::parse_bytes(body, &state.limits)?;
     ctx.relates_to = vcds_soap::message_id(&doc);
     let env = Envelope::parse(&doc, std::slice::from_ref(&*RESOURCE_ID), http_action)
@@ -182,9 +246,15 @@ async fn handle(
                 .body
                 .map_or("nothing".to_string(), |b| vcds_xml::QName::of(b).clark()),
         })?;
-    let resource = ops::addressed(state, endpoint, &env)?;
     if op.mutates() {
-        tracing::info!(action, resource = %resource.id, "request");
+        ctx.audited = Some(op);
+        if endpoint == Endpoint::Portal {
+            ctx.resource = Some(crate::registry::PORTAL_ID.to_string());
+        }
+    }
+    let resource = ops::addressed(state, endpoint, &env, caller)?;
+    if op.mutates() {
+        tracing::info!(action, resource = %resource.id, account = %caller.account, "request");
     }
     let reply = ops::run(
         op,
@@ -195,6 +265,7 @@ async fn handle(
             endpoint,
             resource,
             body,
+            caller,
         },
     )
     .await?;

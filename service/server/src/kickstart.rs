@@ -905,17 +905,6 @@ fn normal_parts(path: &Path) -> Option<Vec<String>> {
     Some(parts)
 }
 
-/// Admin routes are for the service's own host until authentication covers them.
-pub(crate) fn loopback_only(req: &HttpRequest) -> Result<(), KickstartError> {
-    if req.peer_addr().is_some_and(|a| a.ip().is_loopback()) {
-        Ok(())
-    } else {
-        Err(KickstartError::Forbidden(
-            "admin routes answer on loopback only".to_string(),
-        ))
-    }
-}
-
 pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> HttpResponse {
     match serde_json::to_string_pretty(value) {
         Ok(body) => HttpResponse::build(status)
@@ -949,12 +938,10 @@ pub struct AddRoll {
 
 /// `POST /admin/rolls?path=DIR` or `POST /admin/rolls[?name=N]` with a tar archive body.
 pub async fn add_roll(
-    req: HttpRequest,
     query: web::Query<AddRoll>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, KickstartError> {
-    loopback_only(&req)?;
     let ks = &state.kickstarts;
     let source = match &query.path {
         Some(path) => ks.source_from_dir(path).await?,
@@ -976,11 +963,7 @@ struct CatalogListing {
 }
 
 /// `GET /admin/rolls`: the rolls and the appliances they define.
-pub async fn list_rolls(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, KickstartError> {
-    loopback_only(&req)?;
+pub async fn list_rolls(state: web::Data<AppState>) -> Result<HttpResponse, KickstartError> {
     let listing = CatalogListing {
         rolls: state.kickstarts.rolls(),
         appliances: state.kickstarts.appliances(),
@@ -991,23 +974,19 @@ pub async fn list_rolls(
 
 /// `DELETE /admin/rolls/{name}`
 pub async fn remove_roll(
-    req: HttpRequest,
     name: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, KickstartError> {
-    loopback_only(&req)?;
     state.kickstarts.remove_roll(&name).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `PUT /admin/clusters/{cluster}/rolls` with a JSON array of roll names (`[]`: all rolls).
 pub async fn enable_rolls(
-    req: HttpRequest,
     cluster: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, KickstartError> {
-    loopback_only(&req)?;
     let body = read_body(payload, MAX_HOST_BODY).await?;
     let rolls: Vec<String> = serde_json::from_slice(&body)
         .map_err(|e| KickstartError::BadRequest(format!("roll names: {e}")))?;
@@ -1017,11 +996,9 @@ pub async fn enable_rolls(
 
 /// `POST /admin/hosts` with a JSON [`Host`].
 pub async fn register_host(
-    req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, KickstartError> {
-    loopback_only(&req)?;
     let body = read_body(payload, MAX_HOST_BODY).await?;
     let host: Host = serde_json::from_slice(&body)
         .map_err(|e| KickstartError::BadRequest(format!("host: {e}")))?;
@@ -1031,11 +1008,9 @@ pub async fn register_host(
 
 /// `DELETE /admin/hosts/{name}`
 pub async fn remove_host(
-    req: HttpRequest,
     name: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, KickstartError> {
-    loopback_only(&req)?;
     state.kickstarts.remove_host(&name).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -14,6 +14,7 @@ use vcds_placement::{Allocation, Role};
 
 use crate::kickstart::Kickstarts;
 use crate::registry::{Deployment, Lifecycle, Phase, Registry, Resource, State};
+use crate::security::Scope;
 
 pub const VCDS: &str = "urn:vcds:2026";
 pub const API: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02";
@@ -340,7 +341,8 @@ fn static_portal_status(site: &str) -> String {
     wrap(&name, &inner, "")
 }
 
-/// The current RP document of a resource, or the part of it that `doc` wants.
+/// The current RP document of a resource, or the part of it that `doc` wants, as seen by a
+/// caller with `scope`.
 pub fn rp_document(
     mut doc: RpDocument,
     r: &Resource,
@@ -349,6 +351,7 @@ pub fn rp_document(
     site: &str,
     kickstarts: &Kickstarts,
     now: DateTime<Utc>,
+    scope: &Scope,
 ) -> RpDocument {
     doc.push_with(q(MUWS1, "ResourceId"), || {
         let id = match &r.state {
@@ -371,7 +374,7 @@ pub fn rp_document(
                 vec![static_portal_status(site)]
             });
             doc.push_with(q(API, "ActiveSystems"), || {
-                vec![active_systems(registry, endpoints)]
+                vec![active_systems(registry, endpoints, scope)]
             });
             doc.push_text(CURRENT_TIME.clone(), &xsd_datetime(now));
             producer_props_of(&mut doc, Endpoint::Portal.topics());
@@ -480,11 +483,25 @@ pub fn phase_values(phase: Option<Phase>) -> Vec<String> {
         .collect()
 }
 
-/// `api:ActiveSystems`: one EPR per live System.
-pub fn active_systems(registry: &Registry, endpoints: &Endpoints) -> String {
-    let systems = registry.select(|r| matches!(r.state, State::System { .. }));
+/// `api:ActiveSystems`: one EPR per live System that `scope` sees.
+pub fn active_systems(registry: &Registry, endpoints: &Endpoints, scope: &Scope) -> String {
+    active_systems_of(&systems(registry), endpoints, scope)
+}
+
+/// Every live System, oldest first.
+pub fn systems(registry: &Registry) -> Vec<std::sync::Arc<Resource>> {
+    registry.select(|r| matches!(r.state, State::System { .. }))
+}
+
+/// `api:ActiveSystems` of the given Systems, those `scope` sees.
+pub fn active_systems_of(
+    systems: &[std::sync::Arc<Resource>],
+    endpoints: &Endpoints,
+    scope: &Scope,
+) -> String {
     let inner: String = systems
         .iter()
+        .filter(|s| scope.sees(s))
         .map(|s| endpoints.of(s).element("wsa:EndpointReference", ""))
         .collect();
     wrap(&q(API, "ActiveSystems"), &inner, "")

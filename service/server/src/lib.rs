@@ -19,11 +19,15 @@ pub mod notifier;
 pub mod ops;
 pub mod registry;
 pub mod reservation;
+pub mod security;
 pub mod site;
 pub mod system;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::kinds::Endpoints;
@@ -54,6 +58,10 @@ pub struct Config {
     pub roll_roots: Vec<std::path::PathBuf>,
     /// Where AddFile may fetch an `api:uri` from (`file:` / `http:` directory URLs).
     pub addfile_sources: Vec<url::Url>,
+    /// A slow sender gets this long to deliver a whole SOAP request body.
+    pub body_deadline: Duration,
+    /// Mutual TLS, grid-mapfile, admins, audit log; plain HTTP on loopback by default.
+    pub security: security::SecurityConfig,
 }
 
 impl Config {
@@ -73,6 +81,8 @@ impl Config {
             pnodes: site::local_pnodes(),
             roll_roots: Vec::new(),
             addfile_sources: Vec::new(),
+            body_deadline: Duration::from_secs(30),
+            security: security::SecurityConfig::default(),
         }
     }
 }
@@ -87,6 +97,8 @@ pub enum StartError {
     Book(#[from] vcds_store::BookError),
     #[error("roll catalog: {0}")]
     Kickstart(#[from] kickstart::KickstartError),
+    #[error(transparent)]
+    Security(#[from] security::SecurityError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -103,7 +115,10 @@ pub struct AppState {
     pub site: String,
     pub limits: vcds_xml::Limits,
     pub max_body: usize,
+    pub body_deadline: Duration,
     pub max_lifetime: chrono::Duration,
+    /// Who may do what, and the audit log.
+    pub security: security::Security,
     /// Wakes the termination sweeper when a termination time changes.
     pub sweeper: tokio::sync::Notify,
     /// EPR addresses for work that has no request to take the host from (the sweeper).
@@ -120,6 +135,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn open(config: &Config) -> Result<AppState, StartError> {
+        let security = security::Security::open(&config.security)?;
         let store = vcds_store::Store::open(&config.db_url)?;
         tracing::info!(backend = store.backend(), "store opened");
         Ok(AppState {
@@ -137,10 +153,20 @@ impl AppState {
                 ..vcds_xml::Limits::default()
             },
             max_body: config.max_body,
+            body_deadline: config.body_deadline,
             max_lifetime: config.max_lifetime,
+            security,
             sweeper: tokio::sync::Notify::new(),
             endpoints: Endpoints {
-                base: format!("http://{}", config.listen),
+                base: format!(
+                    "{}://{}",
+                    if config.security.tls.is_some() {
+                        "https"
+                    } else {
+                        "http"
+                    },
+                    config.listen
+                ),
             },
             executor: config.executor.clone(),
             addfile_sources: config.addfile_sources.clone(),
@@ -148,8 +174,17 @@ impl AppState {
     }
 }
 
-/// Routes of the service, for the server and for in-process tests.
+/// Routes of the service, for the server and for in-process tests. Every route is behind
+/// [`security::gate`], which finds the caller (or denies) before any handler runs.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("")
+            .wrap(from_fn(security::gate))
+            .configure(service_routes),
+    );
+}
+
+fn service_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/wsrf/services/{endpoint}", web::post().to(http::soap))
         .route("/wsrf/services/{endpoint}", web::get().to(http::wsdl))
         .route("/wsdl/{path:.*}", web::get().to(http::wsdl_file))
@@ -186,9 +221,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// Runs the service until it is stopped. Resources whose termination time passed while the
-/// service was down are destroyed before the first request is answered.
-pub async fn serve(config: Config) -> Result<(), StartError> {
+/// A started server: its state, the addresses it listens on, and the server future (await it
+/// or spawn it; `server.handle()` stops it).
+pub struct Started {
+    pub state: web::Data<AppState>,
+    pub addrs: Vec<SocketAddr>,
+    pub server: actix_web::dev::Server,
+}
+
+/// Opens the state, destroys resources whose termination time passed while the service was
+/// down, starts the sweeper and the simulated site, and binds: plain HTTP, or mutual TLS with
+/// each connection's principal found once at the handshake.
+pub async fn start(config: Config) -> Result<Started, StartError> {
+    security::check_listen(&config.listen, &config.security)?;
     let state = web::Data::new(AppState::open(&config)?);
     let swept = lifecycle::sweep(&state).await?;
     if swept > 0 {
@@ -202,20 +247,42 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     shared.executor.resume_all(&shared);
     actix_rt::spawn(site::run_clock(shared.clone()));
     let data = state.clone();
-    let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes));
+    let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes))
+        // Slow senders of request heads are cut off; bodies have `Config::body_deadline`.
+        .client_request_timeout(Duration::from_secs(10));
     if config.workers > 0 {
         server = server.workers(config.workers);
     }
-    let server = server
-        .bind(&config.listen)
-        .map_err(|source| StartError::Bind {
-            addr: config.listen.clone(),
-            source,
-        })?;
-    for addr in server.addrs() {
-        tracing::info!(%addr, site = %config.site, "vcds listening: POST /wsrf/services/Portal, GET /wsrf/services/Portal?wsdl");
+    let bind_error = |source| StartError::Bind {
+        addr: config.listen.clone(),
+        source,
+    };
+    let server = match (&config.security.tls, state.security.authorizer()) {
+        (Some(files), Some(authorizer)) => server
+            .on_connect(vcds_auth::on_connect(authorizer))
+            .bind_openssl(&config.listen, security::acceptor(files)?)
+            .map_err(bind_error)?,
+        _ => server.bind(&config.listen).map_err(bind_error)?,
+    };
+    let addrs = server.addrs();
+    let scheme = if state.security.secure() {
+        "https"
+    } else {
+        "http"
+    };
+    for addr in &addrs {
+        tracing::info!(%addr, scheme, site = %config.site, "vcds listening: POST /wsrf/services/Portal, GET /wsrf/services/Portal?wsdl");
     }
-    server.run().await?;
+    Ok(Started {
+        state,
+        addrs,
+        server: server.run(),
+    })
+}
+
+/// Runs the service until it is stopped.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    start(config).await?.server.await?;
     Ok(())
 }
 

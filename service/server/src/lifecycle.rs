@@ -10,6 +10,7 @@ use vcds_xml::QName;
 
 use crate::kinds::{self, q, Endpoint, Endpoints, API, RESOURCE_TERMINATION};
 use crate::registry::{Registry, RegistryError, Resource, State, PORTAL_ID};
+use crate::security::Scope;
 use crate::AppState;
 
 /// Sends `message` on `topic` to every subscriber of `producer` that asked for it.
@@ -19,6 +20,19 @@ pub fn publish(
     producer: &Resource,
     topic: &QName,
     message: &str,
+) {
+    publish_each(state, endpoints, producer, topic, |_| {
+        Some(message.to_string())
+    });
+}
+
+/// Like [`publish`], with each subscriber's own message (`None`: nothing for that one).
+fn publish_each(
+    state: &AppState,
+    endpoints: &Endpoints,
+    producer: &Resource,
+    topic: &QName,
+    message_for: impl Fn(&Resource) -> Option<String>,
 ) {
     let subscribers = state.registry.select(|r| match &r.state {
         State::Subscription(s) => {
@@ -32,24 +46,27 @@ pub fn publish(
     let producer_epr = endpoints.of(producer);
     for sub in subscribers {
         if let State::Subscription(s) = &sub.state {
+            let Some(message) = message_for(&sub) else {
+                continue;
+            };
             let body =
-                notify::notification_message(&endpoints.of(&sub), topic, &producer_epr, message);
+                notify::notification_message(&endpoints.of(&sub), topic, &producer_epr, &message);
             state.notifier.send(s.consumer.clone(), body);
         }
     }
 }
 
-/// Tells Portal subscribers that the set of Systems changed.
-fn publish_active_systems(state: &AppState, endpoints: &Endpoints, old: String) {
+/// Tells Portal subscribers that the set of Systems changed, each as far as its scope sees it:
+/// a subscriber who cannot see the System that came or went hears nothing.
+fn publish_active_systems(state: &AppState, endpoints: &Endpoints, before: Vec<Arc<Resource>>) {
     if let Some(portal) = state.registry.get(PORTAL_ID) {
-        let new = kinds::active_systems(&state.registry, endpoints);
-        publish(
-            state,
-            endpoints,
-            &portal,
-            &q(API, "ActiveSystems"),
-            &notify::value_change(&[old], &[new]),
-        );
+        let after = kinds::systems(&state.registry);
+        publish_each(state, endpoints, &portal, &q(API, "ActiveSystems"), |sub| {
+            let scope = Scope::of_subscription(sub);
+            let old = kinds::active_systems_of(&before, endpoints, &scope);
+            let new = kinds::active_systems_of(&after, endpoints, &scope);
+            (old != new).then(|| notify::value_change(&[old], &[new]))
+        });
     }
 }
 
@@ -58,10 +75,10 @@ pub async fn create(
     endpoints: &Endpoints,
     resource: Resource,
 ) -> Result<Arc<Resource>, RegistryError> {
-    let old = kinds::active_systems(&state.registry, endpoints);
+    let before = kinds::systems(&state.registry);
     let created = state.registry.put(resource).await?;
     tracing::info!(id = %created.id, kind = created.state.kind(), "resource created");
-    publish_active_systems(state, endpoints, old);
+    publish_active_systems(state, endpoints, before);
     Ok(created)
 }
 
@@ -74,7 +91,7 @@ pub async fn destroy(
     ids: Vec<String>,
     reason: &str,
 ) -> Result<(), RegistryError> {
-    let old = kinds::active_systems(&state.registry, endpoints);
+    let before = kinds::systems(&state.registry);
     let now = Utc::now();
     for id in &ids {
         if let Some(r) = state.registry.get(id) {
@@ -110,7 +127,7 @@ pub async fn destroy(
         .iter()
         .any(|r| matches!(r.state, State::System { .. }))
     {
-        publish_active_systems(state, endpoints, old);
+        publish_active_systems(state, endpoints, before);
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use vcds_xml::QName;
 use crate::faults::OpError;
 use crate::kinds::{self, q, Endpoint, Endpoints, API, RESOURCE_ID, VCDS};
 use crate::registry::{Deployment, Resource, State, StoredProperty, SubscriptionState};
+use crate::security::{Principal, Scope};
 use crate::system;
 use crate::AppState;
 
@@ -99,6 +100,32 @@ impl Operation {
         at.contains(&endpoint).then(|| (op, q(ns_uri, local)))
     }
 
+    /// The operation's name in the WSDL, for logs and the audit log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::GetDocument => "GetResourcePropertyDocument",
+            Operation::Get => "GetResourceProperty",
+            Operation::GetMultiple => "GetMultipleResourceProperties",
+            Operation::Query => "QueryResourceProperties",
+            Operation::Set => "SetResourceProperties",
+            Operation::Destroy => "Destroy",
+            Operation::SetTerminationTime => "SetTerminationTime",
+            Operation::Subscribe => "Subscribe",
+            Operation::Renew => "Renew",
+            Operation::Unsubscribe => "Unsubscribe",
+            Operation::Create => "Create",
+            Operation::LookupSystem => "LookupSystem",
+            Operation::Initialize => "Initialize",
+            Operation::AddFile => "AddFile",
+            Operation::Run => "Run",
+            Operation::Terminate => "Terminate",
+            Operation::Ping => "Ping",
+            Operation::Resolve => "Resolve",
+            Operation::Suspend => "Suspend",
+            Operation::Resume => "Resume",
+        }
+    }
+
     pub fn mutates(self) -> bool {
         !matches!(
             self,
@@ -122,6 +149,15 @@ pub struct Request<'a, 'input> {
     pub endpoint: Endpoint,
     pub resource: Arc<Resource>,
     pub body: Node<'a, 'input>,
+    /// Who asked; `ops::addressed` has checked that they may act on `resource`.
+    pub caller: &'a Principal,
+}
+
+/// An operation's reply body, and the resource it created, if any (for the audit log).
+#[derive(Debug)]
+pub struct Reply {
+    pub body: String,
+    pub created: Option<String>,
 }
 
 fn rp_response(local: &str, inner: &str) -> String {
@@ -144,9 +180,10 @@ pub(crate) fn child<'a, 'input>(
 }
 
 /// Runs `op`; returns the reply body.
-pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError> {
+pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> {
     let now = Utc::now();
     let schema = req.endpoint.schema();
+    let scope = Scope::of(req.caller);
     let document_of = |doc| {
         kinds::rp_document(
             doc,
@@ -156,10 +193,11 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
             &req.state.site,
             &req.state.kickstarts,
             now,
+            &scope,
         )
     };
     let document = || document_of(RpDocument::default());
-    match op {
+    let body = match op {
         Operation::GetDocument => Ok(rp_response(
             "GetResourcePropertyDocumentResponse",
             &document().render(schema),
@@ -246,7 +284,7 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
                 xsd_datetime(now)
             ))
         }
-        Operation::Subscribe => subscribe(&req, now).await,
+        Operation::Subscribe => return subscribe(&req, now).await,
         Operation::Renew => {
             let tt = child(req.body, ns::WSNT, "TerminationTime").ok_or_else(|| {
                 OpError::TerminationUnacceptable("Renew carries no TerminationTime".to_string())
@@ -290,37 +328,7 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
                 ns::WSNT
             ))
         }
-        Operation::Create => {
-            // api:hostname is the only argument (and ignored: one site per Portal).
-            if let Some(other) = req
-                .body
-                .children()
-                .find(|c| c.is_element() && !c.has_tag_name((API, "hostname")))
-            {
-                return Err(OpError::BadArgument(format!(
-                    "createRequest takes only api:hostname, not {}",
-                    other.tag_name().name()
-                )));
-            }
-            let system = Resource {
-                id: uuid::Uuid::new_v4().to_string(),
-                owner: "anonymous".to_string(),
-                created: now,
-                termination: None,
-                state: State::System {
-                    props: Vec::new(),
-                    deployment: Deployment::default(),
-                },
-            };
-            let system = crate::lifecycle::create(req.state, &req.endpoints, system).await?;
-            let epr = req.endpoints.of(&system);
-            Ok(format!(
-                "<api:createResponse xmlns:api=\"{API}\" xmlns:wsa=\"{}\"><api:ResourceId>{}</api:ResourceId><api:systemReference>{}</api:systemReference></api:createResponse>",
-                ns::WSA,
-                vcds_xml::escape(&system.id),
-                epr.children()
-            ))
-        }
+        Operation::Create => return create(&req, now).await,
         Operation::LookupSystem => {
             let id = child(req.body, API, "ResourceId")
                 .map(text_of)
@@ -331,7 +339,7 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
                 .state
                 .registry
                 .get(id)
-                .filter(|r| matches!(r.state, State::System { .. }))
+                .filter(|r| matches!(r.state, State::System { .. }) && scope.sees(r))
                 .ok_or_else(|| OpError::ResourceUnknown(id.to_string()))?;
             Ok(req
                 .endpoints
@@ -346,7 +354,47 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<String, OpError>
         Operation::Resolve => system::resolve(&req),
         Operation::Suspend => system::suspend(&req).await,
         Operation::Resume => system::resume(&req).await,
+    };
+    body.map(|body| Reply {
+        body,
+        created: None,
+    })
+}
+
+/// Create: a new System, owned by the caller.
+async fn create(req: &Request<'_, '_>, now: chrono::DateTime<Utc>) -> Result<Reply, OpError> {
+    // api:hostname is the only argument (and ignored: one site per Portal).
+    if let Some(other) = req
+        .body
+        .children()
+        .find(|c| c.is_element() && !c.has_tag_name((API, "hostname")))
+    {
+        return Err(OpError::BadArgument(format!(
+            "createRequest takes only api:hostname, not {}",
+            other.tag_name().name()
+        )));
     }
+    let system = Resource {
+        id: uuid::Uuid::new_v4().to_string(),
+        owner: req.caller.account.clone(),
+        created: now,
+        termination: None,
+        state: State::System {
+            props: Vec::new(),
+            deployment: Deployment::default(),
+        },
+    };
+    let system = crate::lifecycle::create(req.state, &req.endpoints, system).await?;
+    let epr = req.endpoints.of(&system);
+    Ok(Reply {
+        body: format!(
+            "<api:createResponse xmlns:api=\"{API}\" xmlns:wsa=\"{}\"><api:ResourceId>{}</api:ResourceId><api:systemReference>{}</api:systemReference></api:createResponse>",
+            ns::WSA,
+            vcds_xml::escape(&system.id),
+            epr.children()
+        ),
+        created: Some(system.id.clone()),
+    })
 }
 
 /// Resource lifetimes are bounded so a forgotten resource cannot live forever by accident.
@@ -462,7 +510,8 @@ async fn set_properties(
     Ok(rp_response("SetResourcePropertiesResponse", ""))
 }
 
-async fn subscribe(req: &Request<'_, '_>, now: chrono::DateTime<Utc>) -> Result<String, OpError> {
+/// Subscribe: a new subscription on the addressed producer, owned by the subscriber.
+async fn subscribe(req: &Request<'_, '_>, now: chrono::DateTime<Utc>) -> Result<Reply, OpError> {
     let consumer = child(req.body, ns::WSNT, "ConsumerReference")
         .ok_or_else(|| OpError::Consumer(vcds_wsrf::epr::EprError::MissingAddress))
         .and_then(|n| Epr::parse(n).map_err(OpError::from))?;
@@ -510,32 +559,40 @@ async fn subscribe(req: &Request<'_, '_>, now: chrono::DateTime<Utc>) -> Result<
     };
     let subscription = Resource {
         id: uuid::Uuid::new_v4().to_string(),
-        owner: req.resource.owner.clone(),
+        owner: req.caller.account.clone(),
         created: now,
         termination,
         state: State::Subscription(SubscriptionState {
             producer: req.resource.id.clone(),
             consumer,
             topic: topic.map(|t| (t.ns, t.local)),
+            subscriber_admin: req.caller.admin,
         }),
     };
     let subscription = req.state.registry.put(subscription).await?;
     let epr = req.endpoints.of(&subscription);
-    Ok(format!(
-        "<wsnt:SubscribeResponse xmlns:wsnt=\"{}\" xmlns:wsa=\"{}\"><wsnt:SubscriptionReference>{}</wsnt:SubscriptionReference><wsnt:CurrentTime>{}</wsnt:CurrentTime>{}</wsnt:SubscribeResponse>",
-        ns::WSNT,
-        ns::WSA,
-        epr.children(),
-        xsd_datetime(now),
-        termination_element("wsnt:TerminationTime", termination)
-    ))
+    Ok(Reply {
+        body: format!(
+            "<wsnt:SubscribeResponse xmlns:wsnt=\"{}\" xmlns:wsa=\"{}\"><wsnt:SubscriptionReference>{}</wsnt:SubscriptionReference><wsnt:CurrentTime>{}</wsnt:CurrentTime>{}</wsnt:SubscribeResponse>",
+            ns::WSNT,
+            ns::WSA,
+            epr.children(),
+            xsd_datetime(now),
+            termination_element("wsnt:TerminationTime", termination)
+        ),
+        created: Some(subscription.id.clone()),
+    })
 }
 
 /// The resource a request addresses: the Portal, or the one named by the reference parameter.
+///
+/// Authorization: a System or Subscription of another owner is reported exactly as an unknown
+/// one (same fault, same text), so that nobody learns which ids exist; admins reach everything.
 pub fn addressed(
     state: &AppState,
     endpoint: Endpoint,
     env: &vcds_soap::Envelope<'_, '_>,
+    caller: &Principal,
 ) -> Result<Arc<Resource>, OpError> {
     let id = match endpoint {
         Endpoint::Portal => crate::registry::PORTAL_ID.to_string(),
@@ -550,5 +607,6 @@ pub fn addressed(
         .registry
         .get(&id)
         .filter(|r| Endpoint::of(&r.state) == endpoint)
+        .filter(|r| endpoint == Endpoint::Portal || caller.may_access(&r.owner))
         .ok_or(OpError::ResourceUnknown(id))
 }

@@ -29,6 +29,9 @@ pub struct SubscriptionState {
     pub consumer: Epr,
     /// `None` subscribes to every topic of the producer.
     pub topic: Option<(String, String)>,
+    /// The subscriber had the admin role, so its notifications list every System.
+    #[serde(default)]
+    pub subscriber_admin: bool,
 }
 
 /// The kind-specific part of a resource, stored as JSON.

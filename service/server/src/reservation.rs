@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, TimeZone, Utc};
 use vcds_cdl::cluster::{ClusterSpec, Isolation, Subnet};
 use vcds_placement::{
@@ -194,13 +194,12 @@ fn admin_error(e: OpError) -> actix_web::Error {
     }
 }
 
-/// An admin view of the site: `view` over the current site state, as JSON.
+/// An admin view of the site: `view` over the current site state, as JSON. (`/admin/*` is
+/// for admins only: `security::gate` checks that before any handler runs.)
 async fn admin_view<T: serde::Serialize + Send + 'static>(
-    req: HttpRequest,
     state: web::Data<AppState>,
     view: impl FnOnce(&SiteState) -> T + Send + 'static,
 ) -> actix_web::Result<HttpResponse> {
-    crate::kickstart::loopback_only(&req)?;
     let value = blocking(&state, |book| book.read(view))
         .await
         .map_err(admin_error)?;
@@ -208,11 +207,8 @@ async fn admin_view<T: serde::Serialize + Send + 'static>(
 }
 
 /// `GET /admin/pnodes`: the site's P-nodes, their state and how many reservations use each.
-pub async fn list_pnodes(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> actix_web::Result<HttpResponse> {
-    admin_view(req, state, |site| {
+pub async fn list_pnodes(state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+    admin_view(state, |site| {
         site.pnodes()
             .map(|p| PNodeInfo {
                 name: p.name.clone(),
@@ -235,12 +231,10 @@ pub async fn list_pnodes(
 /// `PUT /admin/pnodes/{name}/state` with `up`, `down` or `maintenance`: answers the running
 /// and future reservations a P-node leaving service hits (also logged).
 pub async fn set_pnode_state(
-    req: HttpRequest,
     name: web::Path<String>,
     body: String,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
-    crate::kickstart::loopback_only(&req)?;
     let new_state = match body.trim() {
         "up" => PNodeState::Up,
         "down" => PNodeState::Down,
@@ -269,11 +263,8 @@ pub async fn set_pnode_state(
 }
 
 /// `GET /admin/reservations`: every active reservation with its placement.
-pub async fn list_reservations(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> actix_web::Result<HttpResponse> {
-    admin_view(req, state, |site| {
+pub async fn list_reservations(state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+    admin_view(state, |site| {
         site.reservations().cloned().collect::<Vec<_>>()
     })
     .await

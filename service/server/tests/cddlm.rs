@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
+use common::ops::{initialize_inline, small_cluster};
 use common::*;
 use std::time::{Duration, Instant};
 
@@ -23,28 +24,6 @@ fn action(op: &str) -> String {
         "Suspend" | "Resume" => format!("urn:vcds:2026/SystemEPR/{op}Request"),
         _ => format!("http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/SystemEPR/{op}Request"),
     }
-}
-
-fn small_cluster() -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/small-cluster.cdl"
-    ))
-    .unwrap();
-    // An inline body is an element, not a document: drop the XML declaration.
-    match text.strip_prefix("<?xml version=\"1.0\"?>") {
-        Some(rest) => rest.trim_start().to_string(),
-        None => text,
-    }
-}
-
-fn envelope(action: &str, resource: Option<&str>, body: &str) -> String {
-    let rid = resource
-        .map(|id| format!("<v:ResourceId xmlns:v=\"urn:vcds:2026\" wsa:IsReferenceParameter=\"true\">{id}</v:ResourceId>"))
-        .unwrap_or_default();
-    format!(
-        "<s:Envelope xmlns:s=\"{S11}\" xmlns:wsa=\"{WSA}\"><s:Header><wsa:Action>{action}</wsa:Action><wsa:MessageID>urn:uuid:m1</wsa:MessageID>{rid}</s:Header><s:Body>{body}</s:Body></s:Envelope>"
-    )
 }
 
 fn config(dir: &tempfile::TempDir, step: Duration) -> Config {
@@ -73,7 +52,7 @@ async fn call(
         app,
         endpoint,
         "text/xml; charset=utf-8",
-        envelope(action, resource, body),
+        envelope(S11, action, resource, body),
     )
     .await
 }
@@ -93,10 +72,6 @@ async fn create(app: &impl Svc) -> String {
     .await
     .ok();
     r.text_of("ResourceId").unwrap()
-}
-
-fn initialize_inline(cdl: &str) -> String {
-    format!("<api:initializeRequest xmlns:api=\"{API}\"><api:descriptor api:language=\"{CDL}\"><api:body>{cdl}</api:body></api:descriptor></api:initializeRequest>")
 }
 
 fn initialize_reference(name: &str, options: &str) -> String {

@@ -13,15 +13,6 @@ use vcds_server::{routes, AppState, Config};
 const CREATE: &str =
     "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/CreateRequest";
 
-fn envelope(ns: &str, action: &str, resource: Option<&str>, body: &str) -> String {
-    let rid = resource
-        .map(|id| format!("<v:ResourceId xmlns:v=\"urn:vcds:2026\" wsa:IsReferenceParameter=\"true\">{id}</v:ResourceId>"))
-        .unwrap_or_default();
-    format!(
-        "<s:Envelope xmlns:s=\"{ns}\" xmlns:wsa=\"{WSA}\"><s:Header><wsa:Action>{action}</wsa:Action><wsa:MessageID>urn:uuid:m1</wsa:MessageID>{rid}</s:Header><s:Body>{body}</s:Body></s:Envelope>"
-    )
-}
-
 fn config(dir: &tempfile::TempDir) -> Config {
     Config::new(
         "127.0.0.1:0",

@@ -90,10 +90,57 @@ struct KickstartArgs {
 }
 
 #[derive(Args)]
+#[command(
+    after_long_help = "Secure mode (mutual TLS): give --tls-cert, --tls-key, --trust-roots and \
+--grid-mapfile together. Every client must present a certificate (RFC 3820 proxy certificates are \
+accepted and stand for their end-entity DN, as in Globus) issued by a CA of the trust-roots \
+directory, not revoked by its CRLs, and mapped to a local account by the grid-mapfile; others are \
+refused at the handshake or get a vcds:AccessDeniedFault. Each caller sees and acts on only the \
+Systems and subscriptions it created; those listed in --admins act on all and use /admin/*.\n\n\
+Without TLS the service speaks plain HTTP, authenticates nobody and treats every caller as the \
+local administrator, so it listens on loopback only unless --insecure-listen-any is given."
+)]
 struct ServeArgs {
-    /// Address and port to listen on. Plain HTTP: keep it on loopback unless TLS is configured.
+    /// Address and port to listen on. Plain HTTP is refused beyond loopback unless
+    /// --insecure-listen-any is given.
     #[arg(long, default_value = "127.0.0.1:8080", env = "VCDS_LISTEN")]
     listen: String,
+    /// Server certificate (PEM, may hold the chain): turns on secure mode (HTTPS with client
+    /// certificates required).
+    #[arg(long, value_name = "FILE", env = "VCDS_TLS_CERT", requires_all = ["tls_key", "trust_roots", "grid_mapfile"])]
+    tls_cert: Option<PathBuf>,
+    /// The server certificate's private key (PEM, unencrypted).
+    #[arg(long, value_name = "FILE", env = "VCDS_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Directory of trusted CA certificates (HASH.0 or *.pem) and their CRLs (HASH.r0 or
+    /// *.crl.pem), like /etc/grid-security/certificates.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "VCDS_TRUST_ROOTS",
+        requires = "tls_cert"
+    )]
+    trust_roots: Option<PathBuf>,
+    /// grid-mapfile: lines of `"DN" account[,account…]`; the first account owns what the DN creates.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "VCDS_GRID_MAPFILE",
+        requires = "tls_cert"
+    )]
+    grid_mapfile: Option<PathBuf>,
+    /// Administrators: one quoted DN or local account per line. They see and act on every
+    /// resource and may use /admin/*.
+    #[arg(long, value_name = "FILE", env = "VCDS_ADMINS", requires = "tls_cert")]
+    admins: Option<PathBuf>,
+    /// Allow plain HTTP (no authentication, every caller the local administrator) on an address
+    /// other than loopback. Only for closed test networks.
+    #[arg(long)]
+    insecure_listen_any: bool,
+    /// Audit log of every state-changing request (JSON lines: who, what, which resource, when,
+    /// result). Default: audit.log in the data directory.
+    #[arg(long, value_name = "FILE", env = "VCDS_AUDIT_LOG")]
+    audit_log: Option<PathBuf>,
     /// Database URL: sqlite://PATH, or postgres://USER@HOST:PORT/DB. Default: SQLite file
     /// vcds.db in the data directory. Migrations are applied at start.
     #[arg(long, env = "VCDS_DB")]
@@ -237,6 +284,30 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.max_body = args.max_body;
     config.max_lifetime = chrono::Duration::days(args.max_lifetime_days);
     config.workers = args.workers;
+    config.security = vcds_server::security::SecurityConfig {
+        tls: match (
+            args.tls_cert,
+            args.tls_key,
+            args.trust_roots,
+            args.grid_mapfile,
+        ) {
+            (Some(cert), Some(key), Some(trust_roots), Some(grid_mapfile)) => {
+                Some(vcds_server::security::TlsFiles {
+                    cert,
+                    key,
+                    trust_roots,
+                    grid_mapfile,
+                    admins: args.admins,
+                })
+            }
+            _ => None,
+        },
+        audit_log: Some(
+            args.audit_log
+                .unwrap_or_else(|| args.data_dir.join("audit.log")),
+        ),
+        insecure_listen_any: args.insecure_listen_any,
+    };
     actix_rt::System::new().block_on(vcds_server::serve(config))?;
     Ok(())
 }

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use actix_web::test;
 
+pub mod ops;
+pub mod secure;
+
 pub const WSA: &str = "http://www.w3.org/2005/08/addressing";
 pub const S11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 pub const S12: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -18,6 +21,18 @@ pub const RP: &str = "http://docs.oasis-open.org/wsrf/rp-2";
 pub const RL: &str = "http://docs.oasis-open.org/wsrf/rl-2";
 pub const WSNT: &str = "http://docs.oasis-open.org/wsn/b-2";
 
+/// A SOAP envelope (`ns`: S11 or S12) with wsa:Action, a MessageID and, for a System or
+/// Subscription, the `vcds:ResourceId` reference parameter.
+pub fn envelope(ns: &str, action: &str, resource: Option<&str>, body: &str) -> String {
+    let rid = resource
+        .map(|id| format!("<v:ResourceId xmlns:v=\"urn:vcds:2026\" wsa:IsReferenceParameter=\"true\">{id}</v:ResourceId>"))
+        .unwrap_or_default();
+    format!(
+        "<s:Envelope xmlns:s=\"{ns}\" xmlns:wsa=\"{WSA}\"><s:Header><wsa:Action>{action}</wsa:Action><wsa:MessageID>urn:uuid:m1</wsa:MessageID>{rid}</s:Header><s:Body>{body}</s:Body></s:Envelope>"
+    )
+}
+
+#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub text: String,
