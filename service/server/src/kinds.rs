@@ -15,6 +15,7 @@ use vcds_placement::{Allocation, Role};
 use crate::kickstart::Kickstarts;
 use crate::registry::{Deployment, Lifecycle, Phase, Registry, Resource, State};
 use crate::security::Scope;
+use crate::AppState;
 
 pub const VCDS: &str = "urn:vcds:2026";
 pub const API: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02";
@@ -346,13 +347,12 @@ fn static_portal_status(site: &str) -> String {
 pub fn rp_document(
     mut doc: RpDocument,
     r: &Resource,
-    registry: &Registry,
+    state: &AppState,
     endpoints: &Endpoints,
-    site: &str,
-    kickstarts: &Kickstarts,
     now: DateTime<Utc>,
     scope: &Scope,
 ) -> RpDocument {
+    let (registry, site, kickstarts) = (&state.registry, state.site.as_str(), &state.kickstarts);
     doc.push_with(q(MUWS1, "ResourceId"), || {
         let id = match &r.state {
             State::Portal => format!("urn:vcds:portal:{site}"),

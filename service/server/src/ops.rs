@@ -184,18 +184,8 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> 
     let now = Utc::now();
     let schema = req.endpoint.schema();
     let scope = Scope::of(req.caller);
-    let document_of = |doc| {
-        kinds::rp_document(
-            doc,
-            &req.resource,
-            &req.state.registry,
-            &req.endpoints,
-            &req.state.site,
-            &req.state.kickstarts,
-            now,
-            &scope,
-        )
-    };
+    let document_of =
+        |doc| kinds::rp_document(doc, &req.resource, req.state, &req.endpoints, now, &scope);
     let document = || document_of(RpDocument::default());
     let body = match op {
         Operation::GetDocument => Ok(rp_response(

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service: SOAP endpoints under /wsrf/services/, WSDL and schemas for toolkits.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the kickstart file (or the expanded XML profile) that the given rolls generate for
     /// an appliance, offline, like Rocks' `rocks list host profile`.
     ///
@@ -226,7 +226,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Agent(a) => Ok(vcds_site::agent::run(&vcds_site::agent::AgentConfig {
             endpoint: a.socket,
             key_file: a.key_file,
