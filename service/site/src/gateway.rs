@@ -901,7 +901,10 @@ pub fn plan_legs(spec: &GatewaySpec, observed: &Observed) -> Result<Vec<Cmd>, Er
         ),
     ];
     let mut address_cmds = Vec::new();
+    // A recreated outside leg or a changed outside address takes the default route with it.
+    let mut outside_changed = false;
     for (port, leg, bridge, wanted) in &legs {
+        let planned = address_cmds.len();
         let outer = observed.pnode_link(port);
         let inner = observed.gw_link(leg);
         if let Some(link) = outer.filter(|l| l.kind() != Some("veth")) {
@@ -953,10 +956,13 @@ pub fn plan_legs(spec: &GatewaySpec, observed: &Observed) -> Result<Vec<Cmd>, Er
         if !inner.is_some_and(AddrLink::is_up) {
             address_cmds.push(Cmd::ip(gwns, &["link", "set", leg, "up"]));
         }
+        if *leg == OUTSIDE_LEG && address_cmds.len() > planned {
+            outside_changed = true;
+        }
     }
     cmds.extend(address_cmds);
     match spec.outside.gateway {
-        Some(via) if observed.default_via != Some(via) => {
+        Some(via) if outside_changed || observed.default_via != Some(via) => {
             let via = via.to_string();
             cmds.push(Cmd::ip(
                 gwns,
@@ -1632,6 +1638,18 @@ ra-param=cl0,60,0
                 "ip -n pn1 link set gwo100 up",
                 "ip -n gw-100 addr add 192.0.2.10/24 dev out0",
                 "ip -n gw-100 link set out0 up",
+                "ip -n gw-100 route replace default via 192.0.2.1 dev out0",
+            ]
+        );
+        // Same gateway, new outside address: deleting the old one drops the route too.
+        let mut moved = spec();
+        moved.outside.address = Ipv4Addr::new(192, 0, 2, 12);
+        assert_eq!(
+            argv(&plan_legs(&moved, &observed(GW)).unwrap()),
+            [
+                "ip -n gw-100 addr del 192.0.2.10/24 dev out0",
+                "ip -n gw-100 addr add 192.0.2.12/24 dev out0",
+                "ip -n gw-100 route replace default via 192.0.2.1 dev out0",
             ]
         );
     }
