@@ -39,8 +39,10 @@ enum Command {
     /// manager the same file. VMs keep running when the agent stops; a restarted agent
     /// re-adopts them from the state directory.
     ///
-    /// Local site example (the agent inside the P-node's namespace):
-    /// ip netns exec pnode1 vcds agent --socket /run/vcds/pnode1.sock --key-file pnode1.key --state-dir /var/lib/vcds/pnode1
+    /// Local site example (the P-node is namespace pnode1; the agent runs in the host's mount
+    /// namespace and enters pnode1 itself, so the GW-node namespaces it creates are visible to
+    /// the host — under `ip netns exec` they would not be):
+    /// vcds agent --netns pnode1 --socket /run/vcds/pnode1.sock --key-file pnode1.key --state-dir /var/lib/vcds/pnode1
     Agent(AgentArgs),
 }
 
