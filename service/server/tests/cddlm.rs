@@ -1243,3 +1243,56 @@ async fn install_progress_of_a_provisioned_node_shows_in_the_node_table() {
         ]
     );
 }
+
+#[actix_web::test]
+async fn an_exhausted_pool_is_named_and_suspend_keeps_the_reservation() {
+    let dir = tempfile::tempdir().unwrap();
+    let state =
+        web::Data::new(AppState::open(&site_config(&dir, Duration::from_millis(10))).unwrap());
+    let app = app!(state);
+    // Four VNIs: four small clusters fit (12 of 16 cores), the fifth finds no network id.
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let id = create(&app).await;
+        initialize(&app, &id, &cluster(1, 1, None, "P1D"))
+            .await
+            .ok();
+        ids.push(id);
+    }
+    let fifth = create(&app).await;
+    let r = initialize(&app, &fifth, &cluster(1, 1, None, "P1D")).await;
+    assert_eq!(r.fault_detail(), "ReservationRefusedFault", "{}", r.text);
+    assert_eq!(r.text_of("shortage").as_deref(), Some("network ids"));
+    assert_eq!(state_of(&app, &fifth).await, "InstantiatedState");
+
+    // Suspend keeps the reservation; Resume finds it still held.
+    let id = &ids[0];
+    system(&app, id, "Run", &empty("runRequest")).await.ok();
+    wait_for_phase(&app, id, "ready").await;
+    system(
+        &app,
+        id,
+        "Suspend",
+        "<v:suspendRequest xmlns:v=\"urn:vcds:2026\"/>",
+    )
+    .await
+    .ok();
+    assert_eq!(phase_of(&app, id).await.as_deref(), Some("suspended"));
+    assert_eq!(reservations(&app).await.len(), 4);
+    assert_eq!(
+        property(&app, id, "v:Reservation")
+            .await
+            .text_of("state")
+            .as_deref(),
+        Some("active")
+    );
+    system(
+        &app,
+        id,
+        "Resume",
+        "<v:resumeRequest xmlns:v=\"urn:vcds:2026\"/>",
+    )
+    .await
+    .ok();
+    assert_eq!(phase_of(&app, id).await.as_deref(), Some("ready"));
+}
