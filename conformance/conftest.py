@@ -1,7 +1,7 @@
 """pytest fixtures for the vcds conformance suite.
 
 The server under test: $VCDS_BIN (default <repo>/target/debug/vcds), started as
-    vcds serve --listen 127.0.0.1:<free port> --data-dir <tmp dir>
+    vcds serve --listen 127.0.0.1:<free port> --data-dir <tmp dir> --site sim --sim-pnodes 1000
 once per session (fixture `server`), plus private instances for persistence tests (fixture
 `server_factory`, whose handles can stop/restart on the same data dir and port).
 Set VCDS_URL=http://127.0.0.1:PORT to test an already running server instead (persistence
@@ -39,8 +39,9 @@ def free_port():
 class ServerProcess:
     """One `vcds serve` child process (127.0.0.1 only)."""
 
-    def __init__(self, binary, data_dir, port=None, log_dir=None):
+    def __init__(self, binary, data_dir, port=None, log_dir=None, extra_args=()):
         self.binary = binary
+        self.extra_args = list(extra_args)
         self.data_dir = data_dir
         self.port = port or free_port()
         self.log_dir = log_dir or data_dir
@@ -60,7 +61,10 @@ class ServerProcess:
         self.starts += 1
         self.log_path = os.path.join(self.log_dir, "vcds-serve-%d-%d.log" % (self.port, self.starts))
         log = open(self.log_path, "wb")
-        cmd = [self.binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir]
+        # The simulated site: the suite checks the wire contract and creates hundreds of
+        # Systems, more than this machine's local site can hold at once.
+        cmd = [self.binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir,
+               "--site", "sim", "--sim-pnodes", "1000"] + self.extra_args
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -165,12 +169,13 @@ def server(server_process):
 
 @pytest.fixture
 def server_factory(tmp_root):
-    """Starts private servers: factory() -> started ServerProcess (own data dir, own port)."""
+    """Starts private servers: factory(*extra serve args) -> started ServerProcess (own data dir,
+    own port)."""
     made = []
 
-    def factory():
+    def factory(*extra_args):
         data = tempfile.mkdtemp(prefix="data-", dir=tmp_root)
-        sp = ServerProcess(_binary(), data, log_dir=tmp_root)
+        sp = ServerProcess(_binary(), data, log_dir=tmp_root, extra_args=extra_args)
         made.append(sp)
         return sp.start()
 

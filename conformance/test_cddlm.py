@@ -234,3 +234,127 @@ def test_api_30_34_31_lifecycle_events(server, soap):
                         ("RunningState", "TerminatedState")], seen
     finally:
         consumer.close()
+
+
+def body_add_file_uri(name, uri):
+    return "<api:addFileRequest><api:name>%s</api:name><api:uri>%s</api:uri></api:addFileRequest>" % (name, uri)
+
+
+class FileServer:
+    """A plain HTTP file server on 127.0.0.1 over a temporary directory."""
+
+    def __init__(self, files):
+        import functools
+        import http.server
+        import tempfile
+        import threading
+        self.dir = tempfile.mkdtemp(prefix="cdl-")
+        for name, text in files.items():
+            with open(os.path.join(self.dir, name), "w", encoding="utf-8") as f:
+                f.write(text)
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=self.dir)
+        handler.log_message = lambda *a: None
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.base = "http://127.0.0.1:%d/" % self.httpd.server_address[1]
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def test_api_27_initialize_bad_url_and_api_23_by_url(server_factory):
+    """Api_27: AddFile by a URL that cannot be fetched (outside the allowed sources, or missing
+    under one) is api:BadArgumentFault and changes nothing; a good URL under an allowed source is
+    fetched and Initialize references it."""
+    files = FileServer({"small.cdl": small_cluster()})
+    try:
+        sp = server_factory("--addfile-from", files.base)
+        server, soap = sp.client, "1.1"
+        rid = create_system(server, soap)["rid"]
+        for bad in ["http://127.0.0.1:9/elsewhere.cdl", files.base + "missing.cdl",
+                    files.base + "../etc/passwd", "file:///etc/passwd"]:
+            r = op(server, soap, rid, "AddFile", body_add_file_uri("x.cdl", bad))
+            deployment_fault(r, soap, "api:BadArgumentFault")
+        deployment_fault(op(server, soap, rid, "Initialize", body_initialize(reference="x.cdl")),
+                         soap, "api:BadArgumentFault")
+        assert state_and_phase(server, soap, rid) == ("InstantiatedState", None)
+        ok(server, soap, rid, "AddFile", body_add_file_uri("small.cdl", files.base + "small.cdl"),
+           "api:addFileResponse")
+        ok(server, soap, rid, "Initialize", body_initialize(reference="small.cdl"), "api:initializeResponse")
+        assert state_and_phase(server, soap, rid) == ("InitializedState", "reserved")
+    finally:
+        files.close()
+
+
+def test_api_40_addfile_unknown_scheme(server, soap):
+    """Api_40: an unknown api:scheme, and an api:uri with a scheme vcds does not fetch, are
+    api:BadArgumentFault."""
+    rid = create_system(server, soap)["rid"]
+    with_scheme = ("<api:addFileRequest><api:name>x.cdl</api:name><api:scheme>gopher</api:scheme>"
+                   "<api:data>eA==</api:data></api:addFileRequest>")
+    deployment_fault(op(server, soap, rid, "AddFile", with_scheme), soap, "api:BadArgumentFault")
+    deployment_fault(op(server, soap, rid, "AddFile", body_add_file_uri("x.cdl", "gopher://127.0.0.1/x.cdl")),
+                     soap, "api:BadArgumentFault")
+
+
+def lifecycle_listener(server, soap, rid, consumer):
+    """Subscribes `consumer` to the System's lifecycle events; the path and token to wait on."""
+    import uuid
+    from test_notification import subscribe, subscription_epr
+    token = uuid.uuid4().hex
+    path = "/lifecycle/%s" % token
+    r = subscribe(server, soap, "System", rid, consumer.address(path), token, "cmp:LifecycleTransition")
+    subscription_epr(r, soap, server)
+    return path, token
+
+
+def next_transition(server, consumer, path, token):
+    """The (previous, entered) states of the next lifecycle event at `path`."""
+    from test_notification import check_notify
+    muws2 = "http://docs.oasis-open.org/wsdm/muws2-2.xsd"
+    msg = consumer.wait(15, path)
+    assert msg is not None, "no lifecycle event at %s" % path
+    msgs, ctx = check_notify(msg, path, token, vc.q("cmp:LifecycleTransition"), server)
+    transition = msgs[0].find(".//{%s}StateTransition" % muws2)
+    assert transition is not None, ctx
+    return (etree_local(transition.find("{%s}PreviousState" % muws2)[0]),
+            etree_local(transition.find("{%s}EnteredState" % muws2)[0]))
+
+
+def test_api_33_multiple_lifecycle_listeners(server, soap):
+    """Api_33: two listeners of one System each get every lifecycle event."""
+    from test_notification import Consumer
+    # One consumer each: Consumer.wait drops what arrives for another path.
+    consumers = [Consumer(), Consumer()]
+    try:
+        rid = create_system(server, soap)["rid"]
+        listeners = [(c, lifecycle_listener(server, soap, rid, c)) for c in consumers]
+        ok(server, soap, rid, "Initialize", body_initialize(inline=small_cluster()), "api:initializeResponse")
+        for consumer, (path, token) in listeners:
+            assert next_transition(server, consumer, path, token) == ("InstantiatedState", "InitializedState")
+    finally:
+        for c in consumers:
+            c.close()
+
+
+def test_api_32_failure_events(server_factory):
+    """Api_32: a deployment the site fails moves the System to failed with a lifecycle event;
+    Ping then is api:LivenessFault (a private server whose simulated site fails every
+    provisioning)."""
+    from test_notification import Consumer
+    sp = server_factory("--sim-failure", "provisioning:1.0", "--sim-step-ms", "100")
+    server, soap = sp.client, "1.1"
+    consumer = Consumer()
+    try:
+        rid = create_system(server, soap)["rid"]
+        path, token = lifecycle_listener(server, soap, rid, consumer)
+        ok(server, soap, rid, "Initialize", body_initialize(inline=small_cluster()), "api:initializeResponse")
+        ok(server, soap, rid, "Run", "<api:runRequest/>", "api:runResponse")
+        seen = [next_transition(server, consumer, path, token) for _ in range(3)]
+        assert seen == [("InstantiatedState", "InitializedState"), ("InitializedState", "RunningState"),
+                        ("RunningState", "FailedState")], seen
+        assert state_and_phase(server, soap, rid) == ("FailedState", "failed")
+        r = op(server, soap, rid, "Ping", "<api:pingRequest/>")
+        ck.assert_wsrf_fault(r, soap, "api:LivenessFault", "System", sender=False)
+    finally:
+        consumer.close()

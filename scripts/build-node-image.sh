@@ -29,9 +29,12 @@ debs="$cache/debs"
 mkdir -p "$out" "$debs"
 
 # Host packages: QEMU to run nodes; cpio, gzip, xz and kmod (depmod) to build the image;
-# ping and dnsmasq (DHCP/TFTP for network boot) for vcds-site's root tests.
+# ping and dnsmasq (DHCP/TFTP for network boot and the GW-node) for vcds-site's root tests;
+# nftables (the GW-node's NAT); for the GW-node root tests curl (TFTP client), busybox (udhcpc,
+# the DHCP client of a node namespace) and socat (TCP listeners that report the peer address).
 need_apt=()
-for pkg in qemu-system-x86 cpio gzip xz-utils kmod iputils-ping dnsmasq-base; do
+for pkg in qemu-system-x86 cpio gzip xz-utils kmod iputils-ping dnsmasq-base nftables curl \
+           busybox socat; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release -p vcds
-exec target/release/vcds serve "$@"
+# The project's own rolls (rolls/) may be added with POST /admin/rolls?path=rolls/NAME.
+exec target/release/vcds serve --roll-root rolls "$@"

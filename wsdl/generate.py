@@ -74,9 +74,11 @@ for _n in ("SubscribeCreationFailedFault", "InvalidFilterFault", "TopicExpressio
     FAULTS[_n] = ("wsnt:" + _n, WSN_FAULT)
 # CDDLM deployment faults (schemas/deployapi.xsd, type api:DeploymentFaultType)
 for _n in ("LifecycleFault", "BadArgumentFault", "UnsupportedLanguageFault", "NotUnderstoodFault",
-           "DescriptorParseFault", "ResolutionFault", "InitializationFault"):
+           "DescriptorParseFault", "ResolutionFault", "InitializationFault", "LivenessFault"):
     FAULTS[_n] = ("api:" + _n, WSRF_FAULT)
 
+# vcds faults (schemas/vcds.xsd)
+FAULTS["ReservationRefusedFault"] = ("vcds:ReservationRefusedFault", WSRF_FAULT)
 # Any operation in secure mode, for a client identity the grid-mapfile does not map.
 FAULTS["AccessDeniedFault"] = ("vcds:AccessDeniedFault", WSRF_FAULT)
 
@@ -173,15 +175,18 @@ OPS = {
         "Initialize", "api:initializeRequest", "api:initializeResponse",
         TNS + "/SystemEPR/InitializeRequest", TNS + "/SystemEPR/InitializeResponse",
         L + ["BadArgumentFault", "UnsupportedLanguageFault", "NotUnderstoodFault",
-             "DescriptorParseFault", "ResolutionFault", "InitializationFault"],
-        doc="CDDLM: instantiated to initialized. api:descriptor (api:language = CDL-1.0) holds the "
+             "DescriptorParseFault", "ResolutionFault", "InitializationFault",
+             "ReservationRefusedFault"],
+        doc="CDDLM: instantiated to initialized, holding an advance reservation for the cluster "
+            "(refused with vcds:ReservationRefusedFault: what runs out and the earliest start). api:descriptor (api:language = CDL-1.0) holds the "
             "CDL document inline (api:body) or names a file added with AddFile (api:reference). "
             "Option urn:vcds:2026:option:validate-only checks the descriptor and changes nothing."),
     "AddFile": op(
         "AddFile", "api:addFileRequest", "api:addFileResponse",
         TNS + "/SystemEPR/AddFileRequest", TNS + "/SystemEPR/AddFileResponse",
         L + ["BadArgumentFault"],
-        doc="CDDLM: stores a file (api:data, base64, at most 1 MiB) under api:name; the response "
+        doc="CDDLM: stores a file (api:data, base64, or api:uri, a file: or http: URI under a "
+            "source the provider allows with --addfile-from; at most 1 MiB) under api:name; the response "
             "lists the URI that descriptors import it by and Initialize references it by."),
     "Run": op(
         "Run", "api:runRequest", "api:runResponse",
@@ -194,8 +199,9 @@ OPS = {
         doc="CDDLM: to terminated (optional api:reason); a no-op on a terminated System."),
     "Ping": op(
         "Ping", "api:pingRequest", "api:pingResponse",
-        TNS + "/SystemEPR/PingRequest", TNS + "/SystemEPR/PingResponse", L,
-        doc="CDDLM: the lifecycle state as cmp:State."),
+        TNS + "/SystemEPR/PingRequest", TNS + "/SystemEPR/PingResponse", L + ["LivenessFault"],
+        doc="CDDLM: the lifecycle state as cmp:State; api:LivenessFault (with the reason) when "
+            "the cluster's deployment failed."),
     "Resolve": op(
         "Resolve", "api:resolveRequest", "api:resolveResponse",
         TNS + "/SystemEPR/ResolveRequest", TNS + "/SystemEPR/ResolveResponse",

@@ -43,6 +43,10 @@ pub struct ClusterRequest {
     pub constraints: Constraints,
     /// Prefix length of the cluster subnet; the site default when `None`.
     pub prefix_len: Option<u8>,
+    /// Exactly this subnet (inside the site's supernet) instead of any free one of
+    /// `prefix_len`; refused as a subnet shortage while a concurrent cluster overlaps it.
+    #[serde(default)]
+    pub subnet: Option<Ipv4Net>,
 }
 
 impl ClusterRequest {
@@ -61,6 +65,7 @@ impl ClusterRequest {
             computes,
             constraints: Constraints::default(),
             prefix_len: None,
+            subnet: None,
         }
     }
 }
@@ -287,7 +292,23 @@ impl<'a> Planner<'a> {
         if constraints.max_per_pnode == Some(0) && computes > 0 {
             return Err(RequestError::ZeroPerPNode { computes }.into());
         }
-        let prefix_len = request.prefix_len.unwrap_or(config.default_prefix_len);
+        let prefix_len = match request.subnet {
+            Some(subnet) => {
+                let inside = subnet.is_aligned()
+                    && config.supernet.can_hold(subnet.prefix_len)
+                    && config.supernet.contains(Ipv4Addr::from(subnet.first()))
+                    && config.supernet.contains(Ipv4Addr::from(subnet.last()));
+                if !inside {
+                    return Err(RequestError::SubnetOutsideSupernet {
+                        subnet,
+                        supernet: config.supernet,
+                    }
+                    .into());
+                }
+                subnet.prefix_len
+            }
+            None => request.prefix_len.unwrap_or(config.default_prefix_len),
+        };
         if !config.supernet.can_hold(prefix_len) {
             return Err(RequestError::BadPrefixLen {
                 prefix_len,
@@ -433,11 +454,16 @@ impl<'a> Planner<'a> {
             concurrent.iter().map(|r| r.network_id.id),
         )
         .ok_or(Shortfall::exhausted(Shortage::NetworkIds))?;
-        let subnet = allocate_subnet(
-            &config.supernet,
-            self.prefix_len,
-            concurrent.iter().map(|r| &r.subnet),
-        )
+        let subnet = match request.subnet {
+            Some(wanted) => {
+                (!concurrent.iter().any(|r| r.subnet.overlaps(&wanted))).then_some(wanted)
+            }
+            None => allocate_subnet(
+                &config.supernet,
+                self.prefix_len,
+                concurrent.iter().map(|r| &r.subnet),
+            ),
+        }
         .ok_or(Shortfall::exhausted(Shortage::Subnets))?;
         // One MAC for the GW-node port, two for the frontend, one per compute.
         let mac_block = allocate_macs(

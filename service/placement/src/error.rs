@@ -92,6 +92,8 @@ pub enum RequestError {
     WindowInPast { window: Window, now: Timestamp },
     #[error("subnet prefix /{prefix_len} does not fit inside supernet {supernet} (or is longer than /30)")]
     BadPrefixLen { prefix_len: u8, supernet: Ipv4Net },
+    #[error("subnet {subnet} is not an aligned range inside supernet {supernet} (of at most /30)")]
+    SubnetOutsideSupernet { subnet: Ipv4Net, supernet: Ipv4Net },
     #[error("spreading {computes} computes over at least {min_pnodes} P-nodes is impossible")]
     SpreadExceedsComputes { min_pnodes: u32, computes: u32 },
     #[error("at most 0 computes per P-node leaves no room for {computes} computes")]
@@ -181,4 +183,18 @@ pub enum LifecycleError {
         shortage: Shortage,
         pnode: Option<String>,
     },
+}
+
+/// A persisted site that cannot be restored.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("reservation {reservation:?} uses P-node {pnode:?}, which the site does not have")]
+    UnknownPNode {
+        reservation: ReservationId,
+        pnode: String,
+    },
+    #[error("reservation {0:?} is stored twice")]
+    Duplicate(ReservationId),
 }

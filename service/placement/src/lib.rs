@@ -34,7 +34,9 @@ mod state;
 
 pub use admit::{admit, Allocation, ClusterRequest, Constraints, Gateway, NodeAllocation};
 pub use calendar::{Booking, Calendar, SweepEvent};
-pub use error::{ApplyError, ConfigError, LifecycleError, Refusal, RequestError, Shortage};
+pub use error::{
+    ApplyError, ConfigError, LifecycleError, Refusal, RequestError, RestoreError, Shortage,
+};
 pub use model::{
     Dimension, IdRange, Ipv4Net, MacAddr, NamingScheme, NetworkId, NetworkKind, NetworkPool, PNode,
     PNodeState, Policy, ReservationId, Resources, Role, SiteConfig, Timestamp, Window,

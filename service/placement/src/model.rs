@@ -188,12 +188,16 @@ pub enum PNodeState {
 
 /// A physical host that runs the virtual machines of virtual clusters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PNode {
     pub name: String,
     pub capacity: Resources,
+    #[serde(default)]
     pub labels: BTreeSet<String>,
     /// Can host a virtual cluster's GW-node (has a leg on the outside network).
+    #[serde(default)]
     pub gw_capable: bool,
+    #[serde(default)]
     pub state: PNodeState,
 }
 
@@ -416,8 +420,10 @@ pub enum NamingScheme {
     RackPerPNode,
 }
 
-/// Site-wide configuration of pools and placement.
+/// Site-wide configuration of pools and placement; fields left out of a stored or written
+/// configuration take their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SiteConfig {
     pub network_pool: NetworkPool,
     /// Supernet that virtual-cluster subnets are cut from.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::admit::Allocation;
 use crate::calendar::{Calendar, Calendars};
-use crate::error::{ApplyError, ConfigError, LifecycleError, Shortage};
+use crate::error::{ApplyError, ConfigError, LifecycleError, RestoreError, Shortage};
 use crate::model::{
     MacAddr, PNode, PNodeState, ReservationId, SiteConfig, Timestamp, Window, MAX_PREFIX_LEN,
 };
@@ -91,6 +91,39 @@ impl SiteState {
             reservations: BTreeMap::new(),
             generation: 0,
         })
+    }
+
+    /// The state holding `reservations`, as a store persisted them: admitted earlier, so not
+    /// admitted again; refused only if one names an unknown P-node or repeats an id.
+    pub fn restore(
+        config: SiteConfig,
+        pnodes: Vec<PNode>,
+        reservations: impl IntoIterator<Item = Allocation>,
+    ) -> Result<Self, RestoreError> {
+        let mut state = SiteState::new(config, pnodes)?;
+        let mut bookings = Vec::new();
+        for allocation in reservations {
+            for (name, demand) in allocation.demand_per_pnode() {
+                let index = state
+                    .index_of(name)
+                    .ok_or_else(|| RestoreError::UnknownPNode {
+                        reservation: allocation.reservation.clone(),
+                        pnode: name.to_string(),
+                    })?;
+                bookings.push((
+                    index,
+                    allocation.window,
+                    demand,
+                    allocation.reservation.clone(),
+                ));
+            }
+            let id = allocation.reservation.clone();
+            if state.reservations.insert(id.clone(), allocation).is_some() {
+                return Err(RestoreError::Duplicate(id));
+            }
+        }
+        state.calendars = Calendars::from_bookings(state.pnodes.len(), bookings);
+        Ok(state)
     }
 
     pub fn config(&self) -> &SiteConfig {

@@ -11,6 +11,9 @@ use vcds_xml::{escape, QName, XmlError};
 use vcds_cdl::cluster::SpecError;
 use vcds_cdl::{CdlError, PathError};
 
+use vcds_placement::{LifecycleError, Refusal};
+use vcds_store::BookError;
+
 use crate::kinds::{API, CDL_LANGUAGE, VCDS};
 use crate::registry::{Lifecycle, Phase, RegistryError};
 
@@ -78,6 +81,10 @@ pub enum OpError {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Path(#[from] PathError),
+    #[error(transparent)]
+    Book(#[from] BookError),
+    #[error("the virtual cluster is not alive: {0}")]
+    NotAlive(String),
 }
 
 fn phase_note(phase: Option<Phase>) -> String {
@@ -317,6 +324,14 @@ impl OpError {
                 };
                 deployment(sender, "ResolutionFault", "path-resolution", reason, tail)
             }
+            OpError::Book(e) => book_fault(e, reason),
+            OpError::NotAlive(_) => deployment(
+                FaultCode::Receiver,
+                "LivenessFault",
+                "not-alive",
+                reason,
+                String::new(),
+            ),
             OpError::Registry(e) => {
                 tracing::error!(error = %e, "store failure");
                 wsrf(
@@ -326,6 +341,89 @@ impl OpError {
                     format!("the service could not complete the request: {e}"),
                 )
             }
+        }
+    }
+}
+
+fn vcds_leaf(local: &str, value: &str) -> String {
+    format!(
+        "<vcds:{local} xmlns:vcds=\"{VCDS}\">{}</vcds:{local}>",
+        escape(value)
+    )
+}
+
+/// A refused reservation says what ran out, by how much, and when the cluster would fit; an
+/// extension says which reservation is in the way (in the reason).
+fn book_fault(e: BookError, reason: String) -> Fault {
+    // Placement writes times as epoch seconds; a person reads them as dates.
+    use crate::reservation::time;
+    use vcds_wsrf::xsd_datetime;
+    match e {
+        BookError::Refused(Refusal::Insufficient {
+            shortage,
+            window,
+            needed,
+            available,
+            earliest_start,
+        }) => {
+            let tail = [
+                vcds_leaf("shortage", &shortage.to_string()),
+                vcds_leaf("windowStart", &xsd_datetime(time(window.start))),
+                vcds_leaf("windowEnd", &xsd_datetime(time(window.end))),
+                vcds_leaf("needed", &needed.to_string()),
+                vcds_leaf("available", &available.to_string()),
+                earliest_start.map_or(String::new(), |t| {
+                    vcds_leaf("earliestStart", &xsd_datetime(time(t)))
+                }),
+            ]
+            .concat();
+            let reason = format!(
+                "{shortage} run out between {} and {}: {available} available, {needed} needed; {}",
+                xsd_datetime(time(window.start)),
+                xsd_datetime(time(window.end)),
+                earliest_start.map_or("no feasible start within the search horizon".into(), |t| {
+                    format!("earliest feasible start {}", xsd_datetime(time(t)))
+                })
+            );
+            let f = Fault::typed(
+                FaultCode::Sender,
+                q(VCDS, "ReservationRefusedFault"),
+                ns::WSRF_FAULT_ACTION,
+                reason,
+            )
+            .with_code("reservation-refused");
+            Fault {
+                detail: f.detail.with_tail(tail),
+                ..f
+            }
+        }
+        BookError::Refused(Refusal::Invalid(_)) => deployment(
+            FaultCode::Sender,
+            "InitializationFault",
+            "invalid-reservation",
+            reason,
+            String::new(),
+        ),
+        BookError::Lifecycle(
+            LifecycleError::Conflict { .. }
+            | LifecycleError::NotLater { .. }
+            | LifecycleError::AlreadyEnded { .. }
+            | LifecycleError::PNodeNotUp { .. }
+            | LifecycleError::UnknownReservation(_),
+        ) => wsrf(
+            FaultCode::Sender,
+            ns::WSRF_RL,
+            "TerminationTimeChangeRejectedFault",
+            reason,
+        ),
+        e => {
+            tracing::error!(error = %e, "reservation book failure");
+            wsrf(
+                FaultCode::Receiver,
+                ns::WSRF_R,
+                "ResourceUnavailableFault",
+                format!("the service could not complete the request: {e}"),
+            )
         }
     }
 }

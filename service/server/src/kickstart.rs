@@ -905,7 +905,7 @@ fn normal_parts(path: &Path) -> Option<Vec<String>> {
     Some(parts)
 }
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> HttpResponse {
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> HttpResponse {
     match serde_json::to_string_pretty(value) {
         Ok(body) => HttpResponse::build(status)
             .content_type("application/json")

@@ -10,8 +10,12 @@ use vcds_wsrf::{
 };
 use vcds_xml::{escape, QName};
 
-use crate::registry::{Lifecycle, Phase, Registry, Resource, State};
+use vcds_placement::{Allocation, Role};
+
+use crate::kickstart::Kickstarts;
+use crate::registry::{Deployment, Lifecycle, Phase, Registry, Resource, State};
 use crate::security::Scope;
+use crate::AppState;
 
 pub const VCDS: &str = "urn:vcds:2026";
 pub const API: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02";
@@ -97,6 +101,7 @@ fn producer_props() -> Vec<PropertyDecl> {
 static PORTAL_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
     let mut props = vec![
         PropertyDecl::read_only(q(MUWS1, "ResourceId")),
+        PropertyDecl::read_only(q(MUWS1, "ManageabilityCapability")),
         PropertyDecl::read_only(q(API, "StaticPortalStatus")),
         PropertyDecl::read_only(q(API, "ActiveSystems")),
         PropertyDecl::read_only(CURRENT_TIME.clone()),
@@ -111,6 +116,7 @@ static PORTAL_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
 static SYSTEM_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
     let mut props = vec![
         PropertyDecl::read_only(q(MUWS1, "ResourceId")),
+        PropertyDecl::read_only(q(MUWS1, "ManageabilityCapability")),
         PropertyDecl::read_only(q(API, "CreatedTime")),
         PropertyDecl::read_only(q(VCDS, "SystemState")),
         PropertyDecl::read_only(q(API, "StartedTime")),
@@ -118,6 +124,8 @@ static SYSTEM_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
         PropertyDecl::read_only(PHASE.clone()),
         PropertyDecl::read_only(q(VCDS, "ClusterSpec")),
         PropertyDecl::read_only(q(VCDS, "Nodes")),
+        PropertyDecl::read_only(q(VCDS, "Reservation")),
+        PropertyDecl::read_only(q(VCDS, "Network")),
         PropertyDecl::writable(q(VCDS, "Description"), 0, Some(1)),
         PropertyDecl::writable(q(VCDS, "Tag"), 0, None),
         PropertyDecl::read_only(CURRENT_TIME.clone()),
@@ -187,6 +195,89 @@ fn wrap(name: &QName, inner: &str, extra_decls: &str) -> String {
     )
 }
 
+/// `<p:local>text</p:local>`, inside an element that binds `p` to the vcds namespace.
+fn leaf(local: &str, text: &str) -> String {
+    format!("<p:{local}>{}</p:{local}>", escape(text))
+}
+
+/// One `vcds:Node` per node of the placement, with the install progress the node reported.
+fn nodes_xml(r: &Resource, d: &Deployment, kickstarts: &Kickstarts) -> String {
+    let Some(a) = &d.allocation else {
+        return String::new();
+    };
+    let installs = kickstarts.node_table(&r.id);
+    let appliance = |role| {
+        d.spec.as_ref().map_or("", |s| match role {
+            Role::Frontend => s.frontend.appliance.as_str(),
+            Role::Compute => s.compute.appliance.as_str(),
+        })
+    };
+    a.nodes
+        .iter()
+        .map(|n| {
+            let host = crate::reservation::host_name(&n.name, &r.id);
+            let state = installs
+                .iter()
+                .find(|row| row.host == host)
+                .and_then(|row| row.install.as_ref())
+                .map_or_else(|| node_state(d.phase), |i| i.state.as_str());
+            let macs: String = n.macs.iter().map(|m| leaf("mac", &m.to_string())).collect();
+            format!(
+                "<p:Node>{}{}{}{}{macs}{}{}{}{}</p:Node>",
+                leaf("name", &n.name),
+                leaf("appliance", appliance(n.role)),
+                leaf("pnode", &n.pnode),
+                leaf("ip", &n.ip.to_string()),
+                leaf("cpus", &n.resources.cpu.to_string()),
+                leaf("memoryMiB", &n.resources.memory_mib.to_string()),
+                leaf("diskGiB", &n.resources.disk_gib.to_string()),
+                leaf("state", state),
+            )
+        })
+        .collect()
+}
+
+/// A node's state when it has reported no install progress: what its cluster's phase says.
+fn node_state(phase: Option<Phase>) -> &'static str {
+    match phase {
+        None | Some(Phase::Reserved | Phase::WaitingForStart) => "planned",
+        Some(Phase::Ready) => "up",
+        Some(p) => p.as_str(),
+    }
+}
+
+fn reservation_xml(a: &Allocation, d: &Deployment) -> String {
+    use crate::reservation::time;
+    [
+        leaf("start", &xsd_datetime(time(a.window.start))),
+        leaf("end", &xsd_datetime(time(a.window.end))),
+        leaf(
+            "state",
+            if d.released.is_some() {
+                "released"
+            } else {
+                "active"
+            },
+        ),
+    ]
+    .concat()
+}
+
+fn network_xml(a: &Allocation) -> String {
+    format!(
+        "{}{}{}<p:gateway>{}{}{}</p:gateway>",
+        leaf(
+            "isolation",
+            crate::reservation::kind_name(a.network_id.kind)
+        ),
+        leaf("networkId", &a.network_id.id.to_string()),
+        leaf("subnet", &a.subnet.to_string()),
+        leaf("pnode", &a.gateway.pnode),
+        leaf("ip", &a.gateway.ip.to_string()),
+        leaf("mac", &a.gateway.mac.to_string()),
+    )
+}
+
 fn lifetime_props(doc: &mut RpDocument, r: &Resource, now: DateTime<Utc>) {
     doc.push_text(CURRENT_TIME.clone(), &xsd_datetime(now));
     doc.push_with(TERMINATION_TIME.clone(), || {
@@ -223,6 +314,15 @@ fn producer_props_of(doc: &mut RpDocument, topics: &[QName]) {
     });
 }
 
+/// The MUWS capabilities Portal and System resources offer (MUWS part 1 §4: Identity is
+/// `muws1:ResourceId`; the characteristics and references are the resource property document and
+/// the EPRs), as the CDDLM reference implementation lists them.
+const MANAGEABILITY_CAPABILITIES: &[&str] = &[
+    "http://docs.oasis-open.org/wsdm/muws/capabilities/Identity",
+    "http://docs.oasis-open.org/wsdm/muws/capabilities/ManageabilityCharacteristics",
+    "http://docs.oasis-open.org/wsdm/muws/capabilities/ManageabilityReferences",
+];
+
 fn static_portal_status(site: &str) -> String {
     let name = q(API, "StaticPortalStatus");
     let inner = format!(
@@ -230,8 +330,10 @@ fn static_portal_status(site: &str) -> String {
             "<p:portal><p:name>vcds, the Virtual Cluster Deployment Service</p:name><p:build>{build}</p:build>",
             "<p:location>{site}</p:location><p:home>urn:vcds</p:home><p:timezoneUTCOffset>0</p:timezoneUTCOffset></p:portal>",
             "<p:languages><p:item><p:name>CDL-1.0</p:name><p:uri>{cdl}</p:uri></p:item></p:languages>",
-            "<p:notifications><p:item>{wsnt}</p:item></p:notifications><p:options/>"
+            "<p:notifications><p:item>{wsnt}</p:item></p:notifications>",
+            "<p:options><p:item>{validate_only}</p:item></p:options>"
         ),
+        validate_only = crate::system::VALIDATE_ONLY,
         build = env!("CARGO_PKG_VERSION"),
         site = escape(site),
         cdl = CDL_LANGUAGE,
@@ -245,12 +347,12 @@ fn static_portal_status(site: &str) -> String {
 pub fn rp_document(
     mut doc: RpDocument,
     r: &Resource,
-    registry: &Registry,
+    state: &AppState,
     endpoints: &Endpoints,
-    site: &str,
     now: DateTime<Utc>,
     scope: &Scope,
 ) -> RpDocument {
+    let (registry, site, kickstarts) = (&state.registry, state.site.as_str(), &state.kickstarts);
     doc.push_with(q(MUWS1, "ResourceId"), || {
         let id = match &r.state {
             State::Portal => format!("urn:vcds:portal:{site}"),
@@ -258,6 +360,14 @@ pub fn rp_document(
         };
         vec![element_text(&q(MUWS1, "ResourceId"), &id)]
     });
+    if !matches!(r.state, State::Subscription(_)) {
+        doc.push_with(q(MUWS1, "ManageabilityCapability"), || {
+            MANAGEABILITY_CAPABILITIES
+                .iter()
+                .map(|uri| element_text(&q(MUWS1, "ManageabilityCapability"), uri))
+                .collect()
+        });
+    }
     match &r.state {
         State::Portal => {
             doc.push_with(q(API, "StaticPortalStatus"), || {
@@ -292,8 +402,25 @@ pub fn rp_document(
                     vec![wrap(&q(VCDS, "ClusterSpec"), &spec.to_xml(), "")]
                 });
             }
-            // Placement fills in the nodes; until then the cluster has none to show.
-            doc.push_with(q(VCDS, "Nodes"), || vec![wrap(&q(VCDS, "Nodes"), "", "")]);
+            doc.push_with(q(VCDS, "Nodes"), || {
+                vec![wrap(
+                    &q(VCDS, "Nodes"),
+                    &nodes_xml(r, deployment, kickstarts),
+                    "",
+                )]
+            });
+            if let Some(a) = &deployment.allocation {
+                doc.push_with(q(VCDS, "Reservation"), || {
+                    vec![wrap(
+                        &q(VCDS, "Reservation"),
+                        &reservation_xml(a, deployment),
+                        "",
+                    )]
+                });
+                doc.push_with(q(VCDS, "Network"), || {
+                    vec![wrap(&q(VCDS, "Network"), &network_xml(a), "")]
+                });
+            }
             for p in props {
                 doc.push_with(q(&p.ns, &p.local), || p.values.clone());
             }

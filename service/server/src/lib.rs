@@ -5,10 +5,12 @@
 //! `wsa:Action` to an operation on a resource from the [`registry`], and every error becomes a
 //! SOAP fault in [`faults`]. Notifications leave through [`notifier`] on their own thread;
 //! scheduled termination is carried out by the sweeper in [`lifecycle`]. The CDDLM System
-//! operations and lifecycle are in [`system`]; [`site`] simulates the P-node side until placement
-//! and the real site land.
+//! operations and lifecycle are in [`system`]; [`reservation`] holds each cluster's advance
+//! reservation in the store's reservation book, and [`site`] carries reservations out: its clock
+//! deploys at the start and takes down at the end, its executor moves the phases.
 
 pub mod faults;
+pub mod fetch;
 pub mod http;
 pub mod kickstart;
 pub mod kinds;
@@ -16,6 +18,7 @@ pub mod lifecycle;
 pub mod notifier;
 pub mod ops;
 pub mod registry;
+pub mod reservation;
 pub mod security;
 pub mod site;
 pub mod system;
@@ -44,10 +47,17 @@ pub struct Config {
     pub max_lifetime: chrono::Duration,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
-    /// Time the simulated site spends in each transient phase of a System.
-    pub simulated_step: std::time::Duration,
+    /// The executor that carries deployments through their phases (simulated until the
+    /// P-node agents drive real VMs).
+    pub executor: site::Simulated,
+    /// Pools and placement policy of the site.
+    pub site_config: vcds_placement::SiteConfig,
+    /// The site's P-nodes.
+    pub pnodes: Vec<vcds_placement::PNode>,
     /// Directories whose rolls admins may add by path (`POST /admin/rolls?path=`).
     pub roll_roots: Vec<std::path::PathBuf>,
+    /// Where AddFile may fetch an `api:uri` from (`file:` / `http:` directory URLs).
+    pub addfile_sources: Vec<url::Url>,
     /// A slow sender gets this long to deliver a request's head (request line and headers).
     pub head_deadline: Duration,
     /// A slow sender gets this long to deliver a whole SOAP request body.
@@ -65,8 +75,14 @@ impl Config {
             max_body: 4 * 1024 * 1024,
             max_lifetime: chrono::Duration::days(366),
             workers: 0,
-            simulated_step: std::time::Duration::from_secs(2),
+            executor: site::Simulated {
+                step: std::time::Duration::from_secs(2),
+                ..site::Simulated::default()
+            },
+            site_config: vcds_placement::SiteConfig::default(),
+            pnodes: site::local_pnodes(),
             roll_roots: Vec::new(),
+            addfile_sources: Vec::new(),
             head_deadline: Duration::from_secs(10),
             body_deadline: Duration::from_secs(30),
             security: security::SecurityConfig::default(),
@@ -80,6 +96,8 @@ pub enum StartError {
     Store(#[from] vcds_store::StoreError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error("reservation book: {0}")]
+    Book(#[from] vcds_store::BookError),
     #[error("roll catalog: {0}")]
     Kickstart(#[from] kickstart::KickstartError),
     #[error(transparent)]
@@ -108,8 +126,12 @@ pub struct AppState {
     pub sweeper: tokio::sync::Notify,
     /// EPR addresses for work that has no request to take the host from (the sweeper).
     pub endpoints: Endpoints,
-    /// Drives System phases until placement and the real site land.
-    pub simulated_site: site::Simulated,
+    /// The site's P-nodes and reservations.
+    pub book: Arc<vcds_store::ReservationBook>,
+    /// Carries deployments through their phases.
+    pub executor: site::Simulated,
+    /// Where AddFile may fetch from.
+    pub addfile_sources: Vec<url::Url>,
     /// The roll catalog, hosts and their kickstarts.
     pub kickstarts: kickstart::Kickstarts,
 }
@@ -120,6 +142,11 @@ impl AppState {
         let store = vcds_store::Store::open(&config.db_url)?;
         tracing::info!(backend = store.backend(), "store opened");
         Ok(AppState {
+            book: Arc::new(vcds_store::ReservationBook::open(
+                store.clone(),
+                config.site_config.clone(),
+                &config.pnodes,
+            )?),
             kickstarts: kickstart::Kickstarts::open(store.clone(), config.roll_roots.clone())?,
             registry: Registry::open(store)?,
             notifier: Notifier::start()?,
@@ -144,9 +171,8 @@ impl AppState {
                     config.listen
                 ),
             },
-            simulated_site: site::Simulated {
-                step: config.simulated_step,
-            },
+            executor: config.executor.clone(),
+            addfile_sources: config.addfile_sources.clone(),
         })
     }
 }
@@ -182,6 +208,15 @@ fn service_routes(cfg: &mut web::ServiceConfig) {
             "/admin/clusters/{cluster}/rolls",
             web::put().to(kickstart::enable_rolls),
         )
+        .route("/admin/pnodes", web::get().to(reservation::list_pnodes))
+        .route(
+            "/admin/pnodes/{name}/state",
+            web::put().to(reservation::set_pnode_state),
+        )
+        .route(
+            "/admin/reservations",
+            web::get().to(reservation::list_reservations),
+        )
         .route("/admin/hosts", web::post().to(kickstart::register_host))
         .route(
             "/admin/hosts/{name}",
@@ -212,7 +247,8 @@ pub async fn start(config: Config) -> Result<Started, StartError> {
     }
     actix_rt::spawn(lifecycle::run_sweeper(state.clone().into_inner()));
     let shared = state.clone().into_inner();
-    shared.simulated_site.resume_all(&shared);
+    shared.executor.resume_all(&shared);
+    actix_rt::spawn(site::run_clock(shared.clone()));
     let data = state.clone();
     let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes))
         // Slow senders are cut off: heads here, SOAP bodies in `http::soap`.

@@ -119,6 +119,9 @@ pub async fn destroy(
         .await?;
     for r in &removed {
         tracing::info!(id = %r.id, kind = r.state.kind(), reason, "resource destroyed");
+        if matches!(r.state, State::System { .. }) {
+            crate::reservation::release(state, &r.id, "destroyed").await;
+        }
     }
     if removed
         .iter()

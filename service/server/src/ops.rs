@@ -184,17 +184,8 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> 
     let now = Utc::now();
     let schema = req.endpoint.schema();
     let scope = Scope::of(req.caller);
-    let document_of = |doc| {
-        kinds::rp_document(
-            doc,
-            &req.resource,
-            &req.state.registry,
-            &req.endpoints,
-            &req.state.site,
-            now,
-            &scope,
-        )
-    };
+    let document_of =
+        |doc| kinds::rp_document(doc, &req.resource, req.state, &req.endpoints, now, &scope);
     let document = || document_of(RpDocument::default());
     let body = match op {
         Operation::GetDocument => Ok(rp_response(
@@ -331,7 +322,9 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> 
         Operation::LookupSystem => {
             let id = child(req.body, API, "ResourceId")
                 .map(text_of)
-                .unwrap_or("");
+                .ok_or_else(|| {
+                    OpError::BadArgument("lookupSystemRequest has no api:ResourceId".into())
+                })?;
             let system = req
                 .state
                 .registry
@@ -360,6 +353,17 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> 
 
 /// Create: a new System, owned by the caller.
 async fn create(req: &Request<'_, '_>, now: chrono::DateTime<Utc>) -> Result<Reply, OpError> {
+    // api:hostname is the only argument (and ignored: one site per Portal).
+    if let Some(other) = req
+        .body
+        .children()
+        .find(|c| c.is_element() && !c.has_tag_name((API, "hostname")))
+    {
+        return Err(OpError::BadArgument(format!(
+            "createRequest takes only api:hostname, not {}",
+            other.tag_name().name()
+        )));
+    }
     let system = Resource {
         id: uuid::Uuid::new_v4().to_string(),
         owner: req.caller.account.clone(),
@@ -414,6 +418,24 @@ async fn set_termination(
     new: Option<chrono::DateTime<Utc>>,
 ) -> Result<(), OpError> {
     let id = req.resource.id.clone();
+    // A System living past its reservation's end asks for the reservation to grow with it;
+    // refused (and nothing changed) when capacity or an id is taken in the extension.
+    if let (State::System { deployment, .. }, Some(t)) = (&req.resource.state, new) {
+        let held_until = deployment
+            .held_window()
+            .map(|w| crate::reservation::time(w.end));
+        if held_until.is_some_and(|end| t > end) {
+            crate::reservation::extend(req.state, &id, t).await?;
+            crate::system::transition(req.state, &req.endpoints, &id, |d| {
+                let mut next = d.clone();
+                if let Some(a) = next.allocation.as_mut() {
+                    a.window.end = t.timestamp();
+                }
+                Ok(next)
+            })
+            .await?;
+        }
+    }
     req.state
         .registry
         .update(&id, |current| {

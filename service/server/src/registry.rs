@@ -131,6 +131,25 @@ pub struct Deployment {
     pub started: Option<DateTime<Utc>>,
     #[serde(default)]
     pub terminated: Option<DateTime<Utc>>,
+    /// The placement admitted at Initialize; kept after its release to show where it was.
+    #[serde(default)]
+    pub allocation: Option<Box<vcds_placement::Allocation>>,
+    /// When the reservation was released (Terminate, failure, its end); `None` while held.
+    #[serde(default)]
+    pub released: Option<DateTime<Utc>>,
+    /// Why the deployment failed, for a System in the failed state.
+    #[serde(default)]
+    pub failure: Option<String>,
+}
+
+impl Deployment {
+    /// The reservation window while the reservation is held.
+    pub fn held_window(&self) -> Option<vcds_placement::Window> {
+        match (&self.allocation, self.released) {
+            (Some(a), None) => Some(a.window),
+            _ => None,
+        }
+    }
 }
 
 impl State {

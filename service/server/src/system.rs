@@ -21,6 +21,7 @@ use crate::kinds::{
 use crate::lifecycle::publish;
 use crate::ops::{child, text_of, Request};
 use crate::registry::{AddedFile, Deployment, Lifecycle, Phase, Resource, State};
+use crate::reservation;
 use crate::AppState;
 
 pub const INITIALIZE: &str =
@@ -302,19 +303,40 @@ pub async fn initialize(req: &Request<'_, '_>) -> Result<String, OpError> {
     };
     let doc = vcds_cdl::resolve(&text, &DocId::new(&name), &resolver_of(current))?;
     let spec = cluster::cluster_spec(&doc)?;
-    if !request.validate_only {
-        transition(req.state, &req.endpoints, &req.resource.id, |d| {
-            require(d, "Initialize", &[Lifecycle::Instantiated])?;
-            Ok(Deployment {
-                lifecycle: Lifecycle::Initialized,
-                phase: Some(Phase::Reserved),
-                descriptor: Some((name, text)),
-                spec: Some(Box::new(spec)),
-                ..d.clone()
-            })
-        })
-        .await?;
+    let id = &req.resource.id;
+    let now = Utc::now();
+    let cluster = reservation::cluster_request(id, &spec, now, req.state.book.config())?;
+    let allocation = reservation::reserve(req.state, cluster, now, request.validate_only).await?;
+    if request.validate_only {
+        return Ok(api_response("initializeResponse", ""));
     }
+    // Reserved: from here a failure must give the reservation back.
+    let initialized = transition(req.state, &req.endpoints, id, |d| {
+        require(d, "Initialize", &[Lifecycle::Instantiated])?;
+        Ok(Deployment {
+            lifecycle: Lifecycle::Initialized,
+            phase: Some(Phase::Reserved),
+            descriptor: Some((name, text)),
+            spec: Some(Box::new(spec)),
+            allocation: Some(Box::new(allocation.clone())),
+            ..d.clone()
+        })
+    })
+    .await;
+    if let Err(e) = initialized {
+        reservation::release(req.state, id, "initialize failed").await;
+        return Err(e);
+    }
+    tracing::info!(
+        id,
+        nodes = allocation.nodes.len(),
+        network_id = allocation.network_id.id,
+        subnet = %allocation.subnet,
+        gw_node = %allocation.gateway.pnode,
+        start = allocation.window.start,
+        end = allocation.window.end,
+        "reserved"
+    );
     Ok(api_response("initializeResponse", ""))
 }
 
@@ -333,6 +355,20 @@ fn check_file_name(name: &str) -> Result<(), OpError> {
     Ok(())
 }
 
+/// The decoded `api:data` of an AddFile.
+fn decode_data(name: &str, data: &str) -> Result<Vec<u8>, OpError> {
+    let encoded: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    // Checked before decoding so an oversized upload costs no allocation of its decoded size.
+    if encoded.len() / 4 * 3 > MAX_FILE_BYTES + 2 {
+        return Err(OpError::BadArgument(format!(
+            "file {name:?} is larger than {MAX_FILE_BYTES} bytes"
+        )));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(&encoded)
+        .map_err(|e| OpError::BadArgument(format!("api:data is not base64: {e}")))
+}
+
 pub async fn add_file(req: &Request<'_, '_>) -> Result<String, OpError> {
     const ALLOWED: &[Lifecycle] = &[
         Lifecycle::Instantiated,
@@ -348,26 +384,23 @@ pub async fn add_file(req: &Request<'_, '_>) -> Result<String, OpError> {
         .filter(|m| !m.is_empty())
         .unwrap_or("application/octet-stream")
         .to_string();
-    if child(req.body, API, "uri").is_some() {
-        return Err(OpError::BadArgument(
-            "AddFile by api:uri is not supported; send the content as api:data".into(),
-        ));
-    }
-    let encoded: String = child(req.body, API, "data")
-        .map(text_of)
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    // Checked before decoding so an oversized upload costs no allocation of its decoded size.
-    if encoded.len() / 4 * 3 > MAX_FILE_BYTES + 2 {
+    if let Some(scheme) = child(req.body, API, "scheme") {
         return Err(OpError::BadArgument(format!(
-            "file {name:?} is larger than {MAX_FILE_BYTES} bytes"
+            "api:scheme {:?} is not supported: an added file is named by api:name only",
+            text_of(scheme)
         )));
     }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&encoded)
-        .map_err(|e| OpError::BadArgument(format!("api:data is not base64: {e}")))?;
+    let bytes = match (child(req.body, API, "uri"), child(req.body, API, "data")) {
+        (Some(uri), None) => {
+            crate::fetch::fetch(&req.state.addfile_sources, text_of(uri), MAX_FILE_BYTES).await?
+        }
+        (None, data) => decode_data(name, data.map(text_of).unwrap_or(""))?,
+        (Some(_), Some(_)) => {
+            return Err(OpError::BadArgument(
+                "addFileRequest carries both api:uri and api:data; send one".into(),
+            ))
+        }
+    };
     if bytes.is_empty() || bytes.len() > MAX_FILE_BYTES {
         return Err(OpError::BadArgument(format!(
             "file {name:?} must hold 1..={MAX_FILE_BYTES} bytes, got {}",
@@ -401,14 +434,17 @@ pub async fn run(req: &Request<'_, '_>) -> Result<String, OpError> {
     let now = Utc::now();
     let updated = transition(req.state, &req.endpoints, &req.resource.id, |d| {
         require(d, "Run", &[Lifecycle::Initialized])?;
-        let start = d
-            .spec
-            .as_ref()
-            .and_then(|s| s.reservation.window(now))
-            .map(|(start, _)| start);
-        let phase = match start {
-            Some(t) if t > now => Phase::WaitingForStart,
-            _ => Phase::Provisioning,
+        // The reservation's start deploys it (the clock); before then it waits.
+        let phase = match d.held_window() {
+            Some(w) if reservation::time(w.start) > now => Phase::WaitingForStart,
+            Some(_) => Phase::Provisioning,
+            None => {
+                return Err(OpError::WrongState {
+                    operation: "Run",
+                    state: d.lifecycle,
+                    phase: d.phase,
+                })
+            }
         };
         Ok(Deployment {
             lifecycle: Lifecycle::Running,
@@ -419,27 +455,30 @@ pub async fn run(req: &Request<'_, '_>) -> Result<String, OpError> {
     })
     .await?;
     req.state
-        .simulated_site
+        .executor
         .carry_on(req.app.clone(), req.endpoints.clone(), &updated);
     Ok(api_response("runResponse", ""))
 }
 
-pub async fn terminate(req: &Request<'_, '_>) -> Result<String, OpError> {
-    let reason = child(req.body, API, "reason").map(text_of).unwrap_or("");
+/// Terminates System `id` now (Terminate, or its reservation's end): the cluster is taken down
+/// and its reservation released at once. A no-op on a terminated System (GFD.69).
+pub async fn terminate_now(
+    state: &Arc<AppState>,
+    endpoints: &Endpoints,
+    id: &str,
+    reason: &str,
+) -> Result<(), OpError> {
+    // Released before the change shows, so whoever sees it may reuse the capacity.
+    reservation::release(state, id, "terminated").await;
     let now = Utc::now();
-    let updated = transition(req.state, &req.endpoints, &req.resource.id, |d| {
-        // Terminating a terminated System is a no-op (GFD.69).
+    let updated = transition(state, endpoints, id, |d| {
         if d.lifecycle == Lifecycle::Terminated {
             return Ok(d.clone());
         }
         let phase = match d.phase {
-            Some(
-                Phase::WaitingForStart
-                | Phase::Provisioning
-                | Phase::Installing
-                | Phase::Ready
-                | Phase::Suspended,
-            ) => Some(Phase::TearingDown),
+            Some(Phase::Provisioning | Phase::Installing | Phase::Ready | Phase::Suspended) => {
+                Some(Phase::TearingDown)
+            }
             Some(_) => Some(Phase::Released),
             None => None,
         };
@@ -447,19 +486,35 @@ pub async fn terminate(req: &Request<'_, '_>) -> Result<String, OpError> {
             lifecycle: Lifecycle::Terminated,
             phase,
             terminated: Some(now),
+            released: d.released.or(d.allocation.as_ref().map(|_| now)),
             ..d.clone()
         })
     })
     .await?;
-    tracing::info!(id = %updated.id, reason, "terminate requested");
-    req.state
-        .simulated_site
-        .carry_on(req.app.clone(), req.endpoints.clone(), &updated);
+    tracing::info!(id, reason, "terminated");
+    state
+        .executor
+        .carry_on(state.clone(), endpoints.clone(), &updated);
+    Ok(())
+}
+
+pub async fn terminate(req: &Request<'_, '_>) -> Result<String, OpError> {
+    let reason = child(req.body, API, "reason").map(text_of).unwrap_or("");
+    terminate_now(&req.app, &req.endpoints, &req.resource.id, reason).await?;
     Ok(api_response("terminateResponse", ""))
 }
 
+/// The lifecycle state; a cluster whose deployment failed is not alive (GFD.69's
+/// LivenessException), and the fault says why.
 pub fn ping(req: &Request<'_, '_>) -> Result<String, OpError> {
     let d = deployment_of(&req.resource)?;
+    if d.lifecycle == Lifecycle::Failed {
+        return Err(OpError::NotAlive(
+            d.failure
+                .clone()
+                .unwrap_or_else(|| "its deployment failed".into()),
+        ));
+    }
     Ok(api_response("pingResponse", &kinds::cmp_state(d.lifecycle)))
 }
 

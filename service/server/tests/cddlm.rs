@@ -31,7 +31,7 @@ fn config(dir: &tempfile::TempDir, step: Duration) -> Config {
         "127.0.0.1:0",
         format!("sqlite://{}", dir.path().join("vcds.db").display()),
     );
-    c.simulated_step = step;
+    c.executor.step = step;
     c
 }
 
@@ -596,7 +596,7 @@ async fn the_lifecycle_survives_a_restart() {
     assert_eq!(phase_of(&app, &id).await.as_deref(), Some("provisioning"));
     // The timeline the first run left half-way carries on.
     let shared = state.clone().into_inner();
-    shared.simulated_site.resume_all(&shared);
+    shared.executor.resume_all(&shared);
     wait_for_phase(&app, &id, "ready").await;
     assert!(property(&app, &id, "api:StartedTime")
         .await
@@ -632,4 +632,667 @@ async fn systems_stored_before_the_cddlm_operations_still_load() {
         vcds_server::registry::Lifecycle::Instantiated
     );
     assert_eq!(deployment.phase, None);
+}
+
+// ---- Reservations: placement in the store, wired into Initialize, Run, Terminate, Destroy,
+// ---- SetTerminationTime, the clock, and failures of the site.
+
+/// Two P-nodes of 8 cores, 32 GiB and 1 TB; four VNIs.
+fn site_config(dir: &tempfile::TempDir, step: Duration) -> Config {
+    let mut c = config(dir, step);
+    c.pnodes = ["pa", "pb"]
+        .into_iter()
+        .map(|n| {
+            vcds_placement::PNode::new(n, vcds_placement::Resources::new(8, 32768, 1000))
+                .gw_capable(true)
+        })
+        .collect();
+    c.site_config.network_pool =
+        vcds_placement::NetworkPool::vxlan(vcds_placement::IdRange::new(100, 103), Vec::new());
+    c
+}
+
+/// A cluster of a 2-core frontend and `computes` computes of `cpus` cores, for `duration`
+/// from `start` (now when `None`).
+fn cluster(
+    computes: u32,
+    cpus: u32,
+    start: Option<chrono::DateTime<chrono::Utc>>,
+    duration: &str,
+) -> String {
+    let start = start.map_or(String::new(), |t| {
+        format!("<vc:start>{}</vc:start>", t.to_rfc3339())
+    });
+    format!(
+        "<cdl:cdl xmlns:cdl=\"{CDL}\" xmlns:vc=\"urn:vcds:2026:cdl\"><cdl:import location=\"vcds:cluster\"/><cdl:system><c cdl:extends=\"vc:Cluster\"><vc:name>c</vc:name><vc:compute><vc:count>{computes}</vc:count><vc:cpus>{cpus}</vc:cpus></vc:compute><vc:reservation>{start}<vc:duration>{duration}</vc:duration></vc:reservation></c></cdl:system></cdl:cdl>"
+    )
+}
+
+async fn admin(app: &impl Svc, req: test::TestRequest) -> Reply {
+    let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let resp = test::call_service(app, req.peer_addr(peer).to_request()).await;
+    let status = resp.status().as_u16();
+    let bytes = test::read_body(resp).await;
+    Reply {
+        status,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn reservations(app: &impl Svc) -> Vec<serde_json::Value> {
+    let r = admin(app, test::TestRequest::get().uri("/admin/reservations")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    serde_json::from_str(&r.text).unwrap()
+}
+
+/// Initialize with `cdl`; a fault's reply as is.
+async fn initialize(app: &impl Svc, id: &str, cdl: &str) -> Reply {
+    system(app, id, "Initialize", &initialize_inline(cdl)).await
+}
+
+#[actix_web::test]
+async fn initialize_reserves_and_the_system_shows_its_placement() {
+    let dir = tempfile::tempdir().unwrap();
+    let state =
+        web::Data::new(AppState::open(&site_config(&dir, Duration::from_millis(20))).unwrap());
+    let app = app!(state);
+    let id = create(&app).await;
+    initialize(&app, &id, &cluster(4, 2, None, "P2D"))
+        .await
+        .ok();
+
+    let nodes = property(&app, &id, "v:Nodes").await;
+    let doc = nodes.doc();
+    let names: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "Node")
+        .map(|n| {
+            n.children()
+                .find(|c| c.tag_name().name() == "name")
+                .and_then(|c| c.text())
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "frontend",
+            "compute-0-0",
+            "compute-0-1",
+            "compute-0-2",
+            "compute-0-3"
+        ]
+    );
+    for node in doc.descendants().filter(|n| n.tag_name().name() == "Node") {
+        let field = |name: &str| {
+            node.children()
+                .find(|c| c.tag_name().name() == name)
+                .and_then(|c| c.text())
+                .unwrap()
+        };
+        assert!(["pa", "pb"].contains(&field("pnode")));
+        assert!(field("ip").starts_with("10.128."));
+        assert!(field("mac").starts_with("02:56:43:"));
+        assert_eq!(field("state"), "planned");
+    }
+    let network = property(&app, &id, "v:Network").await;
+    assert_eq!(network.text_of("networkId").as_deref(), Some("100"));
+    assert_eq!(network.text_of("subnet").as_deref(), Some("10.128.0.0/24"));
+    assert_eq!(network.text_of("isolation").as_deref(), Some("VXLAN"));
+    let window = property(&app, &id, "v:Reservation").await;
+    assert_eq!(window.text_of("state").as_deref(), Some("active"));
+
+    // The admin view lists it; each node may fetch its kickstart by MAC (a host of the cluster).
+    let all = reservations(&app).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["reservation"], id.as_str());
+    assert!(
+        state.kickstarts.node_table(&id).is_empty(),
+        "nodes install only in their reservation's time"
+    );
+
+    // A query over the nodes: which sit on P-node pa?
+    let on_pa = call(&app, "System", "http://docs.oasis-open.org/wsrf/rpw-2/QueryResourceProperties/QueryResourcePropertiesRequest", Some(&id),
+        &format!("<rp:QueryResourceProperties xmlns:rp=\"{RP}\"><rp:QueryExpression Dialect=\"http://www.w3.org/TR/1999/REC-xpath-19991116\" xmlns:v=\"urn:vcds:2026\">count(//v:Node[v:pnode='pa'])</rp:QueryExpression></rp:QueryResourceProperties>")).await.ok();
+    let on_pa: usize = on_pa
+        .doc()
+        .descendants()
+        .find(|n| n.tag_name().name() == "QueryResourcePropertiesResponse")
+        .and_then(|n| n.text())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let placed_on_pa = all[0]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["pnode"] == "pa")
+        .count();
+    assert_eq!(on_pa, placed_on_pa);
+}
+
+#[actix_web::test]
+async fn a_refusal_names_the_shortage_and_the_earliest_start_and_reserves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state =
+        web::Data::new(AppState::open(&site_config(&dir, Duration::from_millis(20))).unwrap());
+    let app = app!(state);
+    // 2 + 6×2 = 14 of 16 cores for two days.
+    let first = create(&app).await;
+    initialize(&app, &first, &cluster(6, 2, None, "P2D"))
+        .await
+        .ok();
+    let second = create(&app).await;
+    let r = initialize(&app, &second, &cluster(2, 2, None, "P1D")).await;
+    assert_eq!(r.fault_detail(), "ReservationRefusedFault", "{}", r.text);
+    assert_eq!(r.text_of("shortage").as_deref(), Some("cpu"));
+    assert_eq!(
+        r.text_of("ErrorCode").as_deref(),
+        Some("reservation-refused")
+    );
+    let first_end = property(&app, &first, "v:Reservation")
+        .await
+        .text_of("end")
+        .unwrap();
+    let earliest = r.text_of("earliestStart").unwrap();
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(&earliest).unwrap(),
+        chrono::DateTime::parse_from_rfc3339(&first_end).unwrap(),
+        "fits when the first ends"
+    );
+    assert_eq!(
+        state_of(&app, &second).await,
+        "InstantiatedState",
+        "nothing changed"
+    );
+    assert_eq!(reservations(&app).await.len(), 1, "nothing reserved");
+
+    // Asking for that start is admitted; validate-only answers the same and reserves nothing.
+    let later = cluster(
+        2,
+        2,
+        Some(
+            chrono::DateTime::parse_from_rfc3339(&earliest)
+                .unwrap()
+                .into(),
+        ),
+        "P1D",
+    );
+    let check =
+        "<api:options><api:option api:name=\"urn:vcds:2026:option:validate-only\"/></api:options>";
+    let body = initialize_inline(&later).replace(
+        "</api:initializeRequest>",
+        &format!("{check}</api:initializeRequest>"),
+    );
+    system(&app, &second, "Initialize", &body).await.ok();
+    assert_eq!(reservations(&app).await.len(), 1);
+    initialize(&app, &second, &later).await.ok();
+    assert_eq!(reservations(&app).await.len(), 2);
+
+    // Bad requests: more nodes than the site holds, a window in the past, an isolation kind
+    // the site does not offer.
+    for (cdl, code) in [
+        (cluster(40, 2, None, "P1D"), "invalid-reservation"),
+        (cluster(1, 9, None, "P1D"), "invalid-reservation"),
+        (
+            cluster(
+                1,
+                1,
+                Some(chrono::Utc::now() - chrono::Duration::days(1)),
+                "PT1H",
+            ),
+            "invalid-cluster",
+        ),
+        (
+            cluster(1, 1, None, "P1D").replace(
+                "<vc:compute>",
+                "<vc:network><vc:isolation>vlan</vc:isolation></vc:network><vc:compute>",
+            ),
+            "bad-argument",
+        ),
+    ] {
+        let id = create(&app).await;
+        let r = initialize(&app, &id, &cdl).await;
+        assert_eq!(r.text_of("ErrorCode").as_deref(), Some(code), "{}", r.text);
+        assert_eq!(state_of(&app, &id).await, "InstantiatedState");
+    }
+    assert_eq!(
+        reservations(&app).await.len(),
+        2,
+        "no bad request reserved anything"
+    );
+}
+
+#[actix_web::test]
+async fn terminate_and_destroy_release_at_once_and_extension_checks_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let state =
+        web::Data::new(AppState::open(&site_config(&dir, Duration::from_millis(20))).unwrap());
+    let app = app!(state);
+    let a = create(&app).await;
+    initialize(&app, &a, &cluster(6, 2, None, "P1D")).await.ok();
+    let a_end = property(&app, &a, "v:Reservation")
+        .await
+        .text_of("end")
+        .unwrap();
+    let a_end = chrono::DateTime::parse_from_rfc3339(&a_end).unwrap();
+    // B books the same capacity right after A.
+    let b = create(&app).await;
+    initialize(&app, &b, &cluster(6, 2, Some(a_end.into()), "P1D"))
+        .await
+        .ok();
+
+    // Growing A into B's window is refused naming B; A is unchanged.
+    let set_tt = |t: chrono::DateTime<chrono::FixedOffset>| {
+        format!("<rl:SetTerminationTime xmlns:rl=\"{RL}\"><rl:RequestedTerminationTime>{}</rl:RequestedTerminationTime></rl:SetTerminationTime>", t.to_rfc3339())
+    };
+    let set_action = "http://docs.oasis-open.org/wsrf/rlw-2/ImmediateResourceTermination/SetTerminationTimeRequest".replace("ImmediateResourceTermination", "ScheduledResourceTermination");
+    let r = call(
+        &app,
+        "System",
+        &set_action,
+        Some(&a),
+        &set_tt(a_end + chrono::Duration::hours(2)),
+    )
+    .await;
+    assert_eq!(
+        r.fault_detail(),
+        "TerminationTimeChangeRejectedFault",
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains(&b),
+        "names the conflicting reservation: {}",
+        r.text
+    );
+    let end = property(&app, &a, "v:Reservation")
+        .await
+        .text_of("end")
+        .unwrap();
+    assert_eq!(chrono::DateTime::parse_from_rfc3339(&end).unwrap(), a_end);
+
+    // Destroying B frees its window at once: now A may grow into it.
+    call(
+        &app,
+        "System",
+        "http://docs.oasis-open.org/wsrf/rlw-2/ImmediateResourceTermination/DestroyRequest",
+        Some(&b),
+        &format!("<rl:Destroy xmlns:rl=\"{RL}\"/>"),
+    )
+    .await
+    .ok();
+    assert!(
+        state.kickstarts.node_table(&b).is_empty(),
+        "B's installing hosts are gone"
+    );
+    let new_end = a_end + chrono::Duration::hours(2);
+    call(&app, "System", &set_action, Some(&a), &set_tt(new_end))
+        .await
+        .ok();
+    let end = property(&app, &a, "v:Reservation")
+        .await
+        .text_of("end")
+        .unwrap();
+    assert_eq!(chrono::DateTime::parse_from_rfc3339(&end).unwrap(), new_end);
+
+    // Terminating A releases it at once: the whole site is free again.
+    system(&app, &a, "Terminate", &empty("terminateRequest"))
+        .await
+        .ok();
+    assert!(reservations(&app).await.is_empty());
+    assert_eq!(
+        property(&app, &a, "v:Reservation")
+            .await
+            .text_of("state")
+            .as_deref(),
+        Some("released")
+    );
+    let c = create(&app).await;
+    initialize(&app, &c, &cluster(7, 2, None, "P1D")).await.ok();
+}
+
+#[actix_web::test]
+async fn the_clock_deploys_at_the_start_and_takes_down_at_the_end_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = site_config(&dir, Duration::from_millis(20));
+    // Starts in 2 s, for the shortest reservation a descriptor may ask: an hour.
+    let start = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let id = {
+        let state = web::Data::new(AppState::open(&cfg).unwrap());
+        let app = app!(state);
+        let id = create(&app).await;
+        initialize(&app, &id, &cluster(1, 1, Some(start), "PT1H"))
+            .await
+            .ok();
+        system(&app, &id, "Run", &empty("runRequest")).await.ok();
+        assert_eq!(
+            phase_of(&app, &id).await.as_deref(),
+            Some("waiting-for-start")
+        );
+        assert!(state.kickstarts.node_table(&id).is_empty());
+        id
+        // The service stops here, before the start.
+    };
+    actix_rt::time::sleep(Duration::from_millis(2500)).await;
+    let state = web::Data::new(AppState::open(&cfg).unwrap());
+    let shared = state.clone().into_inner();
+    shared.executor.resume_all(&shared);
+    actix_rt::spawn(vcds_server::site::run_clock(shared.clone()));
+    let app = app!(state);
+    // The start passed while the service was down: the clock deploys at once.
+    wait_for_phase(&app, &id, "ready").await;
+    assert_eq!(
+        state.kickstarts.node_table(&id).len(),
+        2,
+        "its nodes may install"
+    );
+    let nodes = property(&app, &id, "v:Nodes").await;
+    let states: Vec<String> = nodes
+        .doc()
+        .descendants()
+        .filter(|n| n.tag_name().name() == "state")
+        .filter_map(|n| n.text().map(str::to_string))
+        .collect();
+    assert_eq!(states, ["up", "up"]);
+    assert_eq!(reservations(&app).await.len(), 1);
+    // The clock as of the end takes the cluster down and releases the reservation.
+    let next = vcds_server::site::tick(&shared, start + chrono::Duration::minutes(59)).await;
+    assert_eq!(
+        next.map(|t| t.timestamp()),
+        Some((start + chrono::Duration::hours(1)).timestamp())
+    );
+    assert_eq!(
+        phase_of(&app, &id).await.as_deref(),
+        Some("ready"),
+        "not before its end"
+    );
+    vcds_server::site::tick(&shared, start + chrono::Duration::hours(1)).await;
+    wait_for_phase(&app, &id, "released").await;
+    assert_eq!(state_of(&app, &id).await, "TerminatedState");
+    assert!(reservations(&app).await.is_empty());
+    assert!(state.kickstarts.node_table(&id).is_empty());
+}
+
+#[actix_web::test]
+async fn an_injected_failure_fails_the_cluster_releases_its_reservation_and_ping_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = site_config(&dir, Duration::from_millis(20));
+    cfg.executor.failures = vec!["installing:1.0".parse().unwrap()];
+    let state = web::Data::new(AppState::open(&cfg).unwrap());
+    let app = app!(state);
+    let id = create(&app).await;
+    initialize(&app, &id, &cluster(1, 1, None, "P1D"))
+        .await
+        .ok();
+    system(&app, &id, "Run", &empty("runRequest")).await.ok();
+    wait_for_phase(&app, &id, "failed").await;
+    assert_eq!(state_of(&app, &id).await, "FailedState");
+    assert!(reservations(&app).await.is_empty());
+    assert!(state.kickstarts.node_table(&id).is_empty());
+    // Ping on it is a liveness fault with the reason.
+    let r = system(&app, &id, "Ping", &empty("pingRequest")).await;
+    assert_eq!(r.fault_detail(), "LivenessFault", "{}", r.text);
+    assert_eq!(r.text_of("ErrorCode").as_deref(), Some("not-alive"));
+    assert!(
+        r.text.contains("failed the cluster while installing"),
+        "{}",
+        r.text
+    );
+}
+
+#[actix_web::test]
+async fn a_pnode_going_down_reports_the_reservations_it_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    let state =
+        web::Data::new(AppState::open(&site_config(&dir, Duration::from_millis(20))).unwrap());
+    let app = app!(state);
+    let id = create(&app).await;
+    initialize(&app, &id, &cluster(4, 1, None, "P1D"))
+        .await
+        .ok();
+    let r = admin(
+        &app,
+        test::TestRequest::put()
+            .uri("/admin/pnodes/pb/state")
+            .set_payload("down"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v: serde_json::Value = serde_json::from_str(&r.text).unwrap();
+    assert_eq!(v["affected"][0]["reservation"], id.as_str());
+    let on_pb = reservations(&app).await[0]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["pnode"] == "pb")
+        .count();
+    assert_eq!(v["affected"][0]["nodes"].as_array().unwrap().len(), on_pb);
+    let r = admin(
+        &app,
+        test::TestRequest::put()
+            .uri("/admin/pnodes/nowhere/state")
+            .set_payload("down"),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = admin(
+        &app,
+        test::TestRequest::put()
+            .uri("/admin/pnodes/pa/state")
+            .set_payload("sideways"),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let r = admin(&app, test::TestRequest::get().uri("/admin/pnodes")).await;
+    let pnodes: Vec<serde_json::Value> = serde_json::from_str(&r.text).unwrap();
+    assert_eq!(pnodes[1]["state"], "Down");
+}
+
+fn add_file_uri(name: &str, uri: &str) -> String {
+    format!("<api:addFileRequest xmlns:api=\"{API}\"><api:name>{name}</api:name><api:uri>{uri}</api:uri></api:addFileRequest>")
+}
+
+/// An HTTP server on 127.0.0.1 answering every request with `status` and `body`, once per
+/// connection; its base URL.
+fn http_file_server(status: &'static str, body: String) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+#[actix_web::test]
+async fn add_file_fetches_only_from_allowed_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let allowed = files.path().join("cdl");
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::write(allowed.join("small.cdl"), small_cluster()).unwrap();
+    std::fs::write(files.path().join("secret.cdl"), "secret").unwrap();
+    std::os::unix::fs::symlink(files.path().join("secret.cdl"), allowed.join("link.cdl")).unwrap();
+    let http = http_file_server("200 OK", small_cluster());
+    let missing = http_file_server("404 Not Found", "no".into());
+    let mut cfg = site_config(&dir, Duration::from_secs(60));
+    let file_source = format!("file://{}/", allowed.display());
+    cfg.addfile_sources = vec![
+        vcds_server::fetch::parse_source(&file_source).unwrap(),
+        vcds_server::fetch::parse_source(&http).unwrap(),
+        vcds_server::fetch::parse_source(&missing).unwrap(),
+    ];
+    let state = web::Data::new(AppState::open(&cfg).unwrap());
+    let app = app!(state);
+    let id = create(&app).await;
+
+    // Refused: outside every source (Api_27), traversal, a symlink out, an unknown scheme
+    // (Api_40), HTTP errors, not a URI.
+    let outside = format!("file://{}/secret.cdl", files.path().display());
+    let traversal = format!("{file_source}../secret.cdl");
+    let link = format!("{file_source}link.cdl");
+    let not_found = format!("{missing}x.cdl");
+    for (uri, says) in [
+        (outside.as_str(), "not under a source"),
+        (traversal.as_str(), "not under a source"),
+        (link.as_str(), "is not a file under"),
+        ("ftp://127.0.0.1/x.cdl", "ftp&quot; is not supported"),
+        ("http://127.0.0.1:9/x.cdl", "not under a source"),
+        (not_found.as_str(), "HTTP 404"),
+        ("not a uri", "is not a URI"),
+    ] {
+        let r = system(&app, &id, "AddFile", &add_file_uri("f.cdl", uri)).await;
+        assert_eq!(r.fault_detail(), "BadArgumentFault", "{uri}: {}", r.text);
+        assert!(r.text.contains(says), "{uri}: {}", r.text);
+    }
+    // Accepted from a file source and an HTTP source; Initialize by reference works.
+    system(
+        &app,
+        &id,
+        "AddFile",
+        &add_file_uri("a.cdl", &format!("{file_source}small.cdl")),
+    )
+    .await
+    .ok();
+    system(
+        &app,
+        &id,
+        "AddFile",
+        &add_file_uri("b.cdl", &format!("{http}small.cdl")),
+    )
+    .await
+    .ok();
+    system(&app, &id, "Initialize", &initialize_reference("b.cdl", ""))
+        .await
+        .ok();
+    assert_eq!(state_of(&app, &id).await, "InitializedState");
+}
+
+#[actix_web::test]
+async fn install_progress_of_a_provisioned_node_shows_in_the_node_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let state =
+        web::Data::new(AppState::open(&site_config(&dir, Duration::from_secs(60))).unwrap());
+    let app = app!(state);
+    let id = create(&app).await;
+    initialize(&app, &id, &cluster(1, 1, None, "P1D"))
+        .await
+        .ok();
+    system(&app, &id, "Run", &empty("runRequest")).await.ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state.kickstarts.node_table(&id).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "nodes not registered at provisioning"
+        );
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    let nodes = property(&app, &id, "v:Nodes").await;
+    let doc = nodes.doc();
+    let compute = doc
+        .descendants()
+        .find(|n| {
+            n.tag_name().name() == "Node"
+                && n.descendants().any(|c| c.text() == Some("compute-0-0"))
+        })
+        .unwrap();
+    let mac = compute
+        .children()
+        .find(|c| c.tag_name().name() == "mac")
+        .and_then(|c| c.text())
+        .unwrap()
+        .to_string();
+    let r = admin(
+        &app,
+        test::TestRequest::post().uri(&format!("/install/progress?state=finished&mac={mac}")),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let nodes = property(&app, &id, "v:Nodes").await;
+    let states: Vec<(String, String)> = nodes
+        .doc()
+        .descendants()
+        .filter(|n| n.tag_name().name() == "Node")
+        .map(|n| {
+            let field = |name: &str| {
+                n.children()
+                    .find(|c| c.tag_name().name() == name)
+                    .and_then(|c| c.text())
+                    .unwrap()
+                    .to_string()
+            };
+            (field("name"), field("state"))
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("frontend".to_string(), "provisioning".to_string()),
+            ("compute-0-0".to_string(), "finished".to_string())
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn an_exhausted_pool_is_named_and_suspend_keeps_the_reservation() {
+    let dir = tempfile::tempdir().unwrap();
+    let state =
+        web::Data::new(AppState::open(&site_config(&dir, Duration::from_millis(10))).unwrap());
+    let app = app!(state);
+    // Four VNIs: four small clusters fit (12 of 16 cores), the fifth finds no network id.
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let id = create(&app).await;
+        initialize(&app, &id, &cluster(1, 1, None, "P1D"))
+            .await
+            .ok();
+        ids.push(id);
+    }
+    let fifth = create(&app).await;
+    let r = initialize(&app, &fifth, &cluster(1, 1, None, "P1D")).await;
+    assert_eq!(r.fault_detail(), "ReservationRefusedFault", "{}", r.text);
+    assert_eq!(r.text_of("shortage").as_deref(), Some("network ids"));
+    assert_eq!(state_of(&app, &fifth).await, "InstantiatedState");
+
+    // Suspend keeps the reservation; Resume finds it still held.
+    let id = &ids[0];
+    system(&app, id, "Run", &empty("runRequest")).await.ok();
+    wait_for_phase(&app, id, "ready").await;
+    system(
+        &app,
+        id,
+        "Suspend",
+        "<v:suspendRequest xmlns:v=\"urn:vcds:2026\"/>",
+    )
+    .await
+    .ok();
+    assert_eq!(phase_of(&app, id).await.as_deref(), Some("suspended"));
+    assert_eq!(reservations(&app).await.len(), 4);
+    assert_eq!(
+        property(&app, id, "v:Reservation")
+            .await
+            .text_of("state")
+            .as_deref(),
+        Some("active")
+    );
+    system(
+        &app,
+        id,
+        "Resume",
+        "<v:resumeRequest xmlns:v=\"urn:vcds:2026\"/>",
+    )
+    .await
+    .ok();
+    assert_eq!(phase_of(&app, id).await.as_deref(), Some("ready"));
 }

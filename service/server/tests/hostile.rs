@@ -190,6 +190,9 @@ struct Ids {
     system: String,
     /// A subscription on it.
     subscription: String,
+    /// The one directory AddFile may fetch `api:uri`s from (`file:///…/files/`), holding
+    /// `ok.cdl` and `passwd`, a symbolic link to /etc/passwd.
+    source: String,
 }
 
 fn manifest_cases() -> Vec<Case> {
@@ -1045,6 +1048,45 @@ fn traversal_cases(ids: &Ids) -> Vec<Case> {
             bad_argument(""),
         ));
     }
+    let by_uri = |uri: &str| {
+        let body = format!("<api:addFileRequest xmlns:api=\"{API}\"><api:name>fetched.cdl</api:name><api:mimetype>application/xml</api:mimetype><api:uri>{uri}</api:uri></api:addFileRequest>");
+        soap_wire(
+            v,
+            "System",
+            envelope(S11, &system_action("AddFile"), Some(&ids.system), &body).as_bytes(),
+        )
+    };
+    let src = ids.source.as_str();
+    let outside = "is not under a source";
+    for (uri, reason) in [
+        ("file:///etc/passwd".to_string(), outside),
+        (format!("{src}../secret"), outside),
+        (format!("{src}%2e%2e/secret"), outside),
+        (format!("{src}%2E%2E/%2E%2E/etc/passwd"), outside),
+        (format!("{}-evil/x.cdl", src.trim_end_matches('/')), outside),
+        (format!("{src}passwd"), "is not a file under"),
+        (format!("{src}missing.cdl"), "cannot be read"),
+        (src.to_string(), "is not a file under"),
+        ("http://127.0.0.1:9/evil.cdl".to_string(), outside),
+        (
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            outside,
+        ),
+        (
+            "ftp://127.0.0.1/x.cdl".to_string(),
+            "scheme \"ftp\" is not supported",
+        ),
+        ("gopher://127.0.0.1:70/x".to_string(), "is not supported"),
+        ("jar:file:///x.jar!/y".to_string(), "is not supported"),
+        ("../../etc/passwd".to_string(), "is not a URI"),
+        ("".to_string(), "is not a URI"),
+    ] {
+        cases.push(case(
+            format!("AddFile api:uri {uri:?}"),
+            by_uri(&uri),
+            bad_argument(reason),
+        ));
+    }
     for reference in [
         "../../etc/passwd",
         "/etc/passwd",
@@ -1358,7 +1400,13 @@ async fn hostile_corpus() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("vcds.db").display());
     let mut config = vcds_server::Config::new("127.0.0.1:0", db.clone());
-    config.simulated_step = Duration::from_secs(3600);
+    config.executor.step = Duration::from_secs(3600);
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    std::fs::write(files.join("ok.cdl"), "<x/>").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", files.join("passwd")).unwrap();
+    let source = format!("file://{}/", files.display());
+    config.addfile_sources = vec![vcds_server::fetch::parse_source(&source).unwrap()];
     config.body_deadline = Duration::from_secs(1);
     config.head_deadline = Duration::from_secs(1);
     config.workers = 2;
@@ -1403,6 +1451,7 @@ async fn hostile_corpus() {
             .text_of("ResourceId")
             .unwrap();
         Ids {
+            source: source.clone(),
             system,
             subscription,
         }

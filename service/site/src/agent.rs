@@ -7,6 +7,13 @@
 //! outlive the agent: their records (name, cluster, pid, spec) are in `agent-state.json`, so an
 //! agent restarted after a crash (kill -9) re-adopts the VMs that still run and forgets the
 //! dead ones.
+//!
+//! GW-nodes ([`crate::gateway`]) are kept the same way: their specs are in the state file and
+//! their files in `gw-<network id>/` of the state directory; dnsmasq runs daemonized in the GW
+//! namespace, so a restarted agent finds it again by its pid file (and restarts it only when
+//! asked to ensure a changed configuration). An agent serving GW-nodes must run in the host's
+//! mount namespace (on a real P-node, or with `--netns` rather than under `ip netns exec`),
+//! where the named GW namespaces are.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -20,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::gateway::{self, GatewaySpec, GatewayStatus};
 use crate::net::{self, bridge_name, ClusterNet, Cmd, Observed};
+use crate::process::{self, live_argv};
 use crate::rpc::{self, Client, Endpoint, Key, RpcError};
 use crate::vm::{self, Qmp, VmSpec};
 use crate::Error;
@@ -63,6 +72,13 @@ pub enum Request {
     /// End QEMU and delete its console log and other files.
     DestroyVm {
         name: String,
+    },
+    /// Create or repair the cluster's GW-node (namespace, legs, NAT, dnsmasq); the bridges
+    /// must exist on the P-node. dnsmasq is restarted only when its configuration changed.
+    EnsureGateway(GatewaySpec),
+    /// Remove the cluster's GW-node: dnsmasq, namespace, legs, table and files.
+    RemoveGateway {
+        network_id: u32,
     },
     Inventory,
 }
@@ -121,6 +137,13 @@ pub struct Inventory {
     /// Pids of QEMU processes using the agent's state directory that the agent has no record
     /// of (a lost state file): the manager decides their fate.
     pub unknown_qemu: Vec<u32>,
+    /// The GW-nodes the agent keeps, as they really are.
+    #[serde(default)]
+    pub gateways: Vec<GatewayStatus>,
+    /// Network ids of GW-node directories in the state directory that the agent has no record
+    /// of: `RemoveGateway` clears them.
+    #[serde(default)]
+    pub unknown_gateways: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +156,9 @@ struct VmRecord {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     vms: BTreeMap<String, VmRecord>,
+    /// GW-nodes by network id (absent in state files of older agents).
+    #[serde(default)]
+    gateways: BTreeMap<u32, GatewaySpec>,
 }
 
 /// The agent's state and operations, independent of the transport.
@@ -183,6 +209,14 @@ impl Agent {
         for (name, record) in &agent.state.vms {
             tracing::info!("re-adopted VM {name} (pid {})", record.pid);
         }
+        for id in agent.state.gateways.keys() {
+            match gateway::dnsmasq_pid(*id, &agent.state_dir) {
+                Some(pid) => tracing::info!("re-adopted the dnsmasq of GW-node {id} (pid {pid})"),
+                None => tracing::warn!(
+                    "the dnsmasq of GW-node {id} is not running; EnsureGateway restarts it"
+                ),
+            }
+        }
         Ok(agent)
     }
 
@@ -196,6 +230,8 @@ impl Agent {
             Request::DestroyVm { name } => self.end_vm(&name, true),
             Request::SuspendVm { name } => self.qmp_op(&name, Qmp::stop),
             Request::ResumeVm { name } => self.qmp_op(&name, Qmp::cont),
+            Request::EnsureGateway(spec) => self.ensure_gateway(spec),
+            Request::RemoveGateway { network_id } => self.remove_gateway(network_id),
             Request::Inventory => self.inventory().map(Reply::Inventory),
         });
         result.unwrap_or_else(|e| {
@@ -282,6 +318,45 @@ impl Agent {
         Ok(Reply::Network {
             commands: commands.iter().map(Cmd::to_string).collect(),
         })
+    }
+
+    fn ensure_gateway(&mut self, mut spec: GatewaySpec) -> Result<Reply, Error> {
+        spec.netns.clone_from(&self.netns);
+        spec.validate()?;
+        // Recorded before the work: an agent killed halfway still knows what to clean up.
+        if self.state.gateways.get(&spec.network_id) != Some(&spec) {
+            self.state.gateways.insert(spec.network_id, spec.clone());
+            self.save()?;
+        }
+        let commands = gateway::ensure(&spec, &self.state_dir)?;
+        Ok(Reply::Network { commands })
+    }
+
+    fn remove_gateway(&mut self, network_id: u32) -> Result<Reply, Error> {
+        let actions = gateway::remove(network_id, self.netns.as_deref(), &self.state_dir)?;
+        let recorded = self.state.gateways.remove(&network_id).is_some();
+        if recorded {
+            self.save()?;
+        }
+        Ok(Reply::Done {
+            changed: recorded || !actions.is_empty(),
+        })
+    }
+
+    /// Network ids of `gw-<id>` directories in the state directory without a record.
+    fn unknown_gateways(&self) -> Vec<u32> {
+        let Ok(entries) = fs::read_dir(&self.state_dir) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<u32> = entries
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_prefix("gw-")?.parse().ok()
+            })
+            .filter(|id| !self.state.gateways.contains_key(id))
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     fn links(&self) -> Result<Observed, Error> {
@@ -484,11 +559,19 @@ impl Agent {
             .into_iter()
             .filter(|pid| !known.contains(pid))
             .collect();
+        let gateways = self
+            .state
+            .gateways
+            .keys()
+            .map(|id| gateway::observe(*id, self.netns.as_deref(), &self.state_dir))
+            .collect::<Result<_, _>>()?;
         Ok(Inventory {
             netns: self.netns.clone(),
             devices,
             vms,
             unknown_qemu,
+            gateways,
+            unknown_gateways: self.unknown_gateways(),
         })
     }
 }
@@ -509,24 +592,6 @@ fn check_vm_name(name: &str) -> Result<(), Error> {
     }
 }
 
-/// The argv of a live (not zombie) process.
-fn live_argv(pid: &str) -> Option<Vec<String>> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The state follows the parenthesised command name, which may itself contain ')'.
-    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
-    if matches!(state, "Z" | "X") {
-        return None;
-    }
-    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(
-        cmdline
-            .split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect(),
-    )
-}
-
 fn is_qemu(argv: &[String]) -> bool {
     argv.first()
         .and_then(|a| Path::new(a).file_name())
@@ -543,16 +608,7 @@ fn qemu_alive(pid: u32, name: &str) -> bool {
 /// Pids of live QEMU processes with a file in `state_dir` on their command line.
 fn qemu_pids_using(state_dir: &Path) -> Vec<u32> {
     let needle = format!("{}/", state_dir.display());
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            live_argv(&pid.to_string())
-                .is_some_and(|argv| is_qemu(&argv) && argv.iter().any(|a| a.contains(&needle)))
-        })
-        .collect()
+    process::pids_where(|argv| is_qemu(argv) && argv.iter().any(|a| a.contains(&needle)))
 }
 
 /// How `vcds agent` is started.
@@ -669,6 +725,16 @@ impl AgentClient {
         self.done(&Request::DestroyVm {
             name: name.to_owned(),
         })
+    }
+
+    /// Returns what the agent did (none: the GW-node already matched).
+    pub fn ensure_gateway(&mut self, spec: &GatewaySpec) -> Result<Vec<String>, RpcError> {
+        self.network(&Request::EnsureGateway(spec.clone()))
+    }
+
+    /// Returns whether there was anything to remove.
+    pub fn remove_gateway(&mut self, network_id: u32) -> Result<bool, RpcError> {
+        self.done(&Request::RemoveGateway { network_id })
     }
 
     pub fn inventory(&mut self) -> Result<Inventory, RpcError> {
@@ -789,6 +855,64 @@ mod tests {
         assert!(!client.stop_vm("nothing").unwrap());
     }
 
+    fn gateway_spec(network_id: u32) -> GatewaySpec {
+        GatewaySpec {
+            network_id,
+            netns: None,
+            cluster_bridge: bridge_name(network_id),
+            subnet: std::net::Ipv4Addr::new(10, 7, 0, 0),
+            prefix: 24,
+            outside: gateway::OutsideLeg {
+                bridge: "extbr".to_owned(),
+                address: std::net::Ipv4Addr::new(192, 0, 2, 7),
+                prefix: 24,
+                gateway: None,
+            },
+            nodes: vec![gateway::GatewayNode {
+                hostname: "frontend".to_owned(),
+                mac: net::node_mac(network_id, 0),
+                ip: std::net::Ipv4Addr::new(10, 7, 0, 2),
+            }],
+            dns_servers: Vec::new(),
+            pxe: None,
+            kickstart_url: None,
+            forwards: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn gateway_operations_are_precise_and_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (endpoint, key) = agent_at(dir.path());
+        let mut client = AgentClient::connect(&endpoint, key).unwrap();
+        // Nothing to remove (a network id no test uses).
+        assert!(!client.remove_gateway(16_777_001).unwrap());
+        let mut spec = gateway_spec(16_777_001);
+        spec.nodes[0].ip = std::net::Ipv4Addr::new(10, 8, 0, 2);
+        let err = client.ensure_gateway(&spec).unwrap_err().to_string();
+        assert!(
+            err.contains("node frontend: 10.8.0.2 is outside the cluster subnet 10.7.0.0/24"),
+            "{err}"
+        );
+        // A refused spec is not recorded.
+        let inventory = client.inventory().unwrap();
+        assert!(inventory.gateways.is_empty() && inventory.unknown_gateways.is_empty());
+        // A GW-node directory without a record is reported.
+        fs::create_dir(dir.path().join("gw-16777002")).unwrap();
+        fs::create_dir(dir.path().join("gw-junk")).unwrap();
+        assert_eq!(client.inventory().unwrap().unknown_gateways, [16_777_002]);
+        assert!(client.remove_gateway(16_777_002).unwrap());
+        assert!(client.inventory().unwrap().unknown_gateways.is_empty());
+    }
+
+    #[test]
+    fn state_files_of_older_agents_load() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(STATE_FILE), r#"{"vms":{}}"#).unwrap();
+        let agent = Agent::open(dir.path(), None).unwrap();
+        assert!(agent.state.gateways.is_empty());
+    }
+
     #[test]
     fn requests_have_a_stable_wire_form() {
         let json = serde_json::to_string(&Request::SuspendVm {
@@ -806,5 +930,16 @@ mod tests {
         };
         let back: Request = serde_json::from_str(&serde_json::to_string(&start).unwrap()).unwrap();
         assert_eq!(back, start);
+        assert_eq!(
+            serde_json::to_string(&Request::RemoveGateway { network_id: 100 }).unwrap(),
+            r#"{"remove_gateway":{"network_id":100}}"#
+        );
+        let ensure = Request::EnsureGateway(gateway_spec(100));
+        let json = serde_json::to_string(&ensure).unwrap();
+        assert!(
+            json.starts_with(r#"{"ensure_gateway":{"network_id":100,"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), ensure);
     }
 }

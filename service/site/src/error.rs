@@ -19,6 +19,8 @@ pub enum Error {
     },
     #[error("invalid specification: {0}")]
     InvalidSpec(String),
+    #[error("invalid GW-node specification: {0}")]
+    Gateway(#[from] crate::gateway::GatewayError),
     #[error("device {dev} already exists but {reason}")]
     Conflict { dev: String, reason: String },
     #[error("{what}: {source}")]

@@ -8,19 +8,26 @@
 //!   removes everything it created.
 //! - [`vm`]: QEMU command line, launch inside a P-node namespace, console markers and a QMP
 //!   client for suspend/resume.
-//! - [`agent`]: the P-node agent (`vcds agent`) serving idempotent network and VM operations
-//!   and an inventory of what really exists, and [`agent::AgentClient`] for the manager.
+//! - [`gateway`]: the GW-node of a virtual cluster: a namespace `gw-<network id>` with a leg on
+//!   the cluster bridge and one on the outside bridge, NAT and port forwards to the frontend
+//!   (nftables), DHCP with the plan's fixed addresses and host names, TFTP/PXE and the kickstart
+//!   URL (Debian's dnsmasq); pure planning plus an idempotent executor.
+//! - [`agent`]: the P-node agent (`vcds agent`) serving idempotent network, GW-node and VM
+//!   operations and an inventory of what really exists, and [`agent::AgentClient`] for the
+//!   manager.
 //! - [`rpc`]: the agent's authenticated request/response protocol and its transports.
 //!
 //! The virtual nodes' boot image (Debian cloud kernel + busybox initramfs printing
-//! `VCDS-NODE-UP <hostname>`) comes from `scripts/build-node-image.sh`, which also installs QEMU
-//! and the tools of the root tests in `tests/root_site.rs` (they print `SKIP:` without root, the
+//! `VCDS-NODE-UP <hostname>`) comes from `scripts/build-node-image.sh`, which also installs QEMU,
+//! dnsmasq, nftables and the tools of the root tests in `tests/root_site.rs` (they print `SKIP:` without root, the
 //! tools or the image; `VCDS_REQUIRE_ROOT_TESTS=1` makes that a failure).
 
 pub mod agent;
 mod error;
+pub mod gateway;
 pub mod net;
 pub mod netns;
+mod process;
 pub mod rpc;
 pub mod vm;
 

@@ -6,6 +6,7 @@
 //! it cannot clash with a real network on the host); they exist only inside these namespaces.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use crate::net::Cmd;
 use crate::Error;
@@ -66,6 +67,12 @@ impl Namespaces {
         Ok(())
     }
 
+    /// Takes a namespace created by someone else (e.g. a GW-node's `gw-<id>`) into the guard:
+    /// it is deleted with the others, processes included, unless it is already gone.
+    pub fn adopt(&mut self, name: &str) {
+        self.created.push(name.to_owned());
+    }
+
     /// Creates `{prefix}-ul` with the underlay bridge and `{prefix}-p1`… with one underlay leg
     /// each, addressed by [`underlay_ip`].
     pub fn build_underlay(&mut self, prefix: &str, pnodes: u8) -> Result<Underlay, Error> {
@@ -124,6 +131,9 @@ impl Namespaces {
     pub fn delete_all(&mut self) -> Result<(), Error> {
         let mut first_error = None;
         while let Some(name) = self.created.pop() {
+            if !Path::new("/run/netns").join(&name).exists() {
+                continue; // removed by its owner (an adopted GW namespace)
+            }
             if let Err(e) = kill_processes(&name)
                 .and_then(|()| Cmd::ip(None, &["netns", "del", &name]).run().map(drop))
             {

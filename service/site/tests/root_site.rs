@@ -11,10 +11,18 @@
 //! - The namespace guard cleans up when a test panics.
 //! - A P-node agent in its namespace, driven over its socket: cluster network, one VM, kill -9
 //!   and restart of the agent (the VM is re-adopted), suspend/resume, destroy, zero leftovers.
+//! - The GW-node of a cluster (outside test host 192.0.2.1, GW outside 192.0.2.10, RFC 5737):
+//!   node namespaces take the plan's address, host name, router, name server and kickstart URL
+//!   by DHCP (a MAC outside the plan gets nothing); nodes reach the outside host, which sees the
+//!   GW's address (masquerade); the forwarded port reaches the frontend, nothing else does; TFTP
+//!   works from the cluster and not from outside; ensure is idempotent, repairs drift and
+//!   restarts dnsmasq only for a changed configuration; remove leaves nothing.
+//! - The same GW-node kept by an agent across kill -9 (dnsmasq re-adopted by its pid file).
+//! - A VM network-boots through the GW-node's dnsmasq (PXE with iPXE's IPv6 wait cut short).
 //!
-//! Needs root, /dev/net/tun, qemu-system-x86_64, ping, dnsmasq and the node image, all from
-//! scripts/build-node-image.sh; otherwise prints `SKIP: …` (fails instead when
-//! VCDS_REQUIRE_ROOT_TESTS=1).
+//! Needs root, /dev/net/tun, qemu-system-x86_64, ping, dnsmasq and the node image, and for the
+//! GW-node nft, busybox (udhcpc), socat and curl, all from scripts/build-node-image.sh;
+//! otherwise prints `SKIP: …` (fails instead when VCDS_REQUIRE_ROOT_TESTS=1).
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::io::Write;
@@ -24,6 +32,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use vcds_site::agent::{self, AgentClient, AgentConfig};
+use vcds_site::gateway::{
+    self, GatewayNode, GatewaySpec, OutsideLeg, PortForward, Protocol, PxeBoot,
+};
 use vcds_site::net::{self, ClusterNet, L2Mode};
 use vcds_site::netns::{add_leg, Leg, Namespaces};
 use vcds_site::rpc::{Endpoint, Key};
@@ -50,7 +61,7 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
-fn skip_reason() -> Option<String> {
+fn skip_reason(extra_programs: &[&str]) -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let root = status
         .lines()
@@ -63,7 +74,10 @@ fn skip_reason() -> Option<String> {
     if !Path::new("/dev/net/tun").exists() {
         return Some("/dev/net/tun is missing".into());
     }
-    for program in ["qemu-system-x86_64", "ping", "dnsmasq"] {
+    for program in ["qemu-system-x86_64", "ping", "dnsmasq"]
+        .iter()
+        .chain(extra_programs)
+    {
         if !on_path(program) {
             return Some(format!(
                 "{program} not found (scripts/build-node-image.sh installs it)"
@@ -167,7 +181,12 @@ fn assert_clean(prefix: &str, pids: &[u32], links: &[String]) {
 /// True when the test may run; otherwise says why on stderr (or fails when root tests are
 /// required).
 fn can_run() -> bool {
-    let Some(reason) = skip_reason() else {
+    can_run_with(&[])
+}
+
+/// [`can_run`], also needing `extra_programs` on the PATH.
+fn can_run_with(extra_programs: &[&str]) -> bool {
+    let Some(reason) = skip_reason(extra_programs) else {
         return true;
     };
     if std::env::var("VCDS_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
@@ -804,4 +823,750 @@ fn agent_in_a_pnode() {
     );
     eprintln!("agent in a P-node: {:?} in total", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+// ---------------------------------------------------------------------------------------------
+// GW-node
+
+/// Tools the GW-node tests need besides the common ones.
+const GW_TOOLS: [&str; 4] = ["nft", "busybox", "socat", "curl"];
+const OUTSIDE_HOST: &str = "192.0.2.1";
+const GW_OUTSIDE: &str = "192.0.2.10";
+const KICKSTART_URL: &str = "http://10.5.0.2/install/sbin/kickstart.cgi";
+/// The outside bridge of the GW P-node.
+const OUTSIDE_BRIDGE: &str = "extbr";
+
+/// A network id of this test process (GW namespaces are named by it, host-wide).
+fn gw_network_id(offset: u32) -> u32 {
+    4_000_000 * offset + std::process::id() % 4_000_000
+}
+
+fn gw_spec(network_id: u32, pnode: &str, tftp_root: Option<&Path>) -> GatewaySpec {
+    GatewaySpec {
+        network_id,
+        netns: Some(pnode.to_owned()),
+        cluster_bridge: net::bridge_name(network_id),
+        subnet: "10.5.0.0".parse().unwrap(),
+        prefix: 24,
+        outside: OutsideLeg {
+            bridge: OUTSIDE_BRIDGE.to_owned(),
+            address: GW_OUTSIDE.parse().unwrap(),
+            prefix: 24,
+            gateway: Some(OUTSIDE_HOST.parse().unwrap()),
+        },
+        nodes: vec![
+            GatewayNode {
+                hostname: "frontend".to_owned(),
+                mac: net::node_mac(network_id, 0),
+                ip: "10.5.0.2".parse().unwrap(),
+            },
+            GatewayNode {
+                hostname: "compute-0-0".to_owned(),
+                mac: net::node_mac(network_id, 1),
+                ip: "10.5.0.3".parse().unwrap(),
+            },
+        ],
+        dns_servers: vec!["10.5.0.2".parse().unwrap()],
+        pxe: tftp_root.map(|root| PxeBoot {
+            tftp_root: root.to_owned(),
+            bios_file: None,
+            ipxe_file: Some("boot.ipxe".to_owned()),
+        }),
+        kickstart_url: Some(KICKSTART_URL.to_owned()),
+        forwards: vec![PortForward {
+            protocol: Protocol::Tcp,
+            external_port: 2222,
+            to: "10.5.0.2".parse().unwrap(),
+            to_port: 22,
+        }],
+    }
+}
+
+/// Runs `argv` in `netns`; returns (success, stdout).
+fn run_in(netns: &str, argv: &[&str]) -> (bool, String) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", netns])
+        .args(argv)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().unwrap();
+    assert!(status.success(), "ip {args:?}");
+}
+
+/// The GW P-node: one namespace on an underlay with the cluster bridge (VXLAN without peers),
+/// the outside bridge, and the outside test host on it. Returns (P-node, outside host).
+fn gw_pnode(
+    namespaces: &mut Namespaces,
+    prefix: &str,
+    network_id: u32,
+    taps: Vec<String>,
+) -> (String, String) {
+    let underlay = namespaces.build_underlay(prefix, 1).unwrap();
+    let pnode = underlay.pnodes[0].clone();
+    net::ensure(&ClusterNet {
+        netns: Some(pnode.netns.clone()),
+        network_id,
+        mode: L2Mode::Vxlan {
+            underlay_dev: pnode.underlay_dev.clone(),
+            underlay_ip: pnode.underlay_ip,
+            peers: Vec::new(),
+        },
+        taps,
+    })
+    .unwrap();
+    let outside_bridge = |args: &[&str]| {
+        let mut full = vec!["-n", &pnode.netns, "link"];
+        full.extend(args);
+        ip(&full);
+    };
+    outside_bridge(&["add", OUTSIDE_BRIDGE, "type", "bridge"]);
+    outside_bridge(&["set", OUTSIDE_BRIDGE, "up"]);
+    let host = format!("{prefix}-ext");
+    namespaces.create(&host).unwrap();
+    add_leg(
+        &Leg {
+            bridge_netns: &pnode.netns,
+            bridge: OUTSIDE_BRIDGE,
+            port: "exthost",
+            netns: &host,
+            dev: "eth0",
+            cidr: &format!("{OUTSIDE_HOST}/24"),
+        },
+        1500,
+    )
+    .unwrap();
+    (pnode.netns, host)
+}
+
+/// A node namespace on the cluster bridge: `eth0` with `mac`, no address.
+fn node_ns(
+    namespaces: &mut Namespaces,
+    pnode: &str,
+    name: &str,
+    port: &str,
+    bridge: &str,
+    mac: &str,
+) {
+    namespaces.create(name).unwrap();
+    ip(&[
+        "-n", pnode, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", name,
+        "address", mac,
+    ]);
+    ip(&["-n", pnode, "link", "set", port, "master", bridge, "up"]);
+    ip(&["-n", name, "link", "set", "eth0", "up"]);
+}
+
+/// The udhcpc hook: applies the lease and writes what it got to `$VCDS_LEASE_OUT`.
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    { echo "ip=$ip"; echo "mask=$mask"; echo "hostname=$hostname"; echo "router=$router"
+      echo "dns=$dns"; echo "opt224=$opt224"; } > "$VCDS_LEASE_OUT"
+    ;;
+esac
+exit 0
+"#;
+
+/// The lease a node namespace gets by DHCP (busybox udhcpc asking for the kickstart option),
+/// as `key=value` pairs; `None` when no server answered.
+fn dhcp_lease(
+    netns: &str,
+    dir: &Path,
+    tries: u32,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    let script = dir.join("udhcpc.script");
+    if !script.exists() {
+        std::fs::write(&script, UDHCPC_SCRIPT).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let out = dir.join(format!("{netns}.lease"));
+    let tries = tries.to_string();
+    let status = Command::new("ip")
+        .args([
+            "netns", "exec", netns, "busybox", "udhcpc", "-i", "eth0", "-q", "-n", "-T", "1",
+        ])
+        .args(["-t", &tries, "-O", "224", "-s"])
+        .arg(&script)
+        .env("VCDS_LEASE_OUT", &out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    if !status.success() {
+        return None;
+    }
+    let text = std::fs::read_to_string(&out).unwrap();
+    Some(
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    )
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A background process (a listener); killed when dropped.
+struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP listener in `netns` on `addr:port` that answers every connection with
+/// `{tag} peer=<client address>` and closes.
+fn tcp_listener(netns: &str, addr: &str, port: u16, tag: &str) -> Background {
+    Background(
+        Command::new("ip")
+            .args(["netns", "exec", netns, "socat"])
+            .arg(format!("TCP-LISTEN:{port},bind={addr},reuseaddr,fork"))
+            .arg(format!("SYSTEM:echo {tag} peer=$SOCAT_PEERADDR"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// What a TCP connection from `netns` to `addr:port` reads, `None` when it fails.
+fn tcp_read(netns: &str, addr: &str, port: u16) -> Option<String> {
+    let target = format!("TCP:{addr}:{port},connect-timeout=1");
+    let (ok, out) = run_in(netns, &["socat", "-T", "3", "-", &target]);
+    (ok && !out.is_empty()).then(|| out.trim().to_owned())
+}
+
+/// [`tcp_read`], retried while the listener starts.
+fn tcp_read_within(netns: &str, addr: &str, port: u16, wait: Duration) -> Option<String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(answer) = tcp_read(netns, addr, port) {
+            return Some(answer);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Pids of live dnsmasq processes with a path under `dir` on their command line.
+fn dnsmasq_pids_under(dir: &Path) -> Vec<u32> {
+    let needle = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            process_alive(*pid)
+                && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.starts_with("dnsmasq\0") && c.contains(&needle)
+                })
+        })
+        .collect()
+}
+
+/// nftables tables in a namespace (`None`: the current one), from `nft -j list tables`.
+fn nft_tables(netns: Option<&str>) -> Vec<String> {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "nft"]);
+            c
+        }
+        None => Command::new("nft"),
+    };
+    let out = cmd.args(["-j", "list", "tables"]).output().unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i.get("table")?.get("name")?.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn links_of(netns: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["-n", netns, "-j", "link", "show"])
+        .output()
+        .unwrap();
+    let links: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    links
+        .iter()
+        .filter_map(|l| l.get("ifname")?.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A directory dnsmasq (which drops root) can read.
+fn world_readable_dir(path: &Path) {
+    std::fs::create_dir_all(path).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn gateway_of_a_cluster() {
+    if !can_run_with(&GW_TOOLS) {
+        return;
+    }
+    let started = Instant::now();
+    let prefix = format!("vcdsw{}", std::process::id());
+    let id = gw_network_id(1);
+    let gw_ns = gateway::netns_name(id);
+    let run_dir = tempfile::tempdir().unwrap();
+    world_readable_dir(run_dir.path());
+    let tftp = run_dir.path().join("tftp");
+    world_readable_dir(&tftp);
+    std::fs::write(tftp.join("hello.txt"), "hello from the GW-node\n").unwrap();
+    let state = run_dir.path().join("state");
+    let pnode;
+    {
+        let mut namespaces = Namespaces::new();
+        let (p, host) = gw_pnode(&mut namespaces, &prefix, id, Vec::new());
+        pnode = p;
+        let bridge = net::bridge_name(id);
+        let spec = gw_spec(id, &pnode, Some(&tftp));
+        namespaces.adopt(&gw_ns);
+        let actions = gateway::ensure(&spec, &state).unwrap();
+        assert!(actions.iter().any(|a| a.contains("nft -f")), "{actions:?}");
+        assert!(
+            actions.iter().any(|a| a.contains("dnsmasq --conf-file")),
+            "{actions:?}"
+        );
+        eprintln!("GW-node up after {:?}", started.elapsed());
+        assert_eq!(
+            gateway::ensure(&spec, &state).unwrap(),
+            Vec::<String>::new()
+        );
+        let status = gateway::observe(id, Some(&pnode), &state).unwrap();
+        let dnsmasq = status.dnsmasq_pid.expect("dnsmasq runs");
+        assert!(
+            status.netns_exists && status.ip_forward && status.nft_table,
+            "{status:?}"
+        );
+        assert_eq!(status.legs.len(), 2, "{status:?}");
+        assert_eq!(status.legs[0].port_master.as_deref(), Some(bridge.as_str()));
+        assert_eq!(status.legs[1].port_master.as_deref(), Some(OUTSIDE_BRIDGE));
+        assert!(status.stray_dnsmasq.is_empty());
+
+        // (a) DHCP: the plan's address, host name, router, name server and kickstart URL.
+        let fe = format!("{prefix}-fe");
+        let c0 = format!("{prefix}-c0");
+        let stranger = format!("{prefix}-x");
+        node_ns(
+            &mut namespaces,
+            &pnode,
+            &fe,
+            "nfe",
+            &bridge,
+            &net::node_mac(id, 0),
+        );
+        node_ns(
+            &mut namespaces,
+            &pnode,
+            &c0,
+            "nc0",
+            &bridge,
+            &net::node_mac(id, 1),
+        );
+        node_ns(
+            &mut namespaces,
+            &pnode,
+            &stranger,
+            "nx",
+            &bridge,
+            &net::node_mac(id, 9),
+        );
+        for (ns, ip, name) in [
+            (&fe, "10.5.0.2", "frontend"),
+            (&c0, "10.5.0.3", "compute-0-0"),
+        ] {
+            let lease = dhcp_lease(ns, run_dir.path(), 5).expect("no DHCP lease");
+            assert_eq!(lease["ip"], ip);
+            assert_eq!(lease["mask"], "24");
+            assert_eq!(lease["hostname"], name);
+            assert_eq!(lease["router"], "10.5.0.1");
+            assert_eq!(lease["dns"].trim(), "10.5.0.2");
+            assert_eq!(lease["opt224"], hex(KICKSTART_URL));
+        }
+        assert!(
+            dhcp_lease(&stranger, run_dir.path(), 2).is_none(),
+            "a MAC outside the plan got an address"
+        );
+        eprintln!("DHCP checked after {:?}", started.elapsed());
+
+        // (b) Outbound NAT: the outside host sees the GW's outside address.
+        assert!(
+            ping_within(&c0, OUTSIDE_HOST, 3),
+            "node cannot ping the outside host"
+        );
+        let _outside_listener = tcp_listener(&host, OUTSIDE_HOST, 7000, "outside");
+        assert_eq!(
+            tcp_read_within(&c0, OUTSIDE_HOST, 7000, Duration::from_secs(5)).as_deref(),
+            Some(format!("outside peer={GW_OUTSIDE}").as_str())
+        );
+
+        // (c) The forwarded port reaches the frontend (which sees the real client); the
+        // frontend's own port and the other node are not reachable directly.
+        let _frontend_listener = tcp_listener(&fe, "10.5.0.2", 22, "frontend");
+        let _compute_listener = tcp_listener(&c0, "10.5.0.3", 22, "compute");
+        assert_eq!(
+            tcp_read_within(&host, GW_OUTSIDE, 2222, Duration::from_secs(5)).as_deref(),
+            Some(format!("frontend peer={OUTSIDE_HOST}").as_str())
+        );
+        ip(&[
+            "-n",
+            &host,
+            "route",
+            "add",
+            "10.5.0.0/24",
+            "via",
+            GW_OUTSIDE,
+        ]);
+        assert_eq!(
+            tcp_read(&host, "10.5.0.2", 22),
+            None,
+            "frontend reachable directly"
+        );
+        assert_eq!(
+            tcp_read(&host, "10.5.0.3", 22),
+            None,
+            "node reachable directly"
+        );
+        assert_eq!(tcp_read(&host, GW_OUTSIDE, 2223), None);
+
+        // (d) TFTP from the cluster, not from outside.
+        let (ok, body) = run_in(
+            &c0,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "10",
+                "tftp://10.5.0.1/hello.txt",
+            ],
+        );
+        assert!(ok, "TFTP from the node failed");
+        assert_eq!(body, "hello from the GW-node\n");
+        let url = format!("tftp://{GW_OUTSIDE}/hello.txt");
+        let (ok, _) = run_in(&host, &["curl", "-sS", "--max-time", "2", &url]);
+        assert!(!ok, "TFTP answered on the outside leg");
+        eprintln!(
+            "NAT, forward and TFTP checked after {:?}",
+            started.elapsed()
+        );
+
+        // Drift is repaired with exactly the missing commands; dnsmasq keeps running.
+        let table = gateway::table_name(id);
+        let (ok, _) = run_in(&gw_ns, &["nft", "delete", "table", "inet", &table]);
+        assert!(ok);
+        ip(&[
+            "-n",
+            &gw_ns,
+            "addr",
+            "del",
+            &format!("{GW_OUTSIDE}/24"),
+            "dev",
+            "out0",
+        ]);
+        let actions = gateway::ensure(&spec, &state).unwrap();
+        assert_eq!(
+            actions,
+            [
+                format!("ip -n {gw_ns} addr add {GW_OUTSIDE}/24 dev out0"),
+                format!("ip -n {gw_ns} route replace default via {OUTSIDE_HOST} dev out0"),
+                format!(
+                    "ip netns exec {gw_ns} nft -f {}",
+                    state.join(&gw_ns).join("nftables.conf").display()
+                ),
+            ]
+        );
+        assert_eq!(
+            gateway::observe(id, Some(&pnode), &state)
+                .unwrap()
+                .dnsmasq_pid,
+            Some(dnsmasq)
+        );
+        assert_eq!(
+            tcp_read_within(&c0, OUTSIDE_HOST, 7000, Duration::from_secs(5)).as_deref(),
+            Some(format!("outside peer={GW_OUTSIDE}").as_str())
+        );
+
+        // A changed plan restarts dnsmasq (and only that); the new node gets its address.
+        let mut grown = spec.clone();
+        grown.nodes.push(GatewayNode {
+            hostname: "compute-0-1".to_owned(),
+            mac: net::node_mac(id, 9),
+            ip: "10.5.0.4".parse().unwrap(),
+        });
+        let actions = gateway::ensure(&grown, &state).unwrap();
+        assert_eq!(actions.len(), 2, "{actions:?}");
+        assert_eq!(actions[0], format!("kill -TERM {dnsmasq}"));
+        assert!(actions[1].contains("dnsmasq --conf-file"), "{actions:?}");
+        let restarted = gateway::observe(id, Some(&pnode), &state)
+            .unwrap()
+            .dnsmasq_pid
+            .unwrap();
+        assert_ne!(restarted, dnsmasq);
+        assert!(!process_alive(dnsmasq));
+        let lease = dhcp_lease(&stranger, run_dir.path(), 5).expect("new node got no lease");
+        assert_eq!(
+            (lease["ip"].as_str(), lease["hostname"].as_str()),
+            ("10.5.0.4", "compute-0-1")
+        );
+
+        // (e) Remove leaves nothing.
+        assert!(!gateway::remove(id, Some(&pnode), &state)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            gateway::remove(id, Some(&pnode), &state).unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(!netns_list().contains(&gw_ns), "{}", netns_list());
+        let pnode_links = links_of(&pnode);
+        for port in [gateway::cluster_port(id), gateway::outside_port(id)] {
+            assert!(
+                !pnode_links.contains(&port),
+                "{port} left in {pnode_links:?}"
+            );
+        }
+        assert!(
+            dnsmasq_pids_under(run_dir.path()).is_empty(),
+            "dnsmasq left running"
+        );
+        assert!(!process_alive(restarted));
+        for tables in [nft_tables(None), nft_tables(Some(&pnode))] {
+            assert!(!tables.contains(&table), "{tables:?}");
+        }
+        assert!(!state.join(&gw_ns).exists(), "GW files left");
+        let status = gateway::observe(id, Some(&pnode), &state).unwrap();
+        assert!(!status.netns_exists && status.dnsmasq_pid.is_none() && status.files.is_empty());
+        namespaces.delete_all().unwrap();
+    }
+    assert_clean(&prefix, &[], &[]);
+    assert!(!netns_list().contains(&gw_ns));
+    eprintln!("GW-node of a cluster: {:?} in total", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(90));
+}
+
+/// The agent keeps a GW-node: ensure, kill -9 of the agent (dnsmasq keeps serving and is
+/// re-adopted by its pid file), a changed forward reloads only the ruleset, remove. The agent
+/// runs with `--netns` (see `gateway`: named namespaces live in the host's mount namespace).
+#[test]
+fn agent_keeps_a_gateway() {
+    if !can_run_with(&GW_TOOLS) {
+        return;
+    }
+    let started = Instant::now();
+    let prefix = format!("vcdsv{}", std::process::id());
+    let id = gw_network_id(2);
+    let gw_ns = gateway::netns_name(id);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, "0123456789abcdef0123456789abcdef-test-key\n").unwrap();
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let dnsmasq;
+    {
+        let mut namespaces = Namespaces::new();
+        let (pnode, host) = gw_pnode(&mut namespaces, &prefix, id, Vec::new());
+        namespaces.adopt(&gw_ns);
+        let (agent_proc, mut client) = start_agent(Placement::Outside(&pnode), dir.path());
+        let mut spec = gw_spec(id, "ignored-the-agent-uses-its-own", None);
+        assert!(!client.ensure_gateway(&spec).unwrap().is_empty());
+        assert_eq!(client.ensure_gateway(&spec).unwrap(), Vec::<String>::new());
+        let inventory = client.inventory().unwrap();
+        assert_eq!(inventory.gateways.len(), 1, "{inventory:?}");
+        let status = &inventory.gateways[0];
+        assert_eq!(status.netns, gw_ns);
+        assert!(
+            status.nft_table && status.ip_forward && status.legs.len() == 2,
+            "{status:?}"
+        );
+        dnsmasq = status.dnsmasq_pid.expect("dnsmasq runs");
+
+        // kill -9: dnsmasq lives on; the new agent re-adopts it and finds nothing to do.
+        drop(agent_proc);
+        assert!(process_alive(dnsmasq), "dnsmasq died with the agent");
+        let (agent_proc, mut client) = start_agent(Placement::Outside(&pnode), dir.path());
+        assert_eq!(
+            client.inventory().unwrap().gateways[0].dnsmasq_pid,
+            Some(dnsmasq)
+        );
+        assert_eq!(client.ensure_gateway(&spec).unwrap(), Vec::<String>::new());
+        let fe = format!("{prefix}-fe");
+        node_ns(
+            &mut namespaces,
+            &pnode,
+            &fe,
+            "nfe",
+            &net::bridge_name(id),
+            &net::node_mac(id, 0),
+        );
+        let lease = dhcp_lease(&fe, dir.path(), 5).expect("no lease from the re-adopted dnsmasq");
+        assert_eq!(lease["ip"], "10.5.0.2");
+
+        // A new forward changes the ruleset only.
+        spec.forwards.push(PortForward {
+            protocol: Protocol::Tcp,
+            external_port: 8080,
+            to: "10.5.0.2".parse().unwrap(),
+            to_port: 80,
+        });
+        let actions = client.ensure_gateway(&spec).unwrap();
+        assert_eq!(actions.len(), 1, "{actions:?}");
+        assert!(actions[0].contains("nft -f"), "{actions:?}");
+        let _web = tcp_listener(&fe, "10.5.0.2", 80, "web");
+        assert_eq!(
+            tcp_read_within(&host, GW_OUTSIDE, 8080, Duration::from_secs(5)).as_deref(),
+            Some(format!("web peer={OUTSIDE_HOST}").as_str())
+        );
+        assert_eq!(
+            client.inventory().unwrap().gateways[0].dnsmasq_pid,
+            Some(dnsmasq)
+        );
+
+        assert!(client.remove_gateway(id).unwrap());
+        assert!(!client.remove_gateway(id).unwrap());
+        let inventory = client.inventory().unwrap();
+        assert!(inventory.gateways.is_empty() && inventory.unknown_gateways.is_empty());
+        assert!(!process_alive(dnsmasq), "dnsmasq survived RemoveGateway");
+        assert!(!netns_list().contains(&gw_ns));
+        drop(agent_proc);
+        namespaces.delete_all().unwrap();
+    }
+    assert_clean(&prefix, &[], &[]);
+    let state: Vec<_> = std::fs::read_dir(dir.path().join("state"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        state,
+        ["agent-state.json"],
+        "files left in the state directory"
+    );
+    eprintln!("agent keeps a GW-node: {:?} in total", started.elapsed());
+}
+
+/// Seconds of the day of a dnsmasq log line (`Nov 24 21:32:48 dnsmasq…`).
+fn log_seconds(line: &str) -> Option<i64> {
+    let time = line.split_whitespace().nth(2)?;
+    let mut parts = time.split(':').map(|p| p.parse::<i64>().ok());
+    Some(parts.next()?? * 3600 + parts.next()?? * 60 + parts.next()??)
+}
+
+/// A VM network-boots through the GW-node's dnsmasq: iPXE gets its script right after the
+/// DHCPACK (the router advertisements end its IPv6 wait), the node takes the plan's host name
+/// and address by DHCP and reaches the outside host through the GW's NAT.
+#[test]
+fn vm_network_boots_through_the_gateway() {
+    if !can_run_with(&GW_TOOLS) {
+        return;
+    }
+    let _one = ONE_VM_TEST.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let prefix = format!("vcdsb{}", std::process::id());
+    let id = gw_network_id(3);
+    let gw_ns = gateway::netns_name(id);
+    let run_dir = tempfile::tempdir().unwrap();
+    world_readable_dir(run_dir.path());
+    let tftp = run_dir.path().join("tftp");
+    world_readable_dir(&tftp);
+    for file in ["vmlinuz", "initrd.img"] {
+        std::fs::copy(image_dir().join(file), tftp.join(file)).unwrap();
+    }
+    std::fs::write(
+        tftp.join("boot.ipxe"),
+        format!(
+            "#!ipxe\n\
+             kernel tftp://10.5.0.1/vmlinuz console=ttyS0 quiet panic=1 \
+             vcds.hostname=${{hostname}} vcds.ip=dhcp vcds.ping={OUTSIDE_HOST}\n\
+             initrd tftp://10.5.0.1/initrd.img\n\
+             boot\n"
+        ),
+    )
+    .unwrap();
+    let state = run_dir.path().join("state");
+    let tap = net::tap_name(id, 1);
+    let mut pids = Vec::new();
+    {
+        let mut namespaces = Namespaces::new();
+        let (pnode, _host) = gw_pnode(&mut namespaces, &prefix, id, vec![tap.clone()]);
+        namespaces.adopt(&gw_ns);
+        gateway::ensure(&gw_spec(id, &pnode, Some(&tftp)), &state).unwrap();
+        let mut vm = Vm::start(VmSpec {
+            name: "compute-0-0".to_owned(),
+            netns: Some(pnode.clone()),
+            accel: Accel::Tcg,
+            memory_mib: 160,
+            cpus: 1,
+            boot: Boot::Pxe,
+            tap,
+            mac: net::node_mac(id, 1),
+            qmp_socket: run_dir.path().join("vm.qmp"),
+            console_log: run_dir.path().join("vm.log"),
+        })
+        .unwrap();
+        pids.push(vm.pid());
+        let up = vm
+            .wait_for_console("VCDS-NODE-UP compute-0-0", left(started))
+            .unwrap_or_else(|e| panic!("{e}\n{}", vm.console()));
+        eprintln!("compute-0-0 network-booted through the GW-node in {up:?}");
+        assert!(
+            vm.console().contains("VCDS-NODE-ADDR 10.5.0.3/24"),
+            "{}",
+            vm.console()
+        );
+        vm.wait_for_console(&format!("VCDS-PING-OK {OUTSIDE_HOST}"), left(started))
+            .unwrap_or_else(|e| panic!("{e}\n{}", vm.console()));
+
+        // iPXE asked for its script within seconds of its DHCPACK (13 s or more without RAs).
+        let log = std::fs::read_to_string(state.join(&gw_ns).join("dnsmasq.log")).unwrap();
+        let mac = net::node_mac(id, 1);
+        let ack = log
+            .lines()
+            .find(|l| l.contains("DHCPACK") && l.contains(&mac))
+            .and_then(log_seconds)
+            .unwrap_or_else(|| panic!("no DHCPACK in\n{log}"));
+        let script = log
+            .lines()
+            .find(|l| l.contains("sent") && l.contains("boot.ipxe"))
+            .and_then(log_seconds)
+            .unwrap_or_else(|| panic!("boot.ipxe not sent:\n{log}"));
+        let gap = (script - ack).rem_euclid(86_400);
+        eprintln!("iPXE: {gap} s from DHCPACK to its script");
+        assert!(gap <= 5, "iPXE waited {gap} s for its script:\n{log}");
+
+        vm.shutdown(Duration::from_secs(5)).unwrap();
+        assert!(!gateway::remove(id, Some(&pnode), &state)
+            .unwrap()
+            .is_empty());
+        namespaces.delete_all().unwrap();
+    }
+    assert_clean(&prefix, &pids, &[]);
+    assert!(!netns_list().contains(&gw_ns));
+    assert!(dnsmasq_pids_under(run_dir.path()).is_empty());
 }

@@ -1,4 +1,5 @@
-//! The persistent store of vcds: the `resources` table, the roll catalog and the hosts behind
+//! The persistent store of vcds: the `resources` table, the roll catalog, the hosts and the
+//! reservation book (P-nodes, reservations) behind
 //! diesel, on SQLite (the embedded default, bundled) or PostgreSQL (chosen by URL). Migrations
 //! are embedded and applied on open.
 //!
@@ -79,7 +80,9 @@ macro_rules! with_conn {
 }
 
 // After `with_conn!`, which it uses.
+mod book;
 mod catalog;
+pub use book::{BookError, PNodeRow, ReservationBook, ReservationRow};
 pub use catalog::{HostRow, RollFileRow, RollRow};
 
 /// SQLite settings for a server: WAL so readers don't block the writer, and a busy timeout so
@@ -107,7 +110,10 @@ impl Store {
                 .build(ConnectionManager::<PgConnection>::new(url))?;
             Store::Postgres(pool)
         } else {
-            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            let path = match url {
+                "sqlite::memory:" => ":memory:",
+                _ => url.strip_prefix("sqlite://").unwrap_or(url),
+            };
             if path.is_empty() || path.contains("://") {
                 return Err(StoreError::BadUrl(url.to_string()));
             }

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service: SOAP endpoints under /wsrf/services/, WSDL and schemas for toolkits.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the kickstart file (or the expanded XML profile) that the given rolls generate for
     /// an appliance, offline, like Rocks' `rocks list host profile`.
     ///
@@ -39,8 +39,10 @@ enum Command {
     /// manager the same file. VMs keep running when the agent stops; a restarted agent
     /// re-adopts them from the state directory.
     ///
-    /// Local site example (the agent inside the P-node's namespace):
-    /// ip netns exec pnode1 vcds agent --socket /run/vcds/pnode1.sock --key-file pnode1.key --state-dir /var/lib/vcds/pnode1
+    /// Local site example (the P-node is namespace pnode1; the agent runs in the host's mount
+    /// namespace and enters pnode1 itself, so the GW-node namespaces it creates are visible to
+    /// the host — under `ip netns exec` they would not be):
+    /// vcds agent --netns pnode1 --socket /run/vcds/pnode1.sock --key-file pnode1.key --state-dir /var/lib/vcds/pnode1
     Agent(AgentArgs),
 }
 
@@ -148,9 +150,40 @@ struct ServeArgs {
     /// Directory for the SQLite database and other state; created if missing.
     #[arg(long, default_value = "./data", env = "VCDS_DATA_DIR")]
     data_dir: PathBuf,
-    /// Name of the site this service deploys to (shown in the Portal's StaticPortalStatus).
-    #[arg(long, default_value = "local", env = "VCDS_SITE")]
-    site: String,
+    /// The site clusters are placed on: `local` (this machine as two P-nodes) or `sim` (a
+    /// simulated site of --sim-pnodes P-nodes, for scale tests and benchmarks, never what the
+    /// real site is verified on). Shown in the Portal's StaticPortalStatus.
+    #[arg(long, value_enum, default_value_t = SiteKind::Local, env = "VCDS_SITE")]
+    site: SiteKind,
+    /// JSON file describing the site: `{"config": {...}, "pnodes": [...]}`. `config` sets the
+    /// pools and policy (network_pool, supernet, default_prefix_len, mac_prefix, policy,
+    /// naming, search_horizon_secs; see examples/site.json), `pnodes` replaces the site's
+    /// P-nodes (name, capacity {cpu, memory_mib, disk_gib}, labels, gw_capable).
+    #[arg(long, value_name = "FILE")]
+    site_config: Option<PathBuf>,
+    /// P-nodes of the simulated site (--site sim).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    sim_pnodes: usize,
+    /// Time a deployment spends in each transient phase (provisioning, installing,
+    /// tearing-down) until the P-node agents drive real VMs.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    sim_step_ms: u64,
+    /// Inject failures: PHASE:RATE fails that share of deployments at provisioning or
+    /// installing (e.g. --sim-failure installing:0.1); repeatable.
+    #[arg(long = "sim-failure", value_name = "PHASE:RATE")]
+    sim_failures: Vec<vcds_server::site::InjectedFailure>,
+    /// A directory whose roll directories admins may add by path, from the service's host:
+    /// `curl -X POST 'http://127.0.0.1:8080/admin/rolls?path=DIR/vcds-base'` (a roll archive
+    /// is added by uploading it as the request body instead); repeatable.
+    #[arg(long = "roll-root", value_name = "DIR")]
+    roll_roots: Vec<PathBuf>,
+    /// A source AddFile may fetch `api:uri` files from: a `file:///DIR/` or `http://HOST/PATH/`
+    /// URL ending in '/'; repeatable. Without one, AddFile takes only inline data.
+    #[arg(long = "addfile-from", value_name = "URL", value_parser = vcds_server::fetch::parse_source)]
+    addfile_sources: Vec<url::Url>,
+    /// Seed of the failure injection: the same seed fails the same clusters.
+    #[arg(long, default_value_t = 0)]
+    sim_seed: u64,
     /// Largest SOAP request body accepted, in bytes; larger ones get a Sender fault.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     max_body: usize,
@@ -162,6 +195,30 @@ struct ServeArgs {
     workers: usize,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SiteKind {
+    Local,
+    Sim,
+}
+
+impl SiteKind {
+    fn name(self) -> &'static str {
+        match self {
+            SiteKind::Local => "local",
+            SiteKind::Sim => "sim",
+        }
+    }
+}
+
+/// The `--site-config` file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteFile {
+    #[serde(default)]
+    config: vcds_placement::SiteConfig,
+    pnodes: Option<Vec<vcds_placement::PNode>>,
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -171,7 +228,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Agent(a) => Ok(vcds_site::agent::run(&vcds_site::agent::AgentConfig {
             endpoint: a.socket,
             key_file: a.key_file,
@@ -205,7 +262,27 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .db
         .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("vcds.db").display()));
     let mut config = vcds_server::Config::new(args.listen, db);
-    config.site = args.site;
+    config.site = args.site.name().to_string();
+    if args.site == SiteKind::Sim {
+        config.pnodes = vcds_server::site::simulated_pnodes(args.sim_pnodes);
+    }
+    if let Some(path) = &args.site_config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the site configuration {}", path.display()))?;
+        let file: SiteFile = serde_json::from_str(&text)
+            .with_context(|| format!("site configuration {}", path.display()))?;
+        config.site_config = file.config;
+        if let Some(pnodes) = file.pnodes {
+            config.pnodes = pnodes;
+        }
+    }
+    config.addfile_sources = args.addfile_sources;
+    config.roll_roots = args.roll_roots;
+    config.executor = vcds_server::site::Simulated {
+        step: std::time::Duration::from_millis(args.sim_step_ms),
+        failures: args.sim_failures,
+        seed: args.sim_seed,
+    };
     config.max_body = args.max_body;
     config.max_lifetime = chrono::Duration::days(args.max_lifetime_days);
     config.workers = args.workers;

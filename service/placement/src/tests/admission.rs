@@ -549,3 +549,35 @@ fn admission_is_deterministic_and_survives_serialization() {
         first
     );
 }
+
+#[test]
+fn an_exact_subnet_is_given_or_refused_while_taken() {
+    let mut state = site(vec![node("a", 16)]);
+    let wanted = Ipv4Net::new(Ipv4Addr::new(10, 130, 0, 0), 24);
+    let mut first = request("A", 0, 10, 1);
+    first.subnet = Some(wanted);
+    assert_eq!(place(&mut state, &first).subnet, wanted);
+    // Overlapping in time: refused, with the start at which it is free again.
+    let mut second = request("B", 5, 15, 1);
+    second.subnet = Some(Ipv4Net::new(Ipv4Addr::new(10, 130, 0, 128), 25));
+    match admit(&state, &second, 0) {
+        Err(Refusal::Insufficient {
+            shortage: Shortage::Subnets,
+            earliest_start,
+            ..
+        }) => assert_eq!(earliest_start, Some(10 * H)),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Outside the supernet (10.128.0.0/9) or misaligned: invalid whatever the calendar holds.
+    for bad in [
+        Ipv4Net::new(Ipv4Addr::new(192, 168, 0, 0), 24),
+        Ipv4Net::new(Ipv4Addr::new(10, 130, 0, 1), 24),
+    ] {
+        let mut r = request("C", 20, 30, 1);
+        r.subnet = Some(bad);
+        assert!(matches!(
+            admit(&state, &r, 0),
+            Err(Refusal::Invalid(RequestError::SubnetOutsideSupernet { .. }))
+        ));
+    }
+}

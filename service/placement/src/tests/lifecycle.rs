@@ -290,3 +290,62 @@ fn configuration_is_validated() {
         Err(ConfigError::DuplicatePNode("a".into()))
     );
 }
+
+#[test]
+fn restore_rebuilds_the_calendars_that_apply_built() {
+    let mut state = site(vec![node("a", 8), node("b", 8), node("c", 8)]);
+    for (id, start, end, computes) in [("A", 0, 10, 3), ("B", 5, 20, 2), ("C", 0, 30, 1)] {
+        place(&mut state, &request(id, start, end, computes));
+    }
+    state.extend("B", 25 * H, H).expect("extended");
+    let allocations: Vec<_> = state.reservations().cloned().collect();
+    let pnodes: Vec<_> = state.pnodes().cloned().collect();
+    // Any order in, the same calendars out.
+    let restored = SiteState::restore(
+        state.config().clone(),
+        pnodes.clone(),
+        allocations.iter().rev().cloned(),
+    )
+    .expect("restored");
+    for p in &pnodes {
+        let bookings = |s: &SiteState| -> Vec<(String, i64, i64, u32)> {
+            s.calendar(&p.name)
+                .map(|c| {
+                    c.bookings()
+                        .map(|b| {
+                            (
+                                b.reservation.to_string(),
+                                b.window.start,
+                                b.window.end,
+                                b.demand.cpu,
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(bookings(&restored), bookings(&state), "P-node {}", p.name);
+    }
+    assert_eq!(restored.booking_count(), state.booking_count());
+    // The restored state admits exactly what the original does.
+    let next = request("D", 0, 10, 4);
+    assert_eq!(
+        admit(&restored, &next, 0).map(|a| a.nodes),
+        admit(&state, &next, 0).map(|a| a.nodes)
+    );
+
+    let mut forged = allocations.clone();
+    forged[0].nodes[0].pnode = "nowhere".into();
+    assert!(matches!(
+        SiteState::restore(state.config().clone(), pnodes.clone(), forged),
+        Err(crate::RestoreError::UnknownPNode { .. })
+    ));
+    let twice = allocations
+        .iter()
+        .chain(allocations.iter().take(1))
+        .cloned();
+    assert!(matches!(
+        SiteState::restore(state.config().clone(), pnodes, twice),
+        Err(crate::RestoreError::Duplicate(_))
+    ));
+}

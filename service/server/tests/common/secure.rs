@@ -79,7 +79,7 @@ impl Secure {
             format!("sqlite://{}", dir.path().join("vcds.db").display()),
         );
         // The simulated site must not move Systems while a test compares states.
-        config.simulated_step = Duration::from_secs(3600);
+        config.executor.step = Duration::from_secs(3600);
         config.workers = 2;
         config.security = SecurityConfig {
             tls: Some(TlsFiles {

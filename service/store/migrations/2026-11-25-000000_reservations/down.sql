@@ -1,0 +1,3 @@
+DROP TABLE site_lock;
+DROP TABLE reservations;
+DROP TABLE pnodes;
