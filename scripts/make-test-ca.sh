@@ -13,6 +13,8 @@
 #   OUTDIR/alice-limited.pem           Globus limited proxy (RFC 3820 form) of alice
 #   OUTDIR/alice-legacy.pem            legacy Globus proxy "CN=proxy" (cert, key, alice)
 #   OUTDIR/grid-mapfile, OUTDIR/admins
+#   OUTDIR/refused                     the credentials a server must refuse in the handshake,
+#                                      each with the TLS 1.2 alert it sends ("-": no certificate)
 # Usage: make-test-ca.sh OUTDIR   (OUTDIR is created; existing files are overwritten)
 set -euo pipefail
 umask 077  # keys and proxies are private, as Globus tools insist
@@ -148,4 +150,17 @@ EOF
 cat >admins <<EOF
 # vcds administrators: one DN or local account per line.
 "$base/CN=Admin"
+EOF
+cat >refused <<EOF
+# Client credentials a vcds server refuses in the TLS handshake, and the TLS 1.2 alert it sends:
+# untrusted CA (even with alice's DN), expired, revoked, proxy path length exceeded, a legacy
+# Globus proxy (OpenSSL verifies only RFC 3820 proxies), a server certificate (not for client
+# authentication), no certificate at all.
+rogue.pem          unknown ca
+expired.pem        certificate expired
+revoked.pem        certificate revoked
+alice-toodeep.pem  certificate unknown
+alice-legacy.pem   unknown ca
+server.pem         unsupported certificate
+-                  handshake failure
 EOF

@@ -3,6 +3,7 @@
 # Debian packages: build deps (libpq), the conformance and benchmark tools (xmllint, gSOAP, wrk),
 # Ganglia (gmond, gmetad) for the monitor tests.
 # PyPI packages: the outside SOAP client (zeep) and the kickstart validator (pykickstart).
+# crates.io: cargo-fuzz, for scripts/fuzz.sh.
 set -euo pipefail
 need_apt=()
 for pkg in libpq-dev libssl-dev openssl libxml2-utils gsoap libgsoap-dev wrk pkg-config ganglia-monitor gmetad; do
@@ -19,6 +20,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/../conformance/requirements.txt"
+command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked
 # PostgreSQL serves the store tests; start it when the machine has it but it is down.
 if command -v pg_ctlcluster >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true

@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use include_dir::{include_dir, Dir};
+use vcds_auth::{AuditRecord, Outcome};
 use vcds_soap::{Envelope, ReplyHeaders, SoapVersion};
 use vcds_wsrf::actions;
 
@@ -14,7 +15,6 @@ use crate::kinds::{Endpoint, Endpoints, RESOURCE_ID};
 use crate::ops::{self, Operation, Reply, Request};
 use crate::security::{self, Principal};
 use crate::AppState;
-use vcds_auth::{AuditRecord, Outcome};
 
 static WSDL: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../wsdl");
 static SCHEMAS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../schemas");

@@ -58,6 +58,8 @@ pub struct Config {
     pub roll_roots: Vec<std::path::PathBuf>,
     /// Where AddFile may fetch an `api:uri` from (`file:` / `http:` directory URLs).
     pub addfile_sources: Vec<url::Url>,
+    /// A slow sender gets this long to deliver a request's head (request line and headers).
+    pub head_deadline: Duration,
     /// A slow sender gets this long to deliver a whole SOAP request body.
     pub body_deadline: Duration,
     /// Mutual TLS, grid-mapfile, admins, audit log; plain HTTP on loopback by default.
@@ -81,6 +83,7 @@ impl Config {
             pnodes: site::local_pnodes(),
             roll_roots: Vec::new(),
             addfile_sources: Vec::new(),
+            head_deadline: Duration::from_secs(10),
             body_deadline: Duration::from_secs(30),
             security: security::SecurityConfig::default(),
         }
@@ -248,8 +251,8 @@ pub async fn start(config: Config) -> Result<Started, StartError> {
     actix_rt::spawn(site::run_clock(shared.clone()));
     let data = state.clone();
     let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes))
-        // Slow senders of request heads are cut off; bodies have `Config::body_deadline`.
-        .client_request_timeout(Duration::from_secs(10));
+        // Slow senders are cut off: heads here, SOAP bodies in `http::soap`.
+        .client_request_timeout(config.head_deadline);
     if config.workers > 0 {
         server = server.workers(config.workers);
     }

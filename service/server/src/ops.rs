@@ -586,12 +586,23 @@ pub fn addressed(
 ) -> Result<Arc<Resource>, OpError> {
     let id = match endpoint {
         Endpoint::Portal => crate::registry::PORTAL_ID.to_string(),
-        _ => env
-            .header(&RESOURCE_ID)
-            .map(|h| text_of(h).to_string())
-            .ok_or_else(|| {
-                OpError::ResourceUnknown("(no vcds:ResourceId reference parameter)".to_string())
-            })?,
+        _ => {
+            let mut ids = env.headers.iter().filter(|h| RESOURCE_ID.matches(**h));
+            match (ids.next(), ids.next()) {
+                (Some(h), None) => text_of(*h).to_string(),
+                (None, _) => {
+                    return Err(OpError::ResourceUnknown(
+                        "(no vcds:ResourceId reference parameter)".to_string(),
+                    ))
+                }
+                // Which one a client meant is anybody's guess; guessing could act on the wrong one.
+                (Some(_), Some(_)) => {
+                    return Err(OpError::ResourceUnknown(
+                        "(more than one vcds:ResourceId reference parameter)".to_string(),
+                    ))
+                }
+            }
+        }
     };
     state
         .registry

@@ -19,6 +19,24 @@ pub enum EprError {
     BadAddress(String),
 }
 
+/// An absolute http(s) URI with a host, without spaces or control characters: what the
+/// notifier can deliver to. `http://`, `http:///x` and `http://:80/` are not.
+fn absolute_http(address: &str) -> bool {
+    let Some(rest) = address
+        .strip_prefix("http://")
+        .or_else(|| address.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    !host.is_empty()
+        && !host.starts_with(':')
+        && address
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control())
+}
+
 impl Epr {
     pub fn new(address: impl Into<String>) -> Self {
         Epr {
@@ -36,7 +54,7 @@ impl Epr {
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
             .ok_or(EprError::MissingAddress)?;
-        if !(address.starts_with("http://") || address.starts_with("https://")) {
+        if !absolute_http(&address) {
             return Err(EprError::BadAddress(address));
         }
         let reference_parameters = node
@@ -130,5 +148,26 @@ mod tests {
             Epr::parse(doc.root_element()),
             Err(EprError::BadAddress(_))
         ));
+    }
+
+    #[test]
+    fn addresses_need_a_host() {
+        for bad in [
+            "http://",
+            "https:///x",
+            "http://:80/x",
+            "http://a b/",
+            "http://host/\u{7}",
+            "HTTP:/x",
+        ] {
+            assert!(!absolute_http(bad), "{bad:?}");
+        }
+        for good in [
+            "http://127.0.0.1:9/c",
+            "https://[::1]/x?y#z",
+            "http://u:p@h",
+        ] {
+            assert!(absolute_http(good), "{good:?}");
+        }
     }
 }

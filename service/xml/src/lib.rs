@@ -82,6 +82,7 @@ pub fn parse<'a>(text: &'a str, limits: &Limits) -> Result<roxmltree::Document<'
             limit: limits.max_bytes,
         });
     }
+    prescan(text, limits)?;
     let opts = roxmltree::ParsingOptions {
         allow_dtd: false,
         nodes_limit: limits.max_nodes,
@@ -98,6 +99,218 @@ pub fn parse<'a>(text: &'a str, limits: &Limits) -> Result<roxmltree::Document<'
     Ok(doc)
 }
 
+/// Where `needle` next starts in `hay` at or after `from`.
+fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|at| from + at)
+}
+
+type Scope<'t> = std::collections::HashMap<&'t str, usize>;
+
+/// Takes the namespace declarations of an element out of scope.
+fn release<'t>(in_scope: &mut Scope<'t>, prefixes: &[&'t str]) {
+    for prefix in prefixes {
+        if let Some(n) = in_scope.get_mut(prefix) {
+            *n -= 1;
+            if *n == 0 {
+                in_scope.remove(prefix);
+            }
+        }
+    }
+}
+
+fn line_at(text: &str, at: usize) -> u32 {
+    let newlines = text.as_bytes()[..at]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    u32::try_from(newlines + 1).unwrap_or(u32::MAX)
+}
+
+/// Bytes read as UTF-8 that declare another encoding are lying about themselves (roxmltree
+/// would read them as UTF-8 regardless), so they are refused; US-ASCII is a subset. Text that
+/// a caller decoded itself (e.g. Latin-1 gmond XML) goes through [`parse`], which does not ask.
+fn check_declared_encoding(text: &str) -> Result<(), XmlError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let Some(declaration) = text
+        .strip_prefix("<?xml")
+        .filter(|rest| rest.starts_with(|c: char| c.is_ascii_whitespace()))
+        .and_then(|rest| rest.split_once("?>"))
+        .map(|(declaration, _)| declaration)
+    else {
+        return Ok(());
+    };
+    let Some((_, after)) = declaration.split_once("encoding") else {
+        return Ok(());
+    };
+    let value = after
+        .trim_start()
+        .strip_prefix('=')
+        .map(str::trim_start)
+        .and_then(|v| {
+            let quote = v.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+            v[1..].split(quote).next()
+        })
+        .unwrap_or("");
+    if ["utf-8", "utf8", "us-ascii", "ascii"]
+        .iter()
+        .any(|ok| value.eq_ignore_ascii_case(ok))
+    {
+        Ok(())
+    } else {
+        Err(XmlError::Malformed(format!(
+            "declared encoding {value:?} is not supported: send UTF-8"
+        )))
+    }
+}
+
+/// One linear pass over the raw text, before roxmltree sees it, enforcing the limits whose
+/// violation makes roxmltree itself slow: it copies the namespaces in scope into every element
+/// (a namespace declared at each of 8,000 levels took minutes) and compares each attribute with
+/// every other (quadratic in attributes per element). So element depth, attributes per element
+/// and namespaces in scope are checked here, without building anything.
+///
+/// This is not a parser: on well-formed input it sees exactly the elements and attributes
+/// roxmltree will, and where the input is not well-formed it stops and leaves the verdict to
+/// roxmltree, which fails at that same spot, having read only what was checked here.
+fn prescan(text: &str, limits: &Limits) -> Result<(), XmlError> {
+    let b = text.as_bytes();
+    let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let mut i = 0;
+    // Prefixes declared by each open element, and how many open elements declare each.
+    let mut declared: Vec<Vec<&str>> = Vec::new();
+    let mut in_scope = Scope::new();
+    while let Some(off) = b
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&c| c == b'<'))
+    {
+        let at = i + off;
+        let rest = &b[at..];
+        let skip_to = |end: &[u8], from: usize| find(b, from, end).map(|e| e + end.len());
+        let next = if rest.starts_with(b"<?") {
+            skip_to(b"?>", at + 2)
+        } else if rest.starts_with(b"<!--") {
+            skip_to(b"-->", at + 4)
+        } else if rest.starts_with(b"<![CDATA[") {
+            skip_to(b"]]>", at + 9)
+        } else if rest.starts_with(b"<!") {
+            // A DOCTYPE (refused by roxmltree at once) or not well-formed.
+            None
+        } else if rest.starts_with(b"</") {
+            release(&mut in_scope, &declared.pop().unwrap_or_default());
+            skip_to(b">", at + 2)
+        } else {
+            // A start tag: name, then attributes up to `>` or `/>`.
+            let line = || line_at(text, at);
+            let mut j = at + 1;
+            while j < b.len() && !is_space(b[j]) && b[j] != b'>' && b[j] != b'/' {
+                j += 1;
+            }
+            let qname = &text[at + 1..j];
+            let element = qname.rsplit(':').next().unwrap_or(qname).to_string();
+            let mut attributes = 0usize;
+            let mut prefixes: Vec<&str> = Vec::new();
+            let mut closed = None;
+            while j < b.len() {
+                while j < b.len() && is_space(b[j]) {
+                    j += 1;
+                }
+                if b.get(j) == Some(&b'>') {
+                    closed = Some((false, j + 1));
+                    break;
+                }
+                if b.get(j..j + 2) == Some(b"/>".as_slice()) {
+                    closed = Some((true, j + 2));
+                    break;
+                }
+                let name_start = j;
+                while j < b.len() && !is_space(b[j]) && !matches!(b[j], b'=' | b'>' | b'/') {
+                    j += 1;
+                }
+                let name = &text[name_start..j];
+                while j < b.len() && is_space(b[j]) {
+                    j += 1;
+                }
+                if name.is_empty() || b.get(j) != Some(&b'=') {
+                    break;
+                }
+                j += 1;
+                while j < b.len() && is_space(b[j]) {
+                    j += 1;
+                }
+                let Some(&quote) = b.get(j).filter(|&&q| q == b'"' || q == b'\'') else {
+                    break;
+                };
+                let Some(end) = b[j + 1..].iter().position(|&c| c == quote) else {
+                    break;
+                };
+                j += end + 2;
+                let declared_prefix = match name.strip_prefix("xmlns") {
+                    Some("") => Some(""),
+                    Some(rest) => rest.strip_prefix(':'),
+                    None => None,
+                };
+                match declared_prefix {
+                    // Even repeated declarations of one prefix cost roxmltree pairwise checks.
+                    Some(prefix) => {
+                        prefixes.push(prefix);
+                        if prefixes.len() > limits.max_namespaces {
+                            return Err(XmlError::TooManyNamespaces {
+                                element,
+                                limit: limits.max_namespaces,
+                                line: line(),
+                            });
+                        }
+                    }
+                    None => {
+                        attributes += 1;
+                        if attributes > limits.max_attributes {
+                            return Err(XmlError::TooManyAttributes {
+                                element,
+                                limit: limits.max_attributes,
+                                line: line(),
+                            });
+                        }
+                    }
+                }
+            }
+            let Some((empty, after)) = closed else {
+                // Not well-formed: roxmltree says where.
+                return Ok(());
+            };
+            if declared.len() + 1 > limits.max_depth {
+                return Err(XmlError::TooDeep {
+                    limit: limits.max_depth,
+                    line: line(),
+                });
+            }
+            for prefix in &prefixes {
+                *in_scope.entry(prefix).or_insert(0) += 1;
+            }
+            if in_scope.len() > limits.max_namespaces {
+                return Err(XmlError::TooManyNamespaces {
+                    element,
+                    limit: limits.max_namespaces,
+                    line: line(),
+                });
+            }
+            if empty {
+                release(&mut in_scope, &prefixes);
+            } else {
+                declared.push(prefixes);
+            }
+            Some(after)
+        };
+        match next {
+            Some(n) => i = n,
+            None => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
 /// Parses bytes that must be UTF-8 (SOAP and CDL are always UTF-8 here).
 pub fn parse_bytes<'a>(
     bytes: &'a [u8],
@@ -111,6 +324,7 @@ pub fn parse_bytes<'a>(
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|e| XmlError::Malformed(format!("not UTF-8 at byte {}", e.valid_up_to())))?;
+    check_declared_encoding(text)?;
     parse(text, limits)
 }
 
@@ -428,6 +642,127 @@ mod tests {
         );
         let ok = "<a>".repeat(128) + &"</a>".repeat(128);
         assert!(parse(&ok, &Limits::default()).is_ok());
+    }
+
+    /// Shapes that make roxmltree slow are refused by the linear pre-scan, fast: each of these
+    /// took roxmltree minutes (namespaces per level) or seconds (attributes) before.
+    #[test]
+    fn slow_shapes_are_refused_in_linear_time() {
+        let n = 100_000;
+        let cases = [
+            (
+                (0..n)
+                    .map(|i| format!("<a xmlns:p{i}=\"urn:{i}\">"))
+                    .collect::<String>()
+                    + &"</a>".repeat(n),
+                "namespaces",
+            ),
+            (
+                format!(
+                    "<r {}/>",
+                    (0..n).map(|i| format!("a{i}=\"x\" ")).collect::<String>()
+                ),
+                "attributes",
+            ),
+            (
+                format!(
+                    "<r {}/>",
+                    (0..n)
+                        .map(|i| format!("xmlns:p{i}=\"u\" "))
+                        .collect::<String>()
+                ),
+                "namespaces",
+            ),
+            ("<a>".repeat(n), "deep"),
+        ];
+        for (doc, kind) in cases {
+            let limits = Limits {
+                max_nodes: 10_000_000,
+                ..Limits::default()
+            };
+            let t0 = std::time::Instant::now();
+            let err = parse(&doc, &limits).unwrap_err();
+            let ok = match kind {
+                "namespaces" => matches!(err, XmlError::TooManyNamespaces { limit: 64, .. }),
+                "attributes" => matches!(err, XmlError::TooManyAttributes { limit: 64, .. }),
+                _ => matches!(err, XmlError::TooDeep { limit: 128, .. }),
+            };
+            assert!(ok, "{kind}: {err:?}");
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(2),
+                "{kind}: {:?}",
+                t0.elapsed()
+            );
+        }
+    }
+
+    /// On well-formed input the pre-scan agrees with roxmltree: markup inside comments, CDATA,
+    /// processing instructions and attribute values is not mistaken for elements; declarations
+    /// leave scope with their element; redeclaring a prefix does not add one.
+    #[test]
+    fn prescan_sees_what_the_parser_sees() {
+        let limits = Limits {
+            max_namespaces: 2,
+            max_depth: 3,
+            max_attributes: 2,
+            ..Limits::default()
+        };
+        let fine = [
+            "<a><!-- <b><c><d><e> --><![CDATA[<b><c><d><e>]]><?pi <b><c><d>?><b x='c>d>e>' y=\"/>\"/></a>",
+            "<a xmlns:p='1'><b xmlns:q='2'/><c xmlns:r='3'/></a>",
+            "<a xmlns:p='1'><b xmlns:p='2'><c xmlns:p='3' xmlns='4'/></b></a>",
+            "<a\n  x = \"1\"\r\n\ty='2'\n/>",
+        ];
+        for doc in fine {
+            assert!(
+                parse(doc, &limits).is_ok(),
+                "{doc}: {:?}",
+                parse(doc, &limits)
+            );
+        }
+        let refused = [
+            (
+                "<a xmlns:p='1'><b xmlns:q='2'><c xmlns:r='3'/></b></a>",
+                "namespaces",
+            ),
+            ("<a><b><c><d/></c></b></a>", "deep"),
+            ("<a x='1' y='2' z='3'/>", "attributes"),
+            ("<a xmlns:p='1' xmlns:p='2' xmlns:p='3'/>", "namespaces"),
+        ];
+        for (doc, kind) in refused {
+            let err = prescan(doc, &limits).unwrap_err();
+            let ok = match kind {
+                "namespaces" => matches!(err, XmlError::TooManyNamespaces { .. }),
+                "attributes" => matches!(err, XmlError::TooManyAttributes { .. }),
+                _ => matches!(err, XmlError::TooDeep { .. }),
+            };
+            assert!(ok, "{doc}: {err:?}");
+        }
+        for (doc, fine) in [
+            ("<?xml version='1.0' encoding='UTF-8'?><a/>", true),
+            (
+                "\u{feff}<?xml version=\"1.0\" encoding = \"us-ascii\" ?><a/>",
+                true,
+            ),
+            ("<?xml version='1.0'?><a encoding='UTF-16'/>", true),
+            ("<?xml version='1.0' encoding='UTF-16'?><a/>", false),
+            ("<?xml version='1.0' encoding='ISO-8859-1'?><a/>", false),
+        ] {
+            assert_eq!(
+                parse_bytes(doc.as_bytes(), &Limits::default()).is_ok(),
+                fine,
+                "{doc}"
+            );
+            assert!(parse(doc, &Limits::default()).is_ok(), "{doc}");
+        }
+        // Not well-formed: the pre-scan stops and roxmltree gives the precise error.
+        for doc in ["<a x=1/>", "<a x='1/>", "<a", "<a><!DOCTYPE x></a>"] {
+            assert!(prescan(doc, &limits).is_ok(), "{doc}");
+            assert!(
+                matches!(parse(doc, &limits), Err(XmlError::Malformed(_))),
+                "{doc}"
+            );
+        }
     }
 
     #[test]

@@ -41,6 +41,24 @@ pub fn file(name: &str) -> PathBuf {
     pki().join(name)
 }
 
+/// The credentials a server must refuse in the handshake (`None`: no certificate) and the TLS 1.2
+/// alert for each, from the PKI's `refused` file.
+pub fn refused() -> Vec<(Option<&'static str>, String)> {
+    let text = std::fs::read_to_string(file("refused")).unwrap();
+    let rows = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
+    let leak = |name: &str| -> &'static str { Box::leak(name.to_string().into_boxed_str()) };
+    rows.filter_map(|l| l.split_once(' '))
+        .map(|(name, alert)| {
+            (
+                (name != "-").then(|| leak(name)),
+                format!("alert {}", alert.trim()),
+            )
+        })
+        .collect()
+}
+
 /// A server in secure mode on 127.0.0.1, its state, and where its audit log is.
 pub struct Secure {
     pub state: web::Data<AppState>,
@@ -141,10 +159,15 @@ pub fn https(
     tls.write_all(request).map_err(|e| err(&e))?;
     let mut response = Vec::new();
     tls.read_to_end(&mut response).map_err(|e| err(&e))?;
-    let text = String::from_utf8_lossy(&response);
+    parse_http(&response)
+}
+
+/// Status and body of a raw HTTP/1.1 answer (Content-Length framed, as vcds answers).
+pub fn parse_http(answer: &[u8]) -> Result<Reply, String> {
+    let text = String::from_utf8_lossy(answer);
     let (head, body) = text
         .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("no HTTP response: {text:?}"))?;
+        .ok_or_else(|| format!("no HTTP answer: {:?}", &text[..text.len().min(200)]))?;
     let status = head
         .split(' ')
         .nth(1)
