@@ -58,6 +58,9 @@ pub struct Config {
     pub roll_roots: Vec<std::path::PathBuf>,
     /// Where AddFile may fetch an `api:uri` from (`file:` / `http:` directory URLs).
     pub addfile_sources: Vec<url::Url>,
+    /// The service's address as clients reach it, for EPRs that no request carries a Host for
+    /// (notifications from the sweeper and the reservation clock); default: the listen address.
+    pub public_url: Option<url::Url>,
     /// A slow sender gets this long to deliver a request's head (request line and headers).
     pub head_deadline: Duration,
     /// A slow sender gets this long to deliver a whole SOAP request body.
@@ -83,6 +86,7 @@ impl Config {
             pnodes: site::local_pnodes(),
             roll_roots: Vec::new(),
             addfile_sources: Vec::new(),
+            public_url: None,
             head_deadline: Duration::from_secs(10),
             body_deadline: Duration::from_secs(30),
             security: security::SecurityConfig::default(),
@@ -161,15 +165,18 @@ impl AppState {
             security,
             sweeper: tokio::sync::Notify::new(),
             endpoints: Endpoints {
-                base: format!(
-                    "{}://{}",
-                    if config.security.tls.is_some() {
-                        "https"
-                    } else {
-                        "http"
-                    },
-                    config.listen
-                ),
+                base: match &config.public_url {
+                    Some(url) => url.as_str().trim_end_matches('/').to_string(),
+                    None => format!(
+                        "{}://{}",
+                        if config.security.tls.is_some() {
+                            "https"
+                        } else {
+                            "http"
+                        },
+                        config.listen
+                    ),
+                },
             },
             executor: config.executor.clone(),
             addfile_sources: config.addfile_sources.clone(),

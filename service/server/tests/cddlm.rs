@@ -1296,3 +1296,17 @@ async fn an_exhausted_pool_is_named_and_suspend_keeps_the_reservation() {
     .ok();
     assert_eq!(phase_of(&app, id).await.as_deref(), Some("ready"));
 }
+
+#[actix_web::test]
+async fn background_eprs_use_the_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir, Duration::from_secs(60));
+    cfg.public_url = Some("https://vcds.example.org:8443/".parse().unwrap());
+    let state = AppState::open(&cfg).unwrap();
+    let portal = state.registry.get("portal").unwrap();
+    let epr = state.endpoints.of(&portal);
+    assert_eq!(
+        epr.address,
+        "https://vcds.example.org:8443/wsrf/services/Portal"
+    );
+}

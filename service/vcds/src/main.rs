@@ -181,6 +181,11 @@ struct ServeArgs {
     /// URL ending in '/'; repeatable. Without one, AddFile takes only inline data.
     #[arg(long = "addfile-from", value_name = "URL", value_parser = vcds_server::fetch::parse_source)]
     addfile_sources: Vec<url::Url>,
+    /// The service's address as clients reach it (e.g. https://vcds.example.org:8443), used in
+    /// the EPRs of notifications no request causes (termination at its time, the reservation
+    /// clock). Default: the listen address, which is wrong behind NAT or for 0.0.0.0.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<url::Url>,
     /// Seed of the failure injection: the same seed fails the same clusters.
     #[arg(long, default_value_t = 0)]
     sim_seed: u64,
@@ -277,6 +282,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     config.addfile_sources = args.addfile_sources;
+    config.public_url = args.public_url;
     config.roll_roots = args.roll_roots;
     config.executor = vcds_server::site::Simulated {
         step: std::time::Duration::from_millis(args.sim_step_ms),
