@@ -679,6 +679,32 @@ async fn admin(app: &impl Svc, req: test::TestRequest) -> Reply {
     }
 }
 
+/// The state of a service on the two-P-node test site.
+fn site_state(dir: &tempfile::TempDir, step: Duration) -> web::Data<AppState> {
+    web::Data::new(AppState::open(&site_config(dir, step)).unwrap())
+}
+
+/// Each `vcds:Node` of the System's node table as (field name → text), in table order.
+async fn node_fields(app: &impl Svc, id: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let nodes = property(app, id, "v:Nodes").await;
+    nodes
+        .doc()
+        .descendants()
+        .filter(|n| n.tag_name().name() == "Node")
+        .map(|n| {
+            n.children()
+                .filter(|c| c.is_element())
+                .map(|c| {
+                    (
+                        c.tag_name().name().to_string(),
+                        c.text().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
 async fn reservations(app: &impl Svc) -> Vec<serde_json::Value> {
     let r = admin(app, test::TestRequest::get().uri("/admin/reservations")).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -693,27 +719,15 @@ async fn initialize(app: &impl Svc, id: &str, cdl: &str) -> Reply {
 #[actix_web::test]
 async fn initialize_reserves_and_the_system_shows_its_placement() {
     let dir = tempfile::tempdir().unwrap();
-    let state =
-        web::Data::new(AppState::open(&site_config(&dir, Duration::from_millis(20))).unwrap());
+    let state = site_state(&dir, Duration::from_millis(20));
     let app = app!(state);
     let id = create(&app).await;
     initialize(&app, &id, &cluster(4, 2, None, "P2D"))
         .await
         .ok();
 
-    let nodes = property(&app, &id, "v:Nodes").await;
-    let doc = nodes.doc();
-    let names: Vec<String> = doc
-        .descendants()
-        .filter(|n| n.tag_name().name() == "Node")
-        .map(|n| {
-            n.children()
-                .find(|c| c.tag_name().name() == "name")
-                .and_then(|c| c.text())
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let nodes = node_fields(&app, &id).await;
+    let names: Vec<&str> = nodes.iter().map(|n| n["name"].as_str()).collect();
     assert_eq!(
         names,
         [
@@ -724,17 +738,11 @@ async fn initialize_reserves_and_the_system_shows_its_placement() {
             "compute-0-3"
         ]
     );
-    for node in doc.descendants().filter(|n| n.tag_name().name() == "Node") {
-        let field = |name: &str| {
-            node.children()
-                .find(|c| c.tag_name().name() == name)
-                .and_then(|c| c.text())
-                .unwrap()
-        };
-        assert!(["pa", "pb"].contains(&field("pnode")));
-        assert!(field("ip").starts_with("10.128."));
-        assert!(field("mac").starts_with("02:56:43:"));
-        assert_eq!(field("state"), "planned");
+    for node in &nodes {
+        assert!(["pa", "pb"].contains(&node["pnode"].as_str()));
+        assert!(node["ip"].starts_with("10.128."));
+        assert!(node["mac"].starts_with("02:56:43:"));
+        assert_eq!(node["state"], "planned");
     }
     let network = property(&app, &id, "v:Network").await;
     assert_eq!(network.text_of("networkId").as_deref(), Some("100"));
@@ -776,8 +784,7 @@ async fn initialize_reserves_and_the_system_shows_its_placement() {
 #[actix_web::test]
 async fn a_refusal_names_the_shortage_and_the_earliest_start_and_reserves_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let state =
-        web::Data::new(AppState::open(&site_config(&dir, Duration::from_millis(20))).unwrap());
+    let state = site_state(&dir, Duration::from_millis(20));
     let app = app!(state);
     // 2 + 6×2 = 14 of 16 cores for two days.
     let first = create(&app).await;
@@ -868,8 +875,7 @@ async fn a_refusal_names_the_shortage_and_the_earliest_start_and_reserves_nothin
 #[actix_web::test]
 async fn terminate_and_destroy_release_at_once_and_extension_checks_conflicts() {
     let dir = tempfile::tempdir().unwrap();
-    let state =
-        web::Data::new(AppState::open(&site_config(&dir, Duration::from_millis(20))).unwrap());
+    let state = site_state(&dir, Duration::from_millis(20));
     let app = app!(state);
     let a = create(&app).await;
     initialize(&app, &a, &cluster(6, 2, None, "P1D")).await.ok();
@@ -989,12 +995,10 @@ async fn the_clock_deploys_at_the_start_and_takes_down_at_the_end_across_a_resta
         2,
         "its nodes may install"
     );
-    let nodes = property(&app, &id, "v:Nodes").await;
-    let states: Vec<String> = nodes
-        .doc()
-        .descendants()
-        .filter(|n| n.tag_name().name() == "state")
-        .filter_map(|n| n.text().map(str::to_string))
+    let states: Vec<String> = node_fields(&app, &id)
+        .await
+        .into_iter()
+        .map(|n| n["state"].clone())
         .collect();
     assert_eq!(states, ["up", "up"]);
     assert_eq!(reservations(&app).await.len(), 1);
@@ -1046,8 +1050,7 @@ async fn an_injected_failure_fails_the_cluster_releases_its_reservation_and_ping
 #[actix_web::test]
 async fn a_pnode_going_down_reports_the_reservations_it_hits() {
     let dir = tempfile::tempdir().unwrap();
-    let state =
-        web::Data::new(AppState::open(&site_config(&dir, Duration::from_millis(20))).unwrap());
+    let state = site_state(&dir, Duration::from_millis(20));
     let app = app!(state);
     let id = create(&app).await;
     initialize(&app, &id, &cluster(4, 1, None, "P1D"))
@@ -1182,8 +1185,7 @@ async fn add_file_fetches_only_from_allowed_sources() {
 #[actix_web::test]
 async fn install_progress_of_a_provisioned_node_shows_in_the_node_table() {
     let dir = tempfile::tempdir().unwrap();
-    let state =
-        web::Data::new(AppState::open(&site_config(&dir, Duration::from_secs(60))).unwrap());
+    let state = site_state(&dir, Duration::from_secs(60));
     let app = app!(state);
     let id = create(&app).await;
     initialize(&app, &id, &cluster(1, 1, None, "P1D"))
@@ -1198,42 +1200,19 @@ async fn install_progress_of_a_provisioned_node_shows_in_the_node_table() {
         );
         actix_rt::time::sleep(Duration::from_millis(10)).await;
     }
-    let nodes = property(&app, &id, "v:Nodes").await;
-    let doc = nodes.doc();
-    let compute = doc
-        .descendants()
-        .find(|n| {
-            n.tag_name().name() == "Node"
-                && n.descendants().any(|c| c.text() == Some("compute-0-0"))
-        })
-        .unwrap();
-    let mac = compute
-        .children()
-        .find(|c| c.tag_name().name() == "mac")
-        .and_then(|c| c.text())
-        .unwrap()
-        .to_string();
+    let nodes = node_fields(&app, &id).await;
+    let mac = nodes[1]["mac"].clone();
+    assert_eq!(nodes[1]["name"], "compute-0-0");
     let r = admin(
         &app,
         test::TestRequest::post().uri(&format!("/install/progress?state=finished&mac={mac}")),
     )
     .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    let nodes = property(&app, &id, "v:Nodes").await;
-    let states: Vec<(String, String)> = nodes
-        .doc()
-        .descendants()
-        .filter(|n| n.tag_name().name() == "Node")
-        .map(|n| {
-            let field = |name: &str| {
-                n.children()
-                    .find(|c| c.tag_name().name() == name)
-                    .and_then(|c| c.text())
-                    .unwrap()
-                    .to_string()
-            };
-            (field("name"), field("state"))
-        })
+    let states: Vec<(String, String)> = node_fields(&app, &id)
+        .await
+        .into_iter()
+        .map(|n| (n["name"].clone(), n["state"].clone()))
         .collect();
     assert_eq!(
         states,
@@ -1247,8 +1226,7 @@ async fn install_progress_of_a_provisioned_node_shows_in_the_node_table() {
 #[actix_web::test]
 async fn an_exhausted_pool_is_named_and_suspend_keeps_the_reservation() {
     let dir = tempfile::tempdir().unwrap();
-    let state =
-        web::Data::new(AppState::open(&site_config(&dir, Duration::from_millis(10))).unwrap());
+    let state = site_state(&dir, Duration::from_millis(10));
     let app = app!(state);
     // Four VNIs: four small clusters fit (12 of 16 cores), the fifth finds no network id.
     let mut ids = Vec::new();
