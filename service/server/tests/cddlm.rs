@@ -8,9 +8,9 @@ use common::ops::{initialize_inline, small_cluster};
 use common::*;
 use std::time::{Duration, Instant};
 
-use actix_web::{test, web, App};
+use actix_web::{test, web};
 use base64::Engine as _;
-use vcds_server::{routes, AppState, Config};
+use vcds_server::{AppState, Config};
 
 const API: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02";
 const CDL: &str = "http://www.gridforum.org/namespaces/2005/02/cddlm/CDL-1.0";
@@ -33,28 +33,6 @@ fn config(dir: &tempfile::TempDir, step: Duration) -> Config {
     );
     c.executor.step = step;
     c
-}
-
-macro_rules! app {
-    ($state:expr) => {
-        test::init_service(App::new().app_data($state.clone()).configure(routes)).await
-    };
-}
-
-async fn call(
-    app: &impl Svc,
-    endpoint: &str,
-    action: &str,
-    resource: Option<&str>,
-    body: &str,
-) -> Reply {
-    post(
-        app,
-        endpoint,
-        "text/xml; charset=utf-8",
-        envelope(S11, action, resource, body),
-    )
-    .await
 }
 
 async fn system(app: &impl Svc, id: &str, op: &str, body: &str) -> Reply {

@@ -7,8 +7,8 @@ use common::*;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use actix_web::{test, web, App};
-use vcds_server::{routes, AppState, Config};
+use actix_web::web;
+use vcds_server::{AppState, Config};
 
 const CREATE: &str =
     "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/CreateRequest";
@@ -18,28 +18,6 @@ fn config(dir: &tempfile::TempDir) -> Config {
         "127.0.0.1:0",
         format!("sqlite://{}", dir.path().join("vcds.db").display()),
     )
-}
-
-macro_rules! app {
-    ($state:expr) => {
-        test::init_service(App::new().app_data($state.clone()).configure(routes)).await
-    };
-}
-
-async fn call(
-    app: &impl Svc,
-    endpoint: &str,
-    action: &str,
-    resource: Option<&str>,
-    body: &str,
-) -> Reply {
-    post(
-        app,
-        endpoint,
-        "text/xml; charset=utf-8",
-        envelope(S11, action, resource, body),
-    )
-    .await
 }
 
 async fn create(app: &impl Svc) -> String {

@@ -155,3 +155,33 @@ pub async fn post(app: &impl Svc, endpoint: &str, content_type: &str, body: Stri
         text: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
+
+/// A SOAP 1.1 request of `action` to `endpoint`, addressed to `resource` when given.
+pub async fn call(
+    app: &impl Svc,
+    endpoint: &str,
+    action: &str,
+    resource: Option<&str>,
+    body: &str,
+) -> Reply {
+    post(
+        app,
+        endpoint,
+        "text/xml; charset=utf-8",
+        envelope(S11, action, resource, body),
+    )
+    .await
+}
+
+/// The in-process app over `$state` (a `web::Data<AppState>`) with every route.
+#[macro_export]
+macro_rules! app {
+    ($state:expr) => {
+        actix_web::test::init_service(
+            actix_web::App::new()
+                .app_data($state.clone())
+                .configure(vcds_server::routes),
+        )
+        .await
+    };
+}
