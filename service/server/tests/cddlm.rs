@@ -14,8 +14,6 @@ use vcds_server::{AppState, Config};
 
 const API: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02";
 const CDL: &str = "http://www.gridforum.org/namespaces/2005/02/cddlm/CDL-1.0";
-const CREATE: &str =
-    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/CreateRequest";
 const GET_RP: &str =
     "http://docs.oasis-open.org/wsrf/rpw-2/GetResourceProperty/GetResourcePropertyRequest";
 
@@ -37,19 +35,6 @@ fn config(dir: &tempfile::TempDir, step: Duration) -> Config {
 
 async fn system(app: &impl Svc, id: &str, op: &str, body: &str) -> Reply {
     call(app, "System", &action(op), Some(id), body).await
-}
-
-async fn create(app: &impl Svc) -> String {
-    let r = call(
-        app,
-        "Portal",
-        CREATE,
-        None,
-        &format!("<api:createRequest xmlns:api=\"{API}\"/>"),
-    )
-    .await
-    .ok();
-    r.text_of("ResourceId").unwrap()
 }
 
 fn initialize_reference(name: &str, options: &str) -> String {

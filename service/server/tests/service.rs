@@ -8,29 +8,14 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
+use vcds_server::ops::CREATE;
 use vcds_server::{AppState, Config};
-
-const CREATE: &str =
-    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/CreateRequest";
 
 fn config(dir: &tempfile::TempDir) -> Config {
     Config::new(
         "127.0.0.1:0",
         format!("sqlite://{}", dir.path().join("vcds.db").display()),
     )
-}
-
-async fn create(app: &impl Svc) -> String {
-    let r = call(
-        app,
-        "Portal",
-        CREATE,
-        None,
-        "<api:createRequest xmlns:api=\"http://www.gridforum.org/cddlm/deployapi/2005/02\"/>",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.text_of("ResourceId").expect("ResourceId")
 }
 
 fn set_termination(duration: &str) -> String {

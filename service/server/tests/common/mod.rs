@@ -173,6 +173,20 @@ pub async fn call(
     .await
 }
 
+/// Creates a System through the Portal; its ResourceId.
+pub async fn create(app: &impl Svc) -> String {
+    let r = call(
+        app,
+        "Portal",
+        vcds_server::ops::CREATE,
+        None,
+        &ops::create_body(),
+    )
+    .await
+    .ok();
+    r.text_of("ResourceId").expect("ResourceId")
+}
+
 /// The in-process app over `$state` (a `web::Data<AppState>`) with every route.
 #[macro_export]
 macro_rules! app {
