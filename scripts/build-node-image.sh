@@ -12,6 +12,12 @@
 #   vcds.ip=A.B.C.D/NN | dhcp   static address for eth0, or busybox udhcpc
 #   vcds.ping=IP[,IP...]        after boot, ping each IP (up to ~60 s) and print
 #                               `VCDS-PING-OK IP` or `VCDS-PING-FAIL IP`
+#   vcds.ks=URL                 install first (Rocks' path, /bin/vcds-install): fetch this
+#                               node's kickstart from URL (?mac=eth0's MAC), report
+#                               started/finished/failed to URL's /install/progress, run %pre,
+#                               build the installed root (tmpfs), record %packages in it, run
+#                               %post chrooted into it, then switch_root into it. Markers
+#                               `VCDS-INSTALL ...`; a failure is reported with its reason.
 # Console markers: `VCDS-NODE-ADDR A.B.C.D/NN` (eth0's address), then `VCDS-NODE-UP <hostname>`.
 # Also installs the host side: qemu-system-x86 (the VM runner) and the build/probe tools.
 set -euo pipefail
@@ -33,7 +39,7 @@ mkdir -p "$out" "$debs"
 # nftables (the GW-node's NAT); for the GW-node root tests curl (TFTP client), busybox (udhcpc,
 # the DHCP client of a node namespace) and socat (TCP listeners that report the peer address).
 need_apt=()
-for pkg in qemu-system-x86 cpio gzip xz-utils kmod iputils-ping dnsmasq-base nftables curl \
+for pkg in qemu-system-x86 cpio gzip xz-utils kmod iputils-ping dnsmasq-base nftables curl tcpdump \
            busybox socat; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
@@ -135,6 +141,99 @@ exit 0
 EOF
 chmod +x "$root/usr/share/udhcpc/default.script"
 
+cat > "$root/bin/vcds-install" <<'EOF'
+#!/bin/sh
+# vcds-install KS_URL: Rocks' install path on busybox. Every script runs under busybox sh
+# (ash), whatever its --interpreter; a script that exits non-zero fails the install.
+ks="$1"
+mac="$(cat /sys/class/net/eth0/address)"
+base="${ks%/sbin/kickstart.cgi}"
+say() { echo "VCDS-INSTALL $*"; }
+report() {
+  msg="$(printf '%s' "${2:-}" | tr -c 'A-Za-z0-9._:/-' '+' | cut -c1-200)"
+  for _ in $(seq 30); do
+    wget -q -O /dev/null "$base/progress?state=$1&mac=$mac&msg=$msg" && return 0
+    sleep 2
+  done
+  say "cannot report $1 to $base/progress"
+  return 1
+}
+fail() { say "FAILED $*"; report failed "$*"; exit 1; }
+say "fetching $ks"
+for _ in $(seq 60); do
+  wget -q -O /tmp/ks.cfg "$ks?mac=$mac" && break
+  rm -f /tmp/ks.cfg
+  sleep 2
+done
+[ -s /tmp/ks.cfg ] || { say "FAILED cannot fetch $ks"; exit 1; }
+report started
+mkdir -p /tmp/ks
+# One file per %pre/%post/%packages section, numbered in kickstart order; headers beside them.
+awk '
+  /^%(pre|post|packages)([ \t]|$)/ { n++; sec = substr($1, 2); f = sprintf("/tmp/ks/%02d-%s", n, sec)
+                                     print > (f ".hdr"); printf "" > f; next }
+  /^%end/ { sec = ""; next }
+  sec != "" { print > f }
+' /tmp/ks.cfg || fail "cannot split the kickstart"
+for f in /tmp/ks/*-pre; do
+  [ -e "$f" ] || continue
+  say "%pre $(basename "$f")"
+  sh "$f" >> /tmp/ks-pre.log 2>&1 || fail "%pre $(basename "$f") exited $?: $(tail -n 1 /tmp/ks-pre.log)"
+done
+mkdir -p /sysroot
+mount -t tmpfs -o size=64m,mode=755 tmpfs /sysroot || fail "cannot mount the installed root"
+mkdir -p /sysroot/bin /sysroot/etc /sysroot/tmp /sysroot/proc /sysroot/sys /sysroot/dev \
+         /sysroot/var/log /sysroot/var/lib/vcds /sysroot/root
+cp /bin/busybox /sysroot/bin/busybox
+chroot /sysroot /bin/busybox --install -s /bin
+hostname > /sysroot/etc/hostname
+cat /tmp/ks/*-packages 2>/dev/null | grep -v '^[[:space:]]*$' > /sysroot/var/lib/vcds/packages
+say "recorded $(wc -l < /sysroot/var/lib/vcds/packages) packages"
+cp /tmp/ks.cfg /sysroot/root/vcds-ks.cfg
+for f in /tmp/ks/*-post; do
+  [ -e "$f" ] || continue
+  name="$(basename "$f")"
+  say "%post $name"
+  if grep -q -- '--nochroot' "$f.hdr"; then
+    sh "$f" >> /sysroot/var/log/vcds-install.log 2>&1
+  else
+    cp "$f" "/sysroot/tmp/$name"
+    chroot /sysroot /bin/sh "/tmp/$name" >> /sysroot/var/log/vcds-install.log 2>&1
+  fi || fail "%post $name exited $?: $(tail -n 1 /sysroot/var/log/vcds-install.log)"
+done
+cat > /sysroot/init <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+hostname "$(cat /etc/hostname)"
+echo "VCDS-INSTALLED $(hostname) $(wc -l < /var/lib/vcds/packages) packages"
+exec /bin/sh /etc/vcds-up
+INIT
+chmod +x /sysroot/init
+cp /etc/vcds-up /sysroot/etc/vcds-up
+report finished || exit 1
+say "finished"
+EOF
+chmod +x "$root/bin/vcds-install"
+
+# What a node runs once its network is up (the image's own boot, or the installed root's).
+cat > "$root/etc/vcds-up" <<'EOF'
+host="$(hostname)"
+ping="$(sed -n 's/.*vcds.ping=\([^ ]*\).*/\1/p' /proc/cmdline)"
+echo "VCDS-NODE-ADDR $(ip -4 addr show dev eth0 | awk '/inet / {print $2}')"
+echo "VCDS-NODE-UP $host"
+for target in $(echo "$ping" | tr ',' ' '); do
+  result=FAIL
+  for _ in $(seq 60); do
+    if ping -c 1 -W 1 "$target" >/dev/null 2>&1; then result=OK; break; fi
+  done
+  echo "VCDS-PING-$result $target"
+done
+# PID 1 must not exit (that panics the kernel); nothing reads the console.
+while :; do sleep 3600; done
+EOF
+
 cat > "$root/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -144,12 +243,12 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 for m in $(cat /etc/vcds-modules); do insmod "/lib/modules/$m.ko" || echo "VCDS-ERROR insmod $m"; done
 
-host=node ip=dhcp ping=
+host=node ip=dhcp ks=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     vcds.hostname=*) host="${arg#*=}" ;;
     vcds.ip=*) ip="${arg#*=}" ;;
-    vcds.ping=*) ping="${arg#*=}" ;;
+    vcds.ks=*) ks="${arg#*=}" ;;
   esac
 done
 hostname "$host"
@@ -160,19 +259,14 @@ if [ "$ip" = dhcp ]; then
 else
   ip addr add "$ip" dev eth0
 fi
-echo "VCDS-NODE-ADDR $(ip -4 addr show dev eth0 | awk '/inet / {print $2}')"
-echo "VCDS-NODE-UP $host"
-
-for target in $(echo "$ping" | tr ',' ' '); do
-  result=FAIL
-  for _ in $(seq 60); do
-    if ping -c 1 -W 1 "$target" >/dev/null 2>&1; then result=OK; break; fi
-  done
-  echo "VCDS-PING-$result $target"
-done
-
-# PID 1 must not exit (that panics the kernel); nothing reads the console.
-while :; do sleep 3600; done
+if [ -n "$ks" ]; then
+  if /bin/vcds-install "$ks"; then
+    exec switch_root /sysroot /init
+  fi
+  echo "VCDS-INSTALL-FAILED $host"
+  while :; do sleep 3600; done
+fi
+exec /bin/sh /etc/vcds-up
 EOF
 chmod +x "$root/init"
 

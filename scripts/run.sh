@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs vcds on its embedded default: SQLite under ./data, the local site, 127.0.0.1:8080.
-# Extra arguments go to `vcds serve` (see `vcds serve --help`).
+# Runs vcds on its embedded default: SQLite under ./data, the local site (as root: two P-node
+# namespaces with agents, QEMU VMs installed from the rolls under rolls/), 127.0.0.1:8080.
+# Extra arguments go to `vcds serve` (see `vcds serve --help`), e.g. --site sim without root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The virtual nodes' installer image (and QEMU, dnsmasq, nftables) for the local site.
+[ "$(id -u)" = 0 ] && bash scripts/build-node-image.sh
 cargo build --release -p vcds
-# The project's own rolls (rolls/) may be added with POST /admin/rolls?path=rolls/NAME.
-exec target/release/vcds serve --roll-root rolls "$@"
+# The project's own rolls are added at start (--roll); others with POST /admin/rolls?path=DIR.
+exec target/release/vcds serve --roll-root rolls --roll rolls/vcds-base --roll rolls/vcds-compute "$@"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything vcds needs on a fresh Debian machine of this kind (idempotent).
 # Debian packages: build deps (libpq), the conformance and benchmark tools (xmllint, gSOAP, wrk),
-# Ganglia (gmond, gmetad) for the monitor tests.
-# PyPI packages: the outside SOAP client (zeep) and the kickstart validator (pykickstart).
+# Ganglia (gmond, gmetad) for the monitor tests, Chromium and its WebDriver for the web UI's browser test.
+# PyPI packages: the outside SOAP client (zeep), the kickstart validator (pykickstart), selenium.
 # crates.io: cargo-fuzz, for scripts/fuzz.sh.
 set -euo pipefail
 need_apt=()
-for pkg in libpq-dev libssl-dev openssl libxml2-utils gsoap libgsoap-dev wrk pkg-config ganglia-monitor gmetad; do
+for pkg in libpq-dev libssl-dev openssl libxml2-utils gsoap libgsoap-dev wrk pkg-config ganglia-monitor gmetad chromium chromium-driver; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -40,36 +40,58 @@ pub struct VmSample {
     pub vcpus: u32,
     pub mem_kb: u64,
     pub cpu_percent: f64,
+    /// The guest's one-minute load, when something inside it reports one (a gmond in the
+    /// node, the simulated site); QEMU alone cannot tell.
+    pub load_one: Option<f64>,
+}
+
+/// The Ganglia cluster of the site's P-nodes, as agents and the simulated site report them.
+pub const PNODE_CLUSTER: &str = "vcds-pnodes";
+
+/// The Ganglia cluster name of a virtual cluster's nodes, from its network id (VXLAN VNI or
+/// VLAN id): what the manager maps back to the System.
+pub fn vm_cluster_name(network_id: u32) -> String {
+    format!("vcds-net-{network_id}")
+}
+
+/// The network id in a cluster name made by [`vm_cluster_name`].
+pub fn network_id_of(cluster: &str) -> Option<u32> {
+    cluster.strip_prefix("vcds-net-")?.parse().ok()
 }
 
 /// gmond 3.x defaults: TMAX per metric and the host's reporting interval.
 const HOST_TMAX: u32 = 20;
 
-/// Builds the document an agent serves on its gmond-compatible TCP port.
+/// Builds the document an agent serves on its gmond-compatible TCP port: the P-node in CLUSTER
+/// `cluster`, and the VMs of each virtual cluster in a CLUSTER named by [`VmSample::cluster`]
+/// (in order of first appearance), so the manager and a stock gmetad both see every virtual
+/// cluster as a cluster of its own.
 pub fn agent_document(
     cluster: &str,
     owner: &str,
     now_unix: u64,
     pnode: &PnodeSample,
 ) -> GangliaXml {
-    let mut hosts = vec![pnode_host(now_unix, pnode)];
-    hosts.extend(
-        pnode
-            .vms
-            .iter()
-            .map(|vm| vm_host(now_unix, &pnode.name, vm)),
-    );
+    let new_cluster = |name: &str, hosts| Cluster {
+        name: name.to_string(),
+        owner: Some(owner.to_string()),
+        latlong: None,
+        url: None,
+        localtime: now_unix,
+        hosts,
+    };
+    let mut clusters = vec![new_cluster(cluster, vec![pnode_host(now_unix, pnode)])];
+    for vm in &pnode.vms {
+        let host = vm_host(now_unix, &pnode.name, vm);
+        match clusters.iter_mut().find(|c| c.name == vm.cluster) {
+            Some(c) => c.hosts.push(host),
+            None => clusters.push(new_cluster(&vm.cluster, vec![host])),
+        }
+    }
     GangliaXml {
         version: "3.7.2".to_string(),
         source: "gmond".to_string(),
-        clusters: vec![Cluster {
-            name: cluster.to_string(),
-            owner: Some(owner.to_string()),
-            latlong: None,
-            url: None,
-            localtime: now_unix,
-            hosts,
-        }],
+        clusters,
     }
 }
 
@@ -210,9 +232,16 @@ fn vm_host(now: u64, pnode: &str, vm: &VmSample) -> Host {
             "CPU used by the VM",
         ),
     ];
+    let load = vm.load_one.map(|load| {
+        Metric::new("load_one", format!("{load:.2}"), Float, " ", 70).described(
+            "load",
+            "One Minute Load Average",
+            "One Minute Load Average",
+        )
+    });
+    let metrics = metrics.into_iter().chain(load);
     // gmond marks metrics of spoofed hosts with SPOOF_HOST so gmetad keeps them apart.
     let metrics = metrics
-        .into_iter()
         .map(|mut m| {
             m.extra.push(("SPOOF_HOST".to_string(), spoof.clone()));
             m

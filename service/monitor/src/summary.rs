@@ -28,6 +28,12 @@ pub struct HostSummary {
     pub mem_total_kb: Option<f64>,
     /// Total minus free, buffers and cache, as `free` reports "used".
     pub mem_used_kb: Option<f64>,
+    pub cpu_user: Option<f64>,
+    /// Bytes per second.
+    pub bytes_in: Option<f64>,
+    pub bytes_out: Option<f64>,
+    /// A virtual node's lifecycle state as its P-node's agent reports it (`vm_state`).
+    pub vm_state: Option<String>,
 }
 
 impl HostSummary {
@@ -58,11 +64,24 @@ impl HostSummary {
             cpu_num: host.value("cpu_num"),
             mem_total_kb,
             mem_used_kb,
+            cpu_user: host.value("cpu_user"),
+            bytes_in: host.value("bytes_in"),
+            bytes_out: host.value("bytes_out"),
+            vm_state: host.metric("vm_state").map(|m| m.val.clone()),
         }
     }
 
     pub fn is_up(&self) -> bool {
         self.stale.is_none()
+    }
+
+    /// What a state-change notification is about: up or stale, and the VM state.
+    pub fn state(&self) -> String {
+        match (&self.stale, &self.vm_state) {
+            (Some(_), _) => "stale".to_string(),
+            (None, Some(vm)) => vm.clone(),
+            (None, None) => "up".to_string(),
+        }
     }
 }
 

@@ -79,7 +79,13 @@ fn agent_document_round_trips() {
     assert_eq!(back, doc);
     // The same bytes as gmond's declared ISO-8859-1 decode identically.
     assert_eq!(parse_bytes(text.as_bytes(), &limits()).expect("bytes"), doc);
-    let vm = &back.clusters[0].hosts[2];
+    assert_eq!(
+        back.clusters.len(),
+        2,
+        "the P-node's cluster, then the VMs' cluster"
+    );
+    assert_eq!(back.clusters[1].name, "vc-7 \"alpha\" <Müller>");
+    let vm = &back.clusters[1].hosts[1];
     assert_eq!(
         vm.metric("vm_state").map(|m| m.val.as_str()),
         Some("suspended")

@@ -171,7 +171,7 @@ async fn a_stock_gmetad_polls_our_agent() {
     for vm in &mut sample.vms {
         vm.cluster = "vc-7".to_string();
     }
-    let agent = write_document(&agent_document("vc-7", "provider", now(), &sample));
+    let agent = write_document(&agent_document("pnodes", "provider", now(), &sample));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let agent_port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move {
@@ -187,7 +187,7 @@ async fn a_stock_gmetad_polls_our_agent() {
     std::fs::write(
         &conf,
         format!(
-            "data_source \"vc-7\" 1 127.0.0.1:{agent_port}\ngridname \"vcds-grid\"\nsetuid off\n\
+            "data_source \"pnode-0\" 1 127.0.0.1:{agent_port}\ngridname \"vcds-grid\"\nsetuid off\n\
          xml_port {xml}\ninteractive_port {interactive}\nrrd_rootdir \"{}\"\nserver_threads 2\n",
             rrds.display()
         ),
@@ -195,9 +195,11 @@ async fn a_stock_gmetad_polls_our_agent() {
     .expect("write conf");
     let conf = conf.to_string_lossy().into_owned();
     let _gmetad = spawn(&gmetad, &["-c", &conf, "-d", "1"]);
-    // gmetad re-serves what it polled, wrapped in a GRID; our parser flattens the GRID.
+    // gmetad re-serves what it polled, wrapped in a GRID; our parser flattens the GRID. The
+    // P-node's cluster and the virtual cluster of its VMs come back as clusters of their own.
     let doc = poll_until(&format!("127.0.0.1:{xml}"), |d| {
-        d.clusters.iter().any(|c| c.hosts.len() == 3)
+        d.clusters.iter().any(|c| c.hosts.len() == 2)
+            && d.clusters.iter().any(|c| c.hosts.len() == 1)
     })
     .await;
     assert_eq!(doc.source, "gmetad");
@@ -215,7 +217,12 @@ async fn a_stock_gmetad_polls_our_agent() {
         vm.metric("vm_state").map(|m| m.val.as_str()),
         Some("suspended")
     );
-    let pnode = cluster
+    let pnodes = doc
+        .clusters
+        .iter()
+        .find(|c| c.name == "pnodes")
+        .expect("the P-nodes' cluster");
+    let pnode = pnodes
         .hosts
         .iter()
         .find(|h| h.name == "pnode-0")

@@ -104,7 +104,12 @@ async fn a_cycle_isolates_bad_hosts() {
         assert_eq!(&r.endpoint, e);
     }
     let r = |i: usize| &reports[i].result;
-    assert_eq!(r(0).as_ref().map(|d| d.clusters[0].hosts.len()), Ok(3));
+    // The P-node's cluster and one virtual cluster with both VMs.
+    assert_eq!(
+        r(0).as_ref()
+            .map(|d| d.clusters.iter().map(|c| c.hosts.len()).collect::<Vec<_>>()),
+        Ok(vec![1, 2])
+    );
     assert!(matches!(r(1), Err(PollError::Parse(_))), "{:?}", r(1));
     assert!(
         matches!(r(2), Err(PollError::ReadTimeout { .. })),
@@ -187,7 +192,18 @@ async fn monitor_keeps_last_data_and_marks_failures_stale() {
     assert!(reason.contains("connect failed"), "{reason}");
     assert_eq!(monitor.endpoint(&flaky).and_then(|s| s.last_ok), Some(103));
     let clusters = monitor.cluster_summaries();
-    assert_eq!(clusters.len(), 1);
-    assert_eq!((clusters[0].hosts_up, clusters[0].hosts_down), (3, 3));
-    assert_eq!(clusters[0].load_one_max, Some(1.5));
+    assert_eq!(
+        clusters.len(),
+        2,
+        "the P-nodes' cluster and the virtual cluster"
+    );
+    let pnodes = &clusters[0];
+    assert_eq!(pnodes.name, "vc-7");
+    assert_eq!((pnodes.hosts_up, pnodes.hosts_down), (1, 1));
+    assert_eq!(pnodes.load_one_max, Some(1.5));
+    let virtual_cluster = &clusters[1];
+    assert_eq!(
+        (virtual_cluster.hosts_up, virtual_cluster.hosts_down),
+        (2, 2)
+    );
 }

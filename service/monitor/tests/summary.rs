@@ -37,12 +37,13 @@ fn cluster_summary_covers_live_hosts() {
     let mut down = a.clone();
     down.stale = Some("gone".to_string());
     down.load_one = Some(100.0);
-    let vm = HostSummary::of("e:1", "c", &hosts[1], None);
+    let vm = HostSummary::of("e:1", "c", &doc.clusters[1].hosts[0], None);
     let s = cluster_summaries(&[a, b, down, vm]);
     assert_eq!(s.len(), 1);
     let c = &s[0];
     assert_eq!((c.hosts_up, c.hosts_down), (3, 1));
-    assert_eq!(c.load_one_avg, Some(2.5));
+    // Live hosts only: 1.5, 3.5 and the VM's 0.25; the stale host's 100 is left out.
+    assert_eq!(c.load_one_avg, Some(1.75));
     assert_eq!(c.load_one_max, Some(3.5));
     // The VM reports mem_total but no free figures: all of it counts as used.
     assert_eq!(c.mem_used_kb, 16_000_000.0 + 1_048_576.0);

@@ -455,9 +455,9 @@ impl<'a> Planner<'a> {
         )
         .ok_or(Shortfall::exhausted(Shortage::NetworkIds))?;
         let subnet = match request.subnet {
-            Some(wanted) => {
-                (!concurrent.iter().any(|r| r.subnet.overlaps(&wanted))).then_some(wanted)
-            }
+            Some(wanted) => (config.overlapping_subnets
+                || !concurrent.iter().any(|r| r.subnet.overlaps(&wanted)))
+            .then_some(wanted),
             None => allocate_subnet(
                 &config.supernet,
                 self.prefix_len,

@@ -438,6 +438,10 @@ pub struct SiteConfig {
     pub search_horizon_secs: i64,
     /// Bound on candidate starts tried, so a refusal costs at most this many placement runs.
     pub max_probes: usize,
+    /// A request naming its subnet gets it even while a concurrent cluster has an overlapping
+    /// one: every cluster has its own L2 network and its GW-node NATs it, so private ranges
+    /// may repeat. Subnets the site chooses stay disjoint either way.
+    pub overlapping_subnets: bool,
 }
 
 impl Default for SiteConfig {
@@ -453,6 +457,7 @@ impl Default for SiteConfig {
             naming: NamingScheme::SingleRack,
             search_horizon_secs: 90 * 24 * 3600,
             max_probes: 64,
+            overlapping_subnets: false,
         }
     }
 }

@@ -85,6 +85,9 @@ pub enum OpError {
     Book(#[from] BookError),
     #[error("the virtual cluster is not alive: {0}")]
     NotAlive(String),
+    /// The local site's agents could not do what the operation needs; nothing changed.
+    #[error("the site could not carry it out: {0}")]
+    Site(#[from] crate::local_site::LocalError),
 }
 
 fn phase_note(phase: Option<Phase>) -> String {
@@ -325,6 +328,7 @@ impl OpError {
                 deployment(sender, "ResolutionFault", "path-resolution", reason, tail)
             }
             OpError::Book(e) => book_fault(e, reason),
+            OpError::Site(_) => Fault::new(FaultCode::Receiver, reason).with_code("site"),
             OpError::NotAlive(_) => deployment(
                 FaultCode::Receiver,
                 "LivenessFault",

@@ -19,7 +19,7 @@ use crate::AppState;
 static WSDL: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../wsdl");
 static SCHEMAS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../schemas");
 
-fn base_url(req: &HttpRequest) -> String {
+pub(crate) fn base_url(req: &HttpRequest) -> String {
     let info = req.connection_info();
     format!("{}://{}", info.scheme(), info.host())
 }
@@ -65,6 +65,8 @@ struct FaultContext {
     resource: Option<String>,
     /// A state-changing operation was identified: its outcome goes to the audit log.
     audited: Option<Operation>,
+    /// The operation, once routed (for `/metrics`).
+    operation: Option<Operation>,
 }
 
 fn fault_response(req: &HttpRequest, ctx: &FaultContext, fault: vcds_soap::Fault) -> HttpResponse {
@@ -123,6 +125,7 @@ pub fn access_denied(req: &HttpRequest) -> HttpResponse {
         endpoint,
         resource: None,
         audited: None,
+        operation: None,
     };
     fault_response(req, &ctx, OpError::AccessDenied.into_fault())
 }
@@ -134,6 +137,7 @@ pub async fn soap(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    let started = std::time::Instant::now();
     let Some(endpoint) = Endpoint::from_path(&path) else {
         return HttpResponse::NotFound().body("no such endpoint\n");
     };
@@ -151,6 +155,7 @@ pub async fn soap(
         endpoint,
         resource: None,
         audited: None,
+        operation: None,
     };
     let result = match declared_version {
         None => Err(OpError::ContentType(content_type(&req).to_string())),
@@ -170,6 +175,7 @@ pub async fn soap(
             Err(e) => Err(e),
         },
     };
+    let operation = ctx.operation.map_or("unknown", Operation::name);
     match result {
         Ok((
             action,
@@ -179,6 +185,7 @@ pub async fn soap(
             },
         )) => {
             audit(&state, &req, &caller, &ctx, created.as_deref(), Outcome::Ok);
+            state.metrics.request(operation, "ok", started.elapsed());
             let text = vcds_soap::write_reply(
                 ctx.version,
                 ReplyHeaders {
@@ -194,6 +201,7 @@ pub async fn soap(
         Err(e) => {
             let fault = e.into_fault();
             let code = fault.detail.element.local.clone();
+            state.metrics.request(operation, &code, started.elapsed());
             audit(&state, &req, &caller, &ctx, None, Outcome::Fault { code });
             fault_response(&req, &ctx, fault)
         }
@@ -246,6 +254,7 @@ async fn handle(
                 .body
                 .map_or("nothing".to_string(), |b| vcds_xml::QName::of(b).clark()),
         })?;
+    ctx.operation = Some(op);
     if op.mutates() {
         ctx.audited = Some(op);
         if endpoint == Endpoint::Portal {

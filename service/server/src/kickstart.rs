@@ -505,6 +505,17 @@ impl Kickstarts {
         Ok(info)
     }
 
+    /// Adds the roll in directory `path` (under a roll root) unless one of its name is in the
+    /// catalog already (so a restart keeps what an admin changed). Whether it was added.
+    pub async fn ensure_roll_dir(&self, path: &str) -> Result<bool, KickstartError> {
+        let source = self.source_from_dir(path).await?;
+        if self.rolls().iter().any(|r| r.name == source.name) {
+            return Ok(false);
+        }
+        self.add_roll(source, "x86_64".to_string()).await?;
+        Ok(true)
+    }
+
     /// Removes a roll, unless the remaining rolls no longer merge (another roll's graph needs it).
     pub async fn remove_roll(&self, name: &str) -> Result<(), KickstartError> {
         let _w = self.writer.lock().await;

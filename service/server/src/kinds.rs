@@ -36,6 +36,9 @@ pub static RESOURCE_TERMINATION: LazyLock<QName> =
     LazyLock::new(|| q(ns::WSRF_RL, "ResourceTermination"));
 pub static LIFECYCLE_TRANSITION: LazyLock<QName> = LazyLock::new(|| q(CMP, "LifecycleTransition"));
 pub static PHASE: LazyLock<QName> = LazyLock::new(|| q(VCDS, "Phase"));
+/// Ganglia figures of each virtual node; a topic that fires when a node's state changes.
+pub static NODE_METRICS: LazyLock<QName> = LazyLock::new(|| q(VCDS, "NodeMetrics"));
+pub static CLUSTER_METRICS: LazyLock<QName> = LazyLock::new(|| q(VCDS, "ClusterMetrics"));
 
 /// Which of the three endpoints a request came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +129,8 @@ static SYSTEM_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
         PropertyDecl::read_only(q(VCDS, "Nodes")),
         PropertyDecl::read_only(q(VCDS, "Reservation")),
         PropertyDecl::read_only(q(VCDS, "Network")),
+        PropertyDecl::read_only(NODE_METRICS.clone()),
+        PropertyDecl::read_only(CLUSTER_METRICS.clone()),
         PropertyDecl::writable(q(VCDS, "Description"), 0, Some(1)),
         PropertyDecl::writable(q(VCDS, "Tag"), 0, None),
         PropertyDecl::read_only(CURRENT_TIME.clone()),
@@ -156,6 +161,7 @@ static SYSTEM_TOPICS: LazyLock<Vec<QName>> = LazyLock::new(|| {
     vec![
         LIFECYCLE_TRANSITION.clone(),
         PHASE.clone(),
+        NODE_METRICS.clone(),
         q(VCDS, "Description"),
         q(VCDS, "Tag"),
         TERMINATION_TIME.clone(),
@@ -200,10 +206,25 @@ fn leaf(local: &str, text: &str) -> String {
     format!("<p:{local}>{}</p:{local}>", escape(text))
 }
 
-/// One `vcds:Node` per node of the placement, with the install progress the node reported.
-fn nodes_xml(r: &Resource, d: &Deployment, kickstarts: &Kickstarts) -> String {
+/// One node of a System's placement as `vcds:Nodes` and the web UI show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView<'a> {
+    pub node: &'a vcds_placement::NodeAllocation,
+    pub appliance: &'a str,
+    /// Install progress the node reported, or what its cluster's phase says.
+    pub state: &'static str,
+    /// Why the install failed or what it last said, when it reported a message.
+    pub message: Option<String>,
+}
+
+/// The nodes of `d`'s placement (frontend first), with their install progress.
+pub fn node_views<'a>(
+    r: &Resource,
+    d: &'a Deployment,
+    kickstarts: &Kickstarts,
+) -> Vec<NodeView<'a>> {
     let Some(a) = &d.allocation else {
-        return String::new();
+        return Vec::new();
     };
     let installs = kickstarts.node_table(&r.id);
     let appliance = |role| {
@@ -216,22 +237,37 @@ fn nodes_xml(r: &Resource, d: &Deployment, kickstarts: &Kickstarts) -> String {
         .iter()
         .map(|n| {
             let host = crate::reservation::host_name(&n.name, &r.id);
-            let state = installs
+            let install = installs
                 .iter()
                 .find(|row| row.host == host)
-                .and_then(|row| row.install.as_ref())
-                .map_or_else(|| node_state(d.phase), |i| i.state.as_str());
+                .and_then(|row| row.install.as_ref());
+            NodeView {
+                node: n,
+                appliance: appliance(n.role),
+                state: install.map_or_else(|| node_state(d.phase), |i| i.state.as_str()),
+                message: install.and_then(|i| i.message.clone()),
+            }
+        })
+        .collect()
+}
+
+/// One `vcds:Node` per node of the placement, with the install progress the node reported.
+fn nodes_xml(r: &Resource, d: &Deployment, kickstarts: &Kickstarts) -> String {
+    node_views(r, d, kickstarts)
+        .iter()
+        .map(|v| {
+            let n = v.node;
             let macs: String = n.macs.iter().map(|m| leaf("mac", &m.to_string())).collect();
             format!(
                 "<p:Node>{}{}{}{}{macs}{}{}{}{}</p:Node>",
                 leaf("name", &n.name),
-                leaf("appliance", appliance(n.role)),
+                leaf("appliance", v.appliance),
                 leaf("pnode", &n.pnode),
                 leaf("ip", &n.ip.to_string()),
                 leaf("cpus", &n.resources.cpu.to_string()),
                 leaf("memoryMiB", &n.resources.memory_mib.to_string()),
                 leaf("diskGiB", &n.resources.disk_gib.to_string()),
-                leaf("state", state),
+                leaf("state", v.state),
             )
         })
         .collect()
@@ -251,16 +287,18 @@ fn reservation_xml(a: &Allocation, d: &Deployment) -> String {
     [
         leaf("start", &xsd_datetime(time(a.window.start))),
         leaf("end", &xsd_datetime(time(a.window.end))),
-        leaf(
-            "state",
-            if d.released.is_some() {
-                "released"
-            } else {
-                "active"
-            },
-        ),
+        leaf("state", reservation_state(d)),
     ]
     .concat()
+}
+
+/// `active` while the reservation is held, then `released`.
+pub fn reservation_state(d: &Deployment) -> &'static str {
+    if d.released.is_some() {
+        "released"
+    } else {
+        "active"
+    }
 }
 
 fn network_xml(a: &Allocation) -> String {
@@ -421,6 +459,19 @@ pub fn rp_document(
                     vec![wrap(&q(VCDS, "Network"), &network_xml(a), "")]
                 });
             }
+            let metrics = state.monitoring.system(&r.id);
+            doc.push_with(NODE_METRICS.clone(), || {
+                metrics
+                    .as_ref()
+                    .map(|m| m.nodes.clone())
+                    .unwrap_or_default()
+            });
+            doc.push_with(CLUSTER_METRICS.clone(), || {
+                vec![match &metrics {
+                    Some(m) => m.cluster.clone(),
+                    None => crate::monitoring::no_cluster_metrics(deployment.allocation.as_deref()),
+                }]
+            });
             for p in props {
                 doc.push_with(q(&p.ns, &p.local), || p.values.clone());
             }

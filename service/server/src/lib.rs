@@ -9,12 +9,16 @@
 //! reservation in the store's reservation book, and [`site`] carries reservations out: its clock
 //! deploys at the start and takes down at the end, its executor moves the phases.
 
+pub mod events;
 pub mod faults;
 pub mod fetch;
 pub mod http;
 pub mod kickstart;
 pub mod kinds;
 pub mod lifecycle;
+pub mod local_site;
+pub mod metrics;
+pub mod monitoring;
 pub mod notifier;
 pub mod ops;
 pub mod registry;
@@ -22,6 +26,7 @@ pub mod reservation;
 pub mod security;
 pub mod site;
 pub mod system;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,15 +52,17 @@ pub struct Config {
     pub max_lifetime: chrono::Duration,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
-    /// The executor that carries deployments through their phases (simulated until the
-    /// P-node agents drive real VMs).
-    pub executor: site::Simulated,
+    /// What carries deployments through their phases: the simulated site, or the local
+    /// site's P-node agents.
+    pub executor: site::Executor,
     /// Pools and placement policy of the site.
     pub site_config: vcds_placement::SiteConfig,
     /// The site's P-nodes.
     pub pnodes: Vec<vcds_placement::PNode>,
     /// Directories whose rolls admins may add by path (`POST /admin/rolls?path=`).
     pub roll_roots: Vec<std::path::PathBuf>,
+    /// Roll directories (under a roll root) added at start when the catalog lacks them.
+    pub rolls: Vec<String>,
     /// Where AddFile may fetch an `api:uri` from (`file:` / `http:` directory URLs).
     pub addfile_sources: Vec<url::Url>,
     /// The service's address as clients reach it, for EPRs that no request carries a Host for
@@ -67,6 +74,8 @@ pub struct Config {
     pub body_deadline: Duration,
     /// Mutual TLS, grid-mapfile, admins, audit log; plain HTTP on loopback by default.
     pub security: security::SecurityConfig,
+    /// Ganglia polling: gmond endpoints, interval, the simulated site's gmonds.
+    pub monitor: monitoring::MonitorConfig,
 }
 
 impl Config {
@@ -78,18 +87,20 @@ impl Config {
             max_body: 4 * 1024 * 1024,
             max_lifetime: chrono::Duration::days(366),
             workers: 0,
-            executor: site::Simulated {
+            executor: site::Executor::Simulated(site::Simulated {
                 step: std::time::Duration::from_secs(2),
                 ..site::Simulated::default()
-            },
+            }),
             site_config: vcds_placement::SiteConfig::default(),
             pnodes: site::local_pnodes(),
             roll_roots: Vec::new(),
+            rolls: Vec::new(),
             addfile_sources: Vec::new(),
             public_url: None,
             head_deadline: Duration::from_secs(10),
             body_deadline: Duration::from_secs(30),
             security: security::SecurityConfig::default(),
+            monitor: monitoring::MonitorConfig::default(),
         }
     }
 }
@@ -106,6 +117,8 @@ pub enum StartError {
     Kickstart(#[from] kickstart::KickstartError),
     #[error(transparent)]
     Security(#[from] security::SecurityError),
+    #[error(transparent)]
+    Ui(#[from] ui::SessionError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -119,6 +132,10 @@ pub enum StartError {
 pub struct AppState {
     pub registry: Registry,
     pub notifier: Notifier,
+    /// Recent lifecycle events per System (the web UI's event log).
+    pub events: events::EventLog,
+    /// Web UI sessions and CSRF tokens.
+    pub ui: ui::Sessions,
     pub site: String,
     pub limits: vcds_xml::Limits,
     pub max_body: usize,
@@ -133,11 +150,15 @@ pub struct AppState {
     /// The site's P-nodes and reservations.
     pub book: Arc<vcds_store::ReservationBook>,
     /// Carries deployments through their phases.
-    pub executor: site::Simulated,
+    pub executor: site::Executor,
     /// Where AddFile may fetch from.
     pub addfile_sources: Vec<url::Url>,
     /// The roll catalog, hosts and their kickstarts.
     pub kickstarts: kickstart::Kickstarts,
+    /// Ganglia data of the site's hosts and virtual nodes.
+    pub monitoring: monitoring::Monitoring,
+    /// Request counters and latencies for `/metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -154,6 +175,8 @@ impl AppState {
             kickstarts: kickstart::Kickstarts::open(store.clone(), config.roll_roots.clone())?,
             registry: Registry::open(store)?,
             notifier: Notifier::start()?,
+            events: events::EventLog::default(),
+            ui: ui::Sessions::new(config.security.tls.is_some())?,
             site: config.site.clone(),
             limits: vcds_xml::Limits {
                 max_bytes: config.max_body,
@@ -180,6 +203,8 @@ impl AppState {
             },
             executor: config.executor.clone(),
             addfile_sources: config.addfile_sources.clone(),
+            monitoring: monitoring::Monitoring::new(config.monitor.clone()),
+            metrics: metrics::Metrics::default(),
         })
     }
 }
@@ -195,16 +220,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn service_routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(ui::routes);
     cfg.route("/wsrf/services/{endpoint}", web::post().to(http::soap))
         .route("/wsrf/services/{endpoint}", web::get().to(http::wsdl))
         .route("/wsdl/{path:.*}", web::get().to(http::wsdl_file))
         .route("/schemas/{path:.*}", web::get().to(http::schema_file))
-        .route(
-            "/install/sbin/kickstart.cgi",
-            web::get().to(kickstart::kickstart_cgi),
-        )
-        .route("/install/progress", web::get().to(kickstart::progress))
-        .route("/install/progress", web::post().to(kickstart::progress))
+        .configure(install_routes)
         .route("/admin/rolls", web::get().to(kickstart::list_rolls))
         .route("/admin/rolls", web::post().to(kickstart::add_roll))
         .route(
@@ -224,11 +245,22 @@ fn service_routes(cfg: &mut web::ServiceConfig) {
             "/admin/reservations",
             web::get().to(reservation::list_reservations),
         )
+        .route("/metrics", web::get().to(metrics::metrics))
         .route("/admin/hosts", web::post().to(kickstart::register_host))
         .route(
             "/admin/hosts/{name}",
             web::delete().to(kickstart::remove_host),
         );
+}
+
+/// What installing nodes call: their kickstart and their progress reports.
+fn install_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/install/sbin/kickstart.cgi",
+        web::get().to(kickstart::kickstart_cgi),
+    )
+    .route("/install/progress", web::get().to(kickstart::progress))
+    .route("/install/progress", web::post().to(kickstart::progress));
 }
 
 /// A started server: its state, the addresses it listens on, and the server future (await it
@@ -245,6 +277,11 @@ pub struct Started {
 pub async fn start(config: Config) -> Result<Started, StartError> {
     security::check_listen(&config.listen, &config.security)?;
     let state = web::Data::new(AppState::open(&config)?);
+    for path in &config.rolls {
+        if state.kickstarts.ensure_roll_dir(path).await? {
+            tracing::info!(path, "roll added at start");
+        }
+    }
     let swept = lifecycle::sweep(&state).await?;
     if swept > 0 {
         tracing::info!(
@@ -256,6 +293,7 @@ pub async fn start(config: Config) -> Result<Started, StartError> {
     let shared = state.clone().into_inner();
     shared.executor.resume_all(&shared);
     actix_rt::spawn(site::run_clock(shared.clone()));
+    monitoring::run_poller(&shared)?;
     let data = state.clone();
     let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes))
         // Slow senders are cut off: heads here, SOAP bodies in `http::soap`.
@@ -275,6 +313,9 @@ pub async fn start(config: Config) -> Result<Started, StartError> {
         _ => server.bind(&config.listen).map_err(bind_error)?,
     };
     let addrs = server.addrs();
+    if let site::Executor::Local(local) = &state.executor {
+        actix_rt::spawn(install_server(state.clone(), local.config())?);
+    }
     let scheme = if state.security.secure() {
         "https"
     } else {
@@ -288,6 +329,29 @@ pub async fn start(config: Config) -> Result<Started, StartError> {
         addrs,
         server: server.run(),
     })
+}
+
+/// The local site's install listener: on the outside network (inside its namespace, where the
+/// GW-nodes route installing nodes to), only the kickstart CGI and progress reports, which
+/// recognise hosts by their registered MAC; nothing else of the service is reachable there.
+fn install_server(
+    state: web::Data<AppState>,
+    local: &local_site::LocalConfig,
+) -> Result<actix_web::dev::Server, StartError> {
+    let addr = SocketAddr::from((vcds_site::local::MANAGER_IP, local.install_port));
+    let listener = vcds_site::local::bind_tcp_in(&local.site.outside_netns, addr).map_err(|e| {
+        StartError::Bind {
+            addr: format!("{addr} in namespace {}", local.site.outside_netns),
+            source: std::io::Error::other(e.to_string()),
+        }
+    })?;
+    tracing::info!(%addr, netns = %local.site.outside_netns, "install listener: GET /install/sbin/kickstart.cgi, /install/progress");
+    Ok(
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(install_routes))
+            .workers(1)
+            .listen(listener)?
+            .run(),
+    )
 }
 
 /// Runs the service until it is stopped.

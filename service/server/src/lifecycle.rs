@@ -78,6 +78,11 @@ pub async fn create(
     let before = kinds::systems(&state.registry);
     let created = state.registry.put(resource).await?;
     tracing::info!(id = %created.id, kind = created.state.kind(), "resource created");
+    if matches!(created.state, State::System { .. }) {
+        state
+            .events
+            .record(&created.id, format!("created by {}", created.owner));
+    }
     publish_active_systems(state, endpoints, before);
     Ok(created)
 }
@@ -121,6 +126,7 @@ pub async fn destroy(
         tracing::info!(id = %r.id, kind = r.state.kind(), reason, "resource destroyed");
         if matches!(r.state, State::System { .. }) {
             crate::reservation::release(state, &r.id, "destroyed").await;
+            state.events.forget(&r.id);
         }
     }
     if removed

@@ -257,7 +257,7 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> 
             let requested = lifetime::parse_set_termination_time(req.body)?;
             let new = requested.resolve(now)?;
             check_lifetime(req.state, now, new, OpError::TerminationRejected)?;
-            set_termination(&req, new).await?;
+            set_termination_time(req.state, &req.endpoints, &req.resource, new).await?;
             let new_text = match new {
                 Some(t) => format!(
                     "<wsrf-rl:NewTerminationTime>{}</wsrf-rl:NewTerminationTime>",
@@ -297,7 +297,7 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> 
                     "the requested termination time has passed".to_string(),
                 ));
             }
-            set_termination(&req, new).await?;
+            set_termination_time(req.state, &req.endpoints, &req.resource, new).await?;
             Ok(format!(
                 "<wsnt:RenewResponse xmlns:wsnt=\"{}\">{}<wsnt:CurrentTime>{}</wsnt:CurrentTime></wsnt:RenewResponse>",
                 ns::WSNT,
@@ -388,7 +388,7 @@ async fn create(req: &Request<'_, '_>, now: chrono::DateTime<Utc>) -> Result<Rep
 }
 
 /// Resource lifetimes are bounded so a forgotten resource cannot live forever by accident.
-fn check_lifetime(
+pub(crate) fn check_lifetime(
     state: &AppState,
     now: chrono::DateTime<Utc>,
     new: Option<chrono::DateTime<Utc>>,
@@ -413,20 +413,23 @@ fn termination_element(name: &str, t: Option<chrono::DateTime<Utc>>) -> String {
     }
 }
 
-async fn set_termination(
-    req: &Request<'_, '_>,
+/// Sets `resource`'s termination time (SetTerminationTime, Renew, the web UI's Extend).
+pub(crate) async fn set_termination_time(
+    state: &AppState,
+    endpoints: &Endpoints,
+    resource: &Resource,
     new: Option<chrono::DateTime<Utc>>,
 ) -> Result<(), OpError> {
-    let id = req.resource.id.clone();
+    let id = resource.id.clone();
     // A System living past its reservation's end asks for the reservation to grow with it;
     // refused (and nothing changed) when capacity or an id is taken in the extension.
-    if let (State::System { deployment, .. }, Some(t)) = (&req.resource.state, new) {
+    if let (State::System { deployment, .. }, Some(t)) = (&resource.state, new) {
         let held_until = deployment
             .held_window()
             .map(|w| crate::reservation::time(w.end));
         if held_until.is_some_and(|end| t > end) {
-            crate::reservation::extend(req.state, &id, t).await?;
-            crate::system::transition(req.state, &req.endpoints, &id, |d| {
+            crate::reservation::extend(state, &id, t).await?;
+            crate::system::transition(state, endpoints, &id, |d| {
                 let mut next = d.clone();
                 if let Some(a) = next.allocation.as_mut() {
                     a.window.end = t.timestamp();
@@ -434,9 +437,12 @@ async fn set_termination(
                 Ok(next)
             })
             .await?;
+            state
+                .events
+                .record(&id, format!("reservation extended to {}", xsd_datetime(t)));
         }
     }
-    req.state
+    state
         .registry
         .update(&id, |current| {
             Ok::<_, OpError>((
@@ -450,7 +456,7 @@ async fn set_termination(
         .await?
         .ok_or(OpError::ResourceUnknown(id))?;
     // A time in the past means "now": the sweeper takes it at once.
-    req.state.sweeper.notify_one();
+    state.sweeper.notify_one();
     Ok(())
 }
 
@@ -604,10 +610,21 @@ pub fn addressed(
             }
         }
     };
+    visible(state, endpoint, &id, caller)
+}
+
+/// Resource `id` at `endpoint` if `caller` may act on it: the one owner check of the SOAP
+/// operations and the web UI. Another owner's resource is `ResourceUnknown`, like a missing one.
+pub fn visible(
+    state: &AppState,
+    endpoint: Endpoint,
+    id: &str,
+    caller: &Principal,
+) -> Result<Arc<Resource>, OpError> {
     state
         .registry
-        .get(&id)
+        .get(id)
         .filter(|r| Endpoint::of(&r.state) == endpoint)
         .filter(|r| endpoint == Endpoint::Portal || caller.may_access(&r.owner))
-        .ok_or(OpError::ResourceUnknown(id))
+        .ok_or_else(|| OpError::ResourceUnknown(id.to_string()))
 }

@@ -77,7 +77,7 @@ pub fn time(t: Timestamp) -> DateTime<Utc> {
     Utc.timestamp_opt(t, 0).single().unwrap_or_default()
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&ReservationBook) -> Result<T, BookError> + Send + 'static,
 ) -> Result<T, OpError> {
@@ -112,7 +112,10 @@ pub async fn release(state: &AppState, id: &str, reason: &'static str) {
     let owned = id.to_string();
     let now = Utc::now().timestamp();
     match blocking(state, move |book| book.release(&owned, now, reason)).await {
-        Ok(Some(_)) => tracing::info!(id, reason, "reservation released"),
+        Ok(Some(_)) => {
+            tracing::info!(id, reason, "reservation released");
+            state.executor.released();
+        }
         Ok(None) => {}
         Err(e) => tracing::error!(id, error = %e, "could not release the reservation"),
     }

@@ -271,8 +271,9 @@ pub fn check_listen(listen: &str, config: &SecurityConfig) -> Result<(), Securit
     }
 }
 
+/// `/admin/*`, and `/metrics` (the site's capacity and load are the provider's business).
 fn is_admin_route(path: &str) -> bool {
-    path == "/admin" || path.starts_with("/admin/")
+    path == "/admin" || path.starts_with("/admin/") || path == "/metrics"
 }
 
 fn forbidden(text: &'static str) -> HttpResponse {

@@ -57,6 +57,59 @@ impl std::str::FromStr for InjectedFailure {
     }
 }
 
+/// What carries deployments out: the simulated site, or the local site's P-node agents.
+#[derive(Debug, Clone)]
+pub enum Executor {
+    Simulated(Simulated),
+    Local(Arc<crate::local_site::LocalExecutor>),
+}
+
+impl Executor {
+    /// Moves System `r` on from the phase it is in (see [`Simulated::carry_on`]).
+    pub fn carry_on(&self, state: Arc<AppState>, endpoints: Endpoints, r: &Resource) {
+        match self {
+            Executor::Simulated(sim) => sim.carry_on(state, endpoints, r),
+            Executor::Local(local) => local.carry_on(state, endpoints, r),
+        }
+    }
+
+    /// At start: carries on what the last run left half-way; the local site also starts its
+    /// reconciler, which removes what no System holds any more.
+    pub fn resume_all(&self, state: &Arc<AppState>) {
+        for r in state
+            .registry
+            .select(|r| matches!(r.state, State::System { .. }))
+        {
+            self.carry_on(state.clone(), state.endpoints.clone(), &r);
+        }
+        if let Executor::Local(local) = self {
+            actix_rt::spawn(
+                local
+                    .clone()
+                    .run_reconciler(state.clone(), RECONCILE_PERIOD),
+            );
+        }
+    }
+
+    /// Pauses (Suspend) or continues (Resume) System `r`'s nodes before the change shows.
+    pub async fn pause(&self, r: Arc<Resource>, pause: bool) -> Result<(), OpError> {
+        match self {
+            Executor::Simulated(_) => Ok(()),
+            Executor::Local(local) => Ok(local.pause(r, pause).await?),
+        }
+    }
+
+    /// A reservation was released: what the site built for it goes.
+    pub fn released(&self) {
+        if let Executor::Local(local) = self {
+            local.released();
+        }
+    }
+}
+
+/// How often the local site compares what runs with what the registry holds.
+const RECONCILE_PERIOD: Duration = Duration::from_secs(10);
+
 /// The simulated executor.
 #[derive(Debug, Clone, Default)]
 pub struct Simulated {
@@ -120,24 +173,13 @@ impl Simulated {
             }
         });
     }
-
-    /// At start: carries on the phases the last run of the service left half-way, since the
-    /// tasks that drove them died with it.
-    pub fn resume_all(&self, state: &Arc<AppState>) {
-        for r in state
-            .registry
-            .select(|r| matches!(r.state, State::System { .. }))
-        {
-            self.carry_on(state.clone(), state.endpoints.clone(), &r);
-        }
-    }
 }
 
 /// What provisioning does before the VMs start: the cluster's nodes become hosts that may
 /// install (idempotent, so a restart mid-provisioning repeats it safely). Their MACs and
 /// addresses are only unique among clusters whose reservations overlap, so they are
 /// registered for the reservation's time only.
-async fn provision(state: &AppState, id: &str) -> Result<(), OpError> {
+pub(crate) async fn provision(state: &AppState, id: &str) -> Result<(), OpError> {
     let Some(r) = state.registry.get(id) else {
         return Ok(());
     };
@@ -190,7 +232,7 @@ async fn step_from(
     }
 }
 
-async fn advance(
+pub(crate) async fn advance(
     state: &AppState,
     endpoints: &Endpoints,
     id: &str,
@@ -206,7 +248,7 @@ async fn advance(
 }
 
 /// The deployment failed: the System goes to failed and its reservation is released.
-async fn fail(
+pub(crate) async fn fail(
     state: &AppState,
     endpoints: &Endpoints,
     id: &str,

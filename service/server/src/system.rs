@@ -111,8 +111,21 @@ pub async fn transition(
             );
             let event = lifecycle_event(&updated.id, old.lifecycle, new.lifecycle, Utc::now());
             publish(state, endpoints, &updated, &LIFECYCLE_TRANSITION, &event);
+            let why = match (&new.failure, new.lifecycle) {
+                (Some(why), Lifecycle::Failed) => format!(": {why}"),
+                _ => String::new(),
+            };
+            let (from, to) = (old.lifecycle.as_str(), new.lifecycle.as_str());
+            state
+                .events
+                .record(id, format!("lifecycle {from} → {to}{why}"));
         }
         if new.phase != old.phase {
+            let name = |p: Option<Phase>| p.map_or("none", Phase::as_str);
+            state.events.record(
+                id,
+                format!("phase {} → {}", name(old.phase), name(new.phase)),
+            );
             let message = notify::value_change(
                 &kinds::phase_values(old.phase),
                 &kinds::phase_values(new.phase),
@@ -532,19 +545,58 @@ pub fn resolve(req: &Request<'_, '_>) -> Result<String, OpError> {
     Ok(api_response("resolveResponse", &doc.element_xml(element)))
 }
 
+/// Pauses (or continues) System `id`'s nodes if it is in `(lifecycle, phase)`.
+async fn pause_first(
+    state: &AppState,
+    id: &str,
+    operation: &'static str,
+    (lifecycle, phase): (Lifecycle, Phase),
+    pause: bool,
+) -> Result<(), OpError> {
+    let r = state
+        .registry
+        .get(id)
+        .ok_or_else(|| OpError::ResourceUnknown(id.to_string()))?;
+    require_phase(deployment_of(&r)?, operation, lifecycle, phase)?;
+    state.executor.pause(r, pause).await
+}
+
+/// Refuses `operation` unless the deployment is in `lifecycle` and `phase`.
+fn require_phase(
+    d: &Deployment,
+    operation: &'static str,
+    lifecycle: Lifecycle,
+    phase: Phase,
+) -> Result<(), OpError> {
+    if d.lifecycle == lifecycle && d.phase == Some(phase) {
+        Ok(())
+    } else {
+        Err(OpError::WrongState {
+            operation,
+            state: d.lifecycle,
+            phase: d.phase,
+        })
+    }
+}
+
 fn vcds_response(local: &str) -> String {
     format!("<vcds:{local} xmlns:vcds=\"{VCDS}\"/>")
 }
 
-pub async fn suspend(req: &Request<'_, '_>) -> Result<String, OpError> {
-    transition(req.state, &req.endpoints, &req.resource.id, |d| {
-        if d.lifecycle != Lifecycle::Running || d.phase != Some(Phase::Ready) {
-            return Err(OpError::WrongState {
-                operation: "Suspend",
-                state: d.lifecycle,
-                phase: d.phase,
-            });
-        }
+/// Suspends System `id`: Suspend and the web UI's Suspend. The nodes stop first, so a
+/// Suspended cluster is one whose VMs are paused; the state is checked again under the
+/// writer lock below.
+pub async fn suspend_now(state: &AppState, endpoints: &Endpoints, id: &str) -> Result<(), OpError> {
+    pause_first(
+        state,
+        id,
+        "Suspend",
+        (Lifecycle::Running, Phase::Ready),
+        true,
+    )
+    .await?;
+    transition(state, endpoints, id, |d| {
+        require_phase(d, "Suspend", Lifecycle::Running, Phase::Ready)?;
         Ok(Deployment {
             lifecycle: Lifecycle::Suspended,
             phase: Some(Phase::Suspended),
@@ -552,11 +604,20 @@ pub async fn suspend(req: &Request<'_, '_>) -> Result<String, OpError> {
         })
     })
     .await?;
-    Ok(vcds_response("suspendResponse"))
+    Ok(())
 }
 
-pub async fn resume(req: &Request<'_, '_>) -> Result<String, OpError> {
-    transition(req.state, &req.endpoints, &req.resource.id, |d| {
+/// Resumes System `id`: Resume and the web UI's Resume; the nodes continue first.
+pub async fn resume_now(state: &AppState, endpoints: &Endpoints, id: &str) -> Result<(), OpError> {
+    pause_first(
+        state,
+        id,
+        "Resume",
+        (Lifecycle::Suspended, Phase::Suspended),
+        false,
+    )
+    .await?;
+    transition(state, endpoints, id, |d| {
         require(d, "Resume", &[Lifecycle::Suspended])?;
         Ok(Deployment {
             lifecycle: Lifecycle::Running,
@@ -565,5 +626,15 @@ pub async fn resume(req: &Request<'_, '_>) -> Result<String, OpError> {
         })
     })
     .await?;
+    Ok(())
+}
+
+pub async fn suspend(req: &Request<'_, '_>) -> Result<String, OpError> {
+    suspend_now(req.state, &req.endpoints, &req.resource.id).await?;
+    Ok(vcds_response("suspendResponse"))
+}
+
+pub async fn resume(req: &Request<'_, '_>) -> Result<String, OpError> {
+    resume_now(req.state, &req.endpoints, &req.resource.id).await?;
     Ok(vcds_response("resumeResponse"))
 }

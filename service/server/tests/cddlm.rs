@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{test, web};
 use base64::Engine as _;
+use vcds_server::site::{Executor, Simulated};
 use vcds_server::{AppState, Config};
 
 const API: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02";
@@ -29,7 +30,10 @@ fn config(dir: &tempfile::TempDir, step: Duration) -> Config {
         "127.0.0.1:0",
         format!("sqlite://{}", dir.path().join("vcds.db").display()),
     );
-    c.executor.step = step;
+    c.executor = Executor::Simulated(Simulated {
+        step,
+        ..Simulated::default()
+    });
     c
 }
 
@@ -987,7 +991,11 @@ async fn the_clock_deploys_at_the_start_and_takes_down_at_the_end_across_a_resta
 async fn an_injected_failure_fails_the_cluster_releases_its_reservation_and_ping_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = site_config(&dir, Duration::from_millis(20));
-    cfg.executor.failures = vec!["installing:1.0".parse().unwrap()];
+    cfg.executor = Executor::Simulated(Simulated {
+        step: Duration::from_millis(20),
+        failures: vec!["installing:1.0".parse().unwrap()],
+        ..Simulated::default()
+    });
     let state = web::Data::new(AppState::open(&cfg).unwrap());
     let app = app!(state);
     let id = create(&app).await;

@@ -1400,7 +1400,10 @@ async fn hostile_corpus() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("vcds.db").display());
     let mut config = vcds_server::Config::new("127.0.0.1:0", db.clone());
-    config.executor.step = Duration::from_secs(3600);
+    config.executor = vcds_server::site::Executor::Simulated(vcds_server::site::Simulated {
+        step: Duration::from_secs(3600),
+        ..Default::default()
+    });
     let files = dir.path().join("files");
     std::fs::create_dir(&files).unwrap();
     std::fs::write(files.join("ok.cdl"), "<x/>").unwrap();

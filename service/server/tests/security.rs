@@ -7,7 +7,7 @@
 
 mod common;
 use common::ops::{self, Op};
-use common::secure::{call_as, file, http_request, https, post_as, Secure, ALICE};
+use common::secure::{call_as, create_as, file, http_request, https, post_as, Secure, ALICE};
 use common::*;
 
 use std::net::SocketAddr;
@@ -18,19 +18,6 @@ use openssl::ssl::SslVersion;
 /// Runs blocking client code off the test's runtime.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     actix_rt::task::spawn_blocking(f).await.unwrap()
-}
-
-fn create_as(addr: SocketAddr, credential: &str) -> String {
-    let op = Op {
-        name: "Create",
-        endpoint: "Portal",
-        action: vcds_server::ops::CREATE.to_string(),
-        body: ops::create_body(),
-    };
-    call_as(addr, credential, &op, None)
-        .ok()
-        .text_of("ResourceId")
-        .unwrap()
 }
 
 fn ping() -> Op {

@@ -144,6 +144,19 @@ pub struct Inventory {
     /// of: `RemoveGateway` clears them.
     #[serde(default)]
     pub unknown_gateways: Vec<u32>,
+    /// Where the agent serves its gmond-compatible port, when it does: the manager polls it.
+    #[serde(default)]
+    pub gmond: Option<std::net::SocketAddr>,
+}
+
+impl Inventory {
+    /// Network ids of every GW-node on the P-node, kept or unknown.
+    pub fn gateway_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.gateways
+            .iter()
+            .map(|g| g.network_id)
+            .chain(self.unknown_gateways.iter().copied())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,6 +183,8 @@ pub struct Agent {
     /// QEMU processes started by this instance, so they are reaped; VMs adopted from a
     /// previous instance are reaped by init.
     children: HashMap<String, Child>,
+    /// The bound gmond-compatible port, reported in the inventory.
+    gmond: Option<std::net::SocketAddr>,
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
@@ -204,6 +219,7 @@ impl Agent {
             netns,
             state,
             children: HashMap::new(),
+            gmond: None,
         };
         agent.reap()?;
         for (name, record) in &agent.state.vms {
@@ -530,6 +546,40 @@ impl Agent {
         true
     }
 
+    /// The VMs with their QMP state, for the gmond port ([`crate::gmond`]).
+    /// The VMs and GW-nodes the gmond port reports, each in its virtual cluster.
+    fn vm_infos(&self) -> Vec<crate::gmond::VmInfo> {
+        let status = |name: &str| self.status(name).map(|s| s.qmp_status);
+        let vms = (self.state.vms.iter()).map(|(name, r)| crate::gmond::VmInfo {
+            name: name.clone(),
+            network_id: r.cluster,
+            pid: r.pid,
+            state: status(name).unwrap_or_else(|e| format!("unknown: {e}")),
+            vcpus: r.spec.cpus,
+            memory_mib: r.spec.memory_mib,
+        });
+        let gateways = self.state.gateways.keys().map(|&id| {
+            let observed = gateway::observe(id, self.netns.as_deref(), &self.state_dir);
+            crate::gmond::VmInfo {
+                name: gateway::netns_name(id),
+                network_id: id,
+                // Its CPU is its dnsmasq's; NAT and forwarding run in the P-node's kernel.
+                pid: observed
+                    .as_ref()
+                    .ok()
+                    .and_then(|g| g.dnsmasq_pid)
+                    .unwrap_or(0),
+                state: match observed {
+                    Ok(g) => gateway_state(&g),
+                    Err(e) => format!("unknown: {e}"),
+                },
+                vcpus: 1,
+                memory_mib: 0,
+            }
+        });
+        vms.chain(gateways).collect()
+    }
+
     fn inventory(&self) -> Result<Inventory, Error> {
         let devices = self
             .links()?
@@ -572,6 +622,7 @@ impl Agent {
             unknown_qemu,
             gateways,
             unknown_gateways: self.unknown_gateways(),
+            gmond: self.gmond,
         })
     }
 }
@@ -619,6 +670,8 @@ pub struct AgentConfig {
     pub state_dir: PathBuf,
     /// The P-node's namespace, when the agent does not run inside it.
     pub netns: Option<String>,
+    /// The gmond-compatible port, when it is served.
+    pub gmond: Option<crate::gmond::GmondConfig>,
 }
 
 /// Runs the agent: loads the key, re-adopts VMs, listens and serves forever. Returns only
@@ -633,13 +686,41 @@ pub fn run(config: &AgentConfig) -> Result<(), Error> {
         agent.state_dir.display(),
         agent.state.vms.len()
     );
-    let agent = Mutex::new(agent);
+    let agent = std::sync::Arc::new(Mutex::new(agent));
+    if let Some(gmond) = &config.gmond {
+        let sampled = agent.clone();
+        let addr = crate::gmond::serve(gmond, config.netns.clone(), move || {
+            sampled
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .vm_infos()
+        })?;
+        agent.lock().unwrap_or_else(PoisonError::into_inner).gmond = Some(addr);
+    }
     rpc::serve(&listener, &key, move |request| {
         agent
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .handle(request)
     })
+}
+
+/// A GW-node's state in the gmond port: `running` when its namespace, NAT table and dnsmasq
+/// are all there, else `degraded: WHAT IS MISSING`.
+fn gateway_state(g: &gateway::GatewayStatus) -> String {
+    let missing: Vec<&str> = [
+        (g.netns_exists, "namespace"),
+        (g.nft_table, "NAT table"),
+        (g.dnsmasq_pid.is_some(), "dnsmasq"),
+    ]
+    .into_iter()
+    .filter_map(|(there, what)| (!there).then_some(what))
+    .collect();
+    if missing.is_empty() {
+        "running".to_owned()
+    } else {
+        format!("degraded: no {}", missing.join(", no "))
+    }
 }
 
 /// The manager's handle on one agent: typed calls over an authenticated connection. After an

@@ -15,6 +15,10 @@
 //! - [`agent`]: the P-node agent (`vcds agent`) serving idempotent network, GW-node and VM
 //!   operations and an inventory of what really exists, and [`agent::AgentClient`] for the
 //!   manager.
+//! - [`gmond`]: the agent's gmond-compatible port: the P-node's /proc figures and its VMs'
+//!   state and CPU in Ganglia's XML, for the manager's poller and stock gmetad.
+//! - [`local`]: the local site: P-node namespaces with their agents, the underlay and the
+//!   outside network, adopted across restarts; `bind_tcp_in` for the manager's install listener.
 //! - [`rpc`]: the agent's authenticated request/response protocol and its transports.
 //!
 //! The virtual nodes' boot image (Debian cloud kernel + busybox initramfs printing
@@ -25,6 +29,8 @@
 pub mod agent;
 mod error;
 pub mod gateway;
+pub mod gmond;
+pub mod local;
 pub mod net;
 pub mod netns;
 mod process;

@@ -98,6 +98,11 @@ pub fn bridge_name(network_id: u32) -> String {
     format!("vcbr{network_id}")
 }
 
+/// The network id of cluster bridge `name` (the inverse of [`bridge_name`]).
+pub fn bridge_network_id(name: &str) -> Option<u32> {
+    name.strip_prefix("vcbr")?.parse().ok()
+}
+
 /// VXLAN device name, e.g. `vcvx100`.
 pub fn vxlan_name(network_id: u32) -> String {
     format!("vcvx{network_id}")

@@ -126,6 +126,11 @@ impl Namespaces {
         })
     }
 
+    /// Lets the namespaces outlive the guard (a site that persists across restarts).
+    pub fn keep(mut self) {
+        self.created.clear();
+    }
+
     /// Kills what runs in the namespaces and deletes them, newest first. Tries them all and
     /// returns the first error.
     pub fn delete_all(&mut self) -> Result<(), Error> {

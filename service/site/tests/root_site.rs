@@ -598,6 +598,8 @@ fn pxe_boot_from_a_frontend_on_the_cluster_bridge() {
 const AGENT_DIR_ENV: &str = "VCDS_TEST_AGENT_DIR";
 /// Set in that process when it runs outside the P-node namespace (`--netns`).
 const AGENT_NETNS_ENV: &str = "VCDS_TEST_AGENT_NETNS";
+/// Set in that process (to HOST:PORT) when it serves its gmond port.
+const AGENT_GMOND_ENV: &str = "VCDS_TEST_AGENT_GMOND";
 
 /// Not a test of its own: the body of the agent process that `agent_in_a_pnode` starts (this
 /// test binary re-executed); without the variable it does nothing.
@@ -611,6 +613,13 @@ fn agent_process() {
         key_file: dir.join("key"),
         state_dir: dir.join("state"),
         netns: std::env::var(AGENT_NETNS_ENV).ok(),
+        gmond: std::env::var(AGENT_GMOND_ENV)
+            .ok()
+            .map(|listen| vcds_site::gmond::GmondConfig {
+                listen: listen.parse().unwrap(),
+                pnode: "pnode-under-test".to_owned(),
+                interval: Duration::from_millis(100),
+            }),
     };
     agent::run(&config).unwrap();
 }
@@ -636,6 +645,15 @@ enum Placement<'a> {
 
 /// Starts the agent and connects to it once it listens.
 fn start_agent(placement: Placement<'_>, dir: &Path) -> (AgentProc, AgentClient) {
+    start_agent_with(placement, dir, None)
+}
+
+/// [`start_agent`], serving the gmond port on `gmond` (outside placement only).
+fn start_agent_with(
+    placement: Placement<'_>,
+    dir: &Path,
+    gmond: Option<&str>,
+) -> (AgentProc, AgentClient) {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = match placement {
         Placement::Inside(netns) => {
@@ -646,6 +664,9 @@ fn start_agent(placement: Placement<'_>, dir: &Path) -> (AgentProc, AgentClient)
         Placement::Outside(netns) => {
             let mut cmd = Command::new(exe);
             cmd.env(AGENT_NETNS_ENV, netns);
+            if let Some(addr) = gmond {
+                cmd.env(AGENT_GMOND_ENV, addr);
+            }
             cmd
         }
     };
@@ -670,6 +691,34 @@ fn start_agent(placement: Placement<'_>, dir: &Path) -> (AgentProc, AgentClient)
             Err(e) if Instant::now() >= deadline => panic!("agent does not answer: {e}"),
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
+    }
+}
+
+fn free_tcp_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The `vm_state` of VM `name` on the agent's gmond port (in cluster `vcds-net-300`), once it
+/// is `want` or 5 s have passed.
+fn gmond_vm_state(endpoint: &str, name: &str, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut bytes = Vec::new();
+        let state = std::net::TcpStream::connect(endpoint)
+            .and_then(|mut s| std::io::Read::read_to_end(&mut s, &mut bytes))
+            .ok()
+            .and_then(|_| vcds_monitor::parse_bytes(&bytes, &Default::default()).ok())
+            .and_then(|doc| {
+                let cluster = doc.clusters.iter().find(|c| c.name == "vcds-net-300")?;
+                let host = cluster.hosts.iter().find(|h| h.name == name)?;
+                Some(host.metric("vm_state")?.val.clone())
+            })
+            .unwrap_or_default();
+        if state == want || Instant::now() >= deadline {
+            return state;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -771,8 +820,11 @@ fn agent_in_a_pnode() {
         // The new agent runs outside the P-node's namespace (`--netns`), which must not matter.
         drop(agent_proc);
         assert!(process_alive(qemu_pid), "the VM died with the agent");
-        let (agent_proc, mut client) = start_agent(Placement::Outside(&pnode.netns), dir.path());
+        let gmond = format!("127.0.0.1:{}", free_tcp_port());
+        let (agent_proc, mut client) =
+            start_agent_with(Placement::Outside(&pnode.netns), dir.path(), Some(&gmond));
         assert_eq!(client.inventory().unwrap().vms, vec![status]);
+        assert_eq!(gmond_vm_state(&gmond, name, "running"), "running");
 
         // The node boots to its marker while we go on.
         let console = dir.path().join("state").join(format!("{name}.console"));
@@ -788,6 +840,8 @@ fn agent_in_a_pnode() {
 
         assert_eq!(client.suspend_vm(name).unwrap().qmp_status, "paused");
         assert_eq!(client.suspend_vm(name).unwrap().qmp_status, "paused");
+        // The gmond port shows the pause at its next sample, in the VM's virtual cluster.
+        assert_eq!(gmond_vm_state(&gmond, name, "paused"), "paused");
         assert_eq!(client.resume_vm(name).unwrap().qmp_status, "running");
 
         // The network stays while its VM runs.

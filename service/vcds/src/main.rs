@@ -44,6 +44,10 @@ enum Command {
     /// the host — under `ip netns exec` they would not be):
     /// vcds agent --netns pnode1 --socket /run/vcds/pnode1.sock --key-file pnode1.key --state-dir /var/lib/vcds/pnode1
     Agent(AgentArgs),
+    /// Remove the local site: every VM and GW-node, the P-node agents, the namespaces (with
+    /// their bridges, VXLAN links and taps) and the site's state directory. Clusters the
+    /// service still lists lose their nodes; stop `vcds serve` first.
+    SiteDown(SiteDownArgs),
 }
 
 #[derive(Args)]
@@ -64,6 +68,13 @@ struct AgentArgs {
     /// own namespace).
     #[arg(long, value_name = "NAME")]
     netns: Option<String>,
+    /// Serve the P-node's and its VMs' metrics in gmond's XML on this TCP address (e.g.
+    /// 0.0.0.0:8649), for the manager's --gmond and stock gmetad; off when absent.
+    #[arg(long, value_name = "HOST:PORT")]
+    gmond_listen: Option<std::net::SocketAddr>,
+    /// The P-node's host name in those metrics (default: --netns, else the host name).
+    #[arg(long, value_name = "NAME", requires = "gmond_listen")]
+    gmond_host: Option<String>,
 }
 
 #[derive(Args)]
@@ -164,8 +175,8 @@ struct ServeArgs {
     /// P-nodes of the simulated site (--site sim).
     #[arg(long, default_value_t = 100, value_name = "N")]
     sim_pnodes: usize,
-    /// Time a deployment spends in each transient phase (provisioning, installing,
-    /// tearing-down) until the P-node agents drive real VMs.
+    /// Time the simulated site (--site sim) spends in each transient phase (provisioning,
+    /// installing, tearing-down).
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     sim_step_ms: u64,
     /// Inject failures: PHASE:RATE fails that share of deployments at provisioning or
@@ -177,6 +188,10 @@ struct ServeArgs {
     /// is added by uploading it as the request body instead); repeatable.
     #[arg(long = "roll-root", value_name = "DIR")]
     roll_roots: Vec<PathBuf>,
+    /// A roll directory (under a --roll-root) to add at start unless the catalog has a roll of
+    /// that name already, e.g. --roll rolls/vcds-base; repeatable.
+    #[arg(long = "roll", value_name = "DIR")]
+    rolls: Vec<String>,
     /// A source AddFile may fetch `api:uri` files from: a `file:///DIR/` or `http://HOST/PATH/`
     /// URL ending in '/'; repeatable. Without one, AddFile takes only inline data.
     #[arg(long = "addfile-from", value_name = "URL", value_parser = vcds_server::fetch::parse_source)]
@@ -186,6 +201,8 @@ struct ServeArgs {
     /// clock). Default: the listen address, which is wrong behind NAT or for 0.0.0.0.
     #[arg(long, value_name = "URL")]
     public_url: Option<url::Url>,
+    #[command(flatten)]
+    local: LocalArgs,
     /// Seed of the failure injection: the same seed fails the same clusters.
     #[arg(long, default_value_t = 0)]
     sim_seed: u64,
@@ -198,6 +215,138 @@ struct ServeArgs {
     /// HTTP worker threads; 0 means one per CPU core.
     #[arg(long, default_value_t = 0)]
     workers: usize,
+    /// A gmond to poll for Ganglia metrics (a P-node agent's --gmond-listen port, a GW-node's or
+    /// a Rocks frontend's gmond, TCP 8649); repeatable. With --site sim the simulated site's
+    /// own gmond ports are polled as well.
+    #[arg(long = "gmond", value_name = "HOST:PORT")]
+    gmond: Vec<String>,
+    /// Time between the starts of two Ganglia poll cycles.
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    monitor_interval_ms: u64,
+}
+
+/// The local site: this machine as two P-nodes (network namespaces, each with its agent).
+#[derive(Args)]
+struct LocalArgs {
+    /// Prefix of the local site's namespaces: PREFIX-p1 and PREFIX-p2 (the P-nodes), PREFIX-ul
+    /// (their underlay) and PREFIX-out (the outside network, 198.19.0.0/16).
+    #[arg(long, default_value = "vcds", value_name = "PREFIX")]
+    local_prefix: String,
+    /// The agents' sockets, key, state and logs, and the TFTP root. Default: site/ in the data
+    /// directory.
+    #[arg(long, value_name = "DIR")]
+    local_state: Option<PathBuf>,
+    /// How virtual nodes boot the installer: `direct` (QEMU -kernel/-initrd) or `pxe` (iPXE,
+    /// DHCP and TFTP from the cluster's GW-node).
+    #[arg(long, value_enum, default_value_t = BootArg::Direct)]
+    boot: BootArg,
+    /// Directory of the installer image (vmlinuz, initrd.img) built by
+    /// scripts/build-node-image.sh. Default: $VCDS_CACHE_DIR/node or /var/cache/vcds/node.
+    #[arg(long, value_name = "DIR")]
+    node_image: Option<PathBuf>,
+    /// Run VMs under KVM instead of TCG (software emulation).
+    #[arg(long)]
+    kvm: bool,
+    /// Memory of each VM in MiB (placement books the descriptor's node size).
+    #[arg(long, default_value_t = 192, value_name = "MIB")]
+    vm_memory_mib: u32,
+    /// A node that has not reported its install finished this long after its VM started is
+    /// failed.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    install_timeout_secs: u64,
+    /// Port of the install listener (kickstart CGI and progress) on 198.19.0.1, inside the
+    /// outside namespace.
+    #[arg(long, default_value_t = 80)]
+    install_port: u16,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BootArg {
+    Direct,
+    Pxe,
+}
+
+impl LocalArgs {
+    fn site_config(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<vcds_site::local::LocalSiteConfig> {
+        Ok(vcds_site::local::LocalSiteConfig {
+            prefix: self.local_prefix.clone(),
+            pnodes: 2,
+            // Absolute: agents get their socket path on the command line.
+            state_root: std::path::absolute(
+                self.local_state
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("site")),
+            )
+            .context("cannot resolve the local site's state directory")?,
+            vcds_exe: std::env::current_exe().context("cannot find the vcds executable")?,
+        })
+    }
+
+    /// Bootstraps the site (namespaces, agents) and configures the executor.
+    fn executor(&self, data_dir: &std::path::Path) -> anyhow::Result<vcds_server::site::Executor> {
+        use vcds_server::local_site::{BootMode, LocalConfig, LocalExecutor, NodeImage};
+        if !nix::unistd::geteuid().is_root() {
+            anyhow::bail!(
+                "the local site builds P-node namespaces, bridges, VXLAN links, GW-nodes and QEMU \
+                 VMs on this machine, which needs root: run `vcds serve` as root, or use \
+                 `vcds serve --site sim` for a simulated site that needs nothing"
+            );
+        }
+        let image_dir = self.node_image.clone().unwrap_or_else(|| {
+            std::env::var_os("VCDS_CACHE_DIR")
+                .map_or_else(|| PathBuf::from("/var/cache/vcds"), PathBuf::from)
+                .join("node")
+        });
+        let image = NodeImage {
+            kernel: image_dir.join("vmlinuz"),
+            initrd: image_dir.join("initrd.img"),
+        };
+        for file in [&image.kernel, &image.initrd] {
+            if !file.is_file() {
+                anyhow::bail!(
+                    "no installer image at {}: build it with `bash scripts/build-node-image.sh` \
+                     (or give --node-image DIR)",
+                    file.display()
+                );
+            }
+        }
+        let site = vcds_site::local::LocalSite::bootstrap(&self.site_config(data_dir)?)
+            .context("cannot set up the local site")?;
+        let local = LocalExecutor::new(LocalConfig {
+            site,
+            boot: match self.boot {
+                BootArg::Direct => BootMode::Direct,
+                BootArg::Pxe => BootMode::Pxe,
+            },
+            image,
+            accel: if self.kvm {
+                vcds_site::vm::Accel::Kvm
+            } else {
+                vcds_site::vm::Accel::Tcg
+            },
+            vm_memory_mib: self.vm_memory_mib,
+            install_timeout: std::time::Duration::from_secs(self.install_timeout_secs),
+            install_port: self.install_port,
+        });
+        local
+            .prepare_tftp()
+            .context("cannot prepare the TFTP root")?;
+        Ok(vcds_server::site::Executor::Local(std::sync::Arc::new(
+            local,
+        )))
+    }
+}
+
+#[derive(Args)]
+struct SiteDownArgs {
+    #[command(flatten)]
+    local: LocalArgs,
+    /// The data directory `vcds serve` used.
+    #[arg(long, default_value = "./data", env = "VCDS_DATA_DIR")]
+    data_dir: PathBuf,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -238,8 +387,23 @@ fn main() -> anyhow::Result<()> {
             endpoint: a.socket,
             key_file: a.key_file,
             state_dir: a.state_dir,
+            gmond: a.gmond_listen.map(|listen| vcds_site::gmond::GmondConfig {
+                listen,
+                pnode: (a.gmond_host.clone().or_else(|| a.netns.clone()))
+                    .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+                    .map_or_else(|| "pnode".to_string(), |h| h.trim().to_string()),
+                interval: std::time::Duration::from_secs(5),
+            }),
             netns: a.netns,
         })?),
+        Command::SiteDown(a) => {
+            let config = a.local.site_config(&a.data_dir)?;
+            vcds_site::local::LocalSite::layout(&config)
+                .teardown()
+                .context("cannot remove the local site")?;
+            eprintln!("removed the local site {}", config.prefix);
+            Ok(())
+        }
         Command::Kickstart(a) => {
             let text = vcds_rolls::kickstart(
                 &a.rolls,
@@ -284,14 +448,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.addfile_sources = args.addfile_sources;
     config.public_url = args.public_url;
     config.roll_roots = args.roll_roots;
-    config.executor = vcds_server::site::Simulated {
-        step: std::time::Duration::from_millis(args.sim_step_ms),
-        failures: args.sim_failures,
-        seed: args.sim_seed,
+    config.rolls = args.rolls;
+    config.executor = match args.site {
+        SiteKind::Sim => vcds_server::site::Executor::Simulated(vcds_server::site::Simulated {
+            step: std::time::Duration::from_millis(args.sim_step_ms),
+            failures: args.sim_failures,
+            seed: args.sim_seed,
+        }),
+        SiteKind::Local => args.local.executor(&args.data_dir)?,
     };
     config.max_body = args.max_body;
     config.max_lifetime = chrono::Duration::days(args.max_lifetime_days);
     config.workers = args.workers;
+    config.monitor = vcds_server::monitoring::MonitorConfig {
+        gmond: args.gmond,
+        interval: std::time::Duration::from_millis(args.monitor_interval_ms.max(100)),
+        simulate: args.site == SiteKind::Sim,
+        ..Default::default()
+    };
     config.security = vcds_server::security::SecurityConfig {
         tls: match (
             args.tls_cert,

@@ -31,6 +31,7 @@ pub fn sample_pnode() -> vcds_monitor::export::PnodeSample {
         vcpus: 2,
         mem_kb: 1_048_576,
         cpu_percent: 12.5,
+        load_one: Some(0.25),
     };
     PnodeSample {
         name: "pnode-0".to_string(),

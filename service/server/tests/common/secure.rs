@@ -79,7 +79,10 @@ impl Secure {
             format!("sqlite://{}", dir.path().join("vcds.db").display()),
         );
         // The simulated site must not move Systems while a test compares states.
-        config.executor.step = Duration::from_secs(3600);
+        config.executor = vcds_server::site::Executor::Simulated(vcds_server::site::Simulated {
+            step: Duration::from_secs(3600),
+            ..Default::default()
+        });
         config.workers = 2;
         config.security = SecurityConfig {
             tls: Some(TlsFiles {
@@ -134,6 +137,16 @@ pub fn https(
     version: SslVersion,
     request: &[u8],
 ) -> Result<Reply, String> {
+    parse_http(&https_raw(addr, credential, version, request)?)
+}
+
+/// Like [`https`], the whole answer as received (head and body).
+pub fn https_raw(
+    addr: SocketAddr,
+    credential: Option<&str>,
+    version: SslVersion,
+    request: &[u8],
+) -> Result<Vec<u8>, String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(|e| err(&e))?;
     builder
@@ -159,7 +172,7 @@ pub fn https(
     tls.write_all(request).map_err(|e| err(&e))?;
     let mut response = Vec::new();
     tls.read_to_end(&mut response).map_err(|e| err(&e))?;
-    parse_http(&response)
+    Ok(response)
 }
 
 /// Status and body of a raw HTTP/1.1 answer (Content-Length framed, as vcds answers).
@@ -215,4 +228,18 @@ pub fn call_as(addr: SocketAddr, credential: &str, op: &Op, resource: Option<&st
     let envelope = envelope(S11, &op.action, resource, &op.body);
     post_as(addr, credential, op.endpoint, &envelope)
         .unwrap_or_else(|e| panic!("{} as {credential}: {e}", op.name))
+}
+
+/// Creates a System as `credential`; its ResourceId.
+pub fn create_as(addr: SocketAddr, credential: &str) -> String {
+    let op = Op {
+        name: "Create",
+        endpoint: "Portal",
+        action: vcds_server::ops::CREATE.to_string(),
+        body: super::ops::create_body(),
+    };
+    call_as(addr, credential, &op, None)
+        .ok()
+        .text_of("ResourceId")
+        .unwrap()
 }

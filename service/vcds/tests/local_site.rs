@@ -1,0 +1,752 @@
+//! Acceptance of the local site, as root: `vcds serve` bootstraps two P-nodes with agents and
+//! builds real virtual clusters — QEMU VMs installed from their kickstarts, one VXLAN network
+//! per cluster across the P-nodes, a GW-node each — driven by the outside client `vcctl`.
+//!
+//! Prints `SKIP:` without root, QEMU, dnsmasq, tcpdump or the node image
+//! (scripts/build-node-image.sh); `VCDS_REQUIRE_ROOT_TESTS=1` makes that a failure. Whatever
+//! happens, the guard stops the manager and runs `vcds site-down`, and the test checks that
+//! nothing of the site is left.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use vcds_site::netns::{add_leg, Leg, Namespaces};
+
+const VCDS: &str = env!("CARGO_BIN_EXE_vcds");
+/// Both clusters ask for this subnet: their addresses are identical.
+const SUBNET: &str = "10.128.50";
+const FRONTEND_IP: &str = "10.128.50.254";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn image_dir() -> PathBuf {
+    std::env::var_os("VCDS_CACHE_DIR")
+        .map_or_else(|| PathBuf::from("/var/cache/vcds"), PathBuf::from)
+        .join("node")
+}
+
+fn skip_reason() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|uids| uids.split_whitespace().nth(1))
+        == Some("0");
+    if !root {
+        return Some("not running as root".into());
+    }
+    for program in [
+        "qemu-system-x86_64",
+        "dnsmasq",
+        "nft",
+        "tcpdump",
+        "socat",
+        "python3",
+    ] {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()));
+        if !found {
+            return Some(format!(
+                "{program} not found (scripts/build-node-image.sh installs it)"
+            ));
+        }
+    }
+    if !image_dir().join("initrd.img").is_file() {
+        return Some("no node image (run scripts/build-node-image.sh)".into());
+    }
+    None
+}
+
+fn can_run() -> bool {
+    let Some(reason) = skip_reason() else {
+        return true;
+    };
+    if std::env::var("VCDS_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
+        panic!("VCDS_REQUIRE_ROOT_TESTS=1 but: {reason}");
+    }
+    let _ = writeln!(std::io::stderr(), "SKIP: {reason}");
+    false
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program).args(args).output().unwrap()
+}
+
+fn netns_list() -> String {
+    text(&run("ip", &["netns", "list"]))
+}
+
+fn ping(netns: &str, ip: &str) -> bool {
+    run(
+        "ip",
+        &["netns", "exec", netns, "ping", "-c", "1", "-W", "1", ip],
+    )
+    .status
+    .success()
+}
+
+fn ping_within(netns: &str, ip: &str, tries: u32) -> bool {
+    (0..tries).any(|_| ping(netns, ip))
+}
+
+/// `vcds serve` on the local site `prefix`, and the guard that takes it all down.
+struct Site {
+    prefix: String,
+    data: tempfile::TempDir,
+    port: u16,
+    manager: Option<Child>,
+}
+
+impl Site {
+    fn new(prefix: &str) -> Site {
+        let data = tempfile::tempdir().unwrap();
+        std::fs::write(
+            data.path().join("site.json"),
+            r#"{"config": {"overlapping_subnets": true}}"#,
+        )
+        .unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Site {
+            prefix: prefix.to_owned(),
+            data,
+            port,
+            manager: None,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let rolls = repo().join("rolls");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.path().join("manager.log"))
+            .unwrap();
+        let child = Command::new(VCDS)
+            .args(["serve", "--local-prefix", &self.prefix, "--listen"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .arg("--site-config")
+            .arg(self.data.path().join("site.json"))
+            .arg("--roll-root")
+            .arg(&rolls)
+            .arg("--roll")
+            .arg(rolls.join("vcds-base"))
+            .arg("--roll")
+            .arg(rolls.join("vcds-compute"))
+            .args(["--install-timeout-secs", "240"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.manager = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "vcds serve did not start:\n{}",
+                self.log()
+            );
+            if let Some(status) = self.manager.as_mut().unwrap().try_wait().unwrap() {
+                panic!("vcds serve exited ({status}):\n{}", self.log());
+            }
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.manager.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("manager.log")).unwrap_or_default()
+    }
+
+    fn vcctl(&self, args: &[&str]) -> Output {
+        Command::new("python3")
+            .arg(repo().join("clients/vcctl"))
+            .args(["--url", &self.url()])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `vcctl status`: (phase, VXLAN network id, node table lines).
+    fn status(&self, id: &str) -> (String, u32, String) {
+        let out = self.vcctl(&["status", id]);
+        let text = text(&out);
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let network = field("Network");
+        let vni = network
+            .strip_prefix("VXLAN ")
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        (field("Phase"), vni, text)
+    }
+
+    /// `vcctl metrics`: node → (P-node, state) from the System's vcds:NodeMetrics.
+    fn node_metrics(&self, id: &str) -> BTreeMap<String, (String, String)> {
+        text(&self.vcctl(&["metrics", id]))
+            .lines()
+            .skip_while(|l| !l.starts_with("Name "))
+            .skip(1)
+            .filter_map(|l| {
+                let mut cols = l.split_whitespace();
+                let (name, pnode, state) = (cols.next()?, cols.next()?, cols.next()?);
+                Some((name.to_owned(), (pnode.to_owned(), state.to_owned())))
+            })
+            .collect()
+    }
+
+    /// Waits (up to `secs`) until every node of `id` reports `state` through Ganglia.
+    fn wait_for_node_states(&self, id: &str, nodes: usize, state: &str, secs: u64) {
+        let started = Instant::now();
+        loop {
+            let metrics = self.node_metrics(id);
+            if metrics.len() == nodes && metrics.values().all(|(_, s)| s == state) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(secs),
+                "nodes of {id} not all {state} in Ganglia: {metrics:?}\n{}",
+                self.log()
+            );
+            sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Pid of P-node `pnode`'s agent (its pid file).
+    fn agent_pid(&self, pnode: &str) -> u32 {
+        let file = self.data.path().join("site").join(pnode).join("agent.pid");
+        std::fs::read_to_string(file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    fn deploy(&self, descriptor: &Path) -> String {
+        let out = self.vcctl(&["deploy", descriptor.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "deploy: {}\n{}",
+            text(&out),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    fn descriptor(&self, name: &str) -> PathBuf {
+        let path = self.data.path().join(format!("{name}.cdl"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"<?xml version="1.0"?>
+<cdl:cdl xmlns:cdl="http://www.gridforum.org/namespaces/2005/02/cddlm/CDL-1.0"
+    xmlns:vc="urn:vcds:2026:cdl">
+  <cdl:import location="vcds:cluster"/>
+  <cdl:system>
+    <{name} cdl:extends="vc:Cluster">
+      <vc:name>{name}</vc:name>
+      <vc:reservation><vc:duration>PT2H</vc:duration></vc:reservation>
+      <vc:network><vc:subnet>{SUBNET}.0/24</vc:subnet></vc:network>
+      <vc:gateway><vc:forward protocol="tcp" port="22" external="2222"/></vc:gateway>
+    </{name}>
+  </cdl:system>
+</cdl:cdl>
+"#
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    fn state_dir(&self, pnode: &str) -> PathBuf {
+        self.data.path().join("site").join(pnode).join("state")
+    }
+
+    /// QMP `query-status` of a VM, through its socket in the agent's state directory.
+    fn qmp_status(&self, pnode: &str, vm: &str) -> String {
+        let socket = self.state_dir(pnode).join(format!("{vm}.qmp"));
+        let mut child = Command::new("socat")
+            .arg("-")
+            .arg(format!("UNIX-CONNECT:{}", socket.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(br#"{"execute":"qmp_capabilities"}{"execute":"query-status"}"#)
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Namespaces, agents, QEMUs and dnsmasqs of this site still there.
+    fn leftovers(&self) -> Vec<String> {
+        let mut left: Vec<String> = netns_list()
+            .lines()
+            .filter(|l| l.starts_with(&format!("{}-", self.prefix)))
+            .map(str::to_owned)
+            .collect();
+        let needle = self.data.path().display().to_string();
+        for proc in text(&run("ps", &["-eo", "pid,args"])).lines() {
+            if proc.contains(&needle) && !proc.contains(" ps ") {
+                left.push(proc.trim().to_owned());
+            }
+        }
+        left
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.kill9();
+        let out = Command::new(VCDS)
+            .args(["site-down", "--local-prefix", &self.prefix, "--data-dir"])
+            .arg(self.data.path())
+            .output();
+        if let Ok(out) = out {
+            if !out.status.success() {
+                eprintln!("vcds site-down: {}", text(&out));
+            }
+        }
+    }
+}
+
+/// A test host on cluster bridge `vcbr<vni>` of P-node namespace `pnode`.
+fn probe(namespaces: &mut Namespaces, pnode: &str, vni: u32, name: &str, ip: &str) {
+    namespaces.create(name).unwrap();
+    add_leg(
+        &Leg {
+            bridge_netns: pnode,
+            bridge: &format!("vcbr{vni}"),
+            port: &format!("pr{vni}"),
+            netns: name,
+            dev: "eth0",
+            cidr: &format!("{ip}/24"),
+        },
+        1500,
+    )
+    .unwrap();
+    let out = run(
+        "ip",
+        &[
+            "-n",
+            name,
+            "route",
+            "add",
+            "default",
+            "via",
+            &format!("{SUBNET}.1"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// The MAC that answered ARP for `ip` in `netns`.
+fn neighbour_mac(netns: &str, ip: &str) -> Option<String> {
+    let out = run("ip", &["-n", netns, "-j", "neigh", "show", ip]);
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    entries.get(0)?.get("lladdr")?.as_str().map(str::to_owned)
+}
+
+/// MAC column of the node table for `node`.
+fn node_mac(status: &str, node: &str) -> String {
+    node_field(status, node, |w| {
+        w.len() == 17 && w.matches(':').count() == 5
+    })
+}
+
+/// P-node column of the node table for `node`.
+fn node_pnode(status: &str, node: &str) -> String {
+    node_field(status, node, |w| w.starts_with("pnode"))
+}
+
+fn node_field(status: &str, node: &str, is_field: impl Fn(&str) -> bool) -> String {
+    status
+        .lines()
+        .find(|l| l.starts_with(&format!("{node} ")))
+        .and_then(|l| l.split_whitespace().find(|w| is_field(w)))
+        .unwrap_or_else(|| panic!("no such field of {node} in\n{status}"))
+        .to_owned()
+}
+
+/// The namespace of the P-node that does not host `node` (of the two).
+fn other_pnode_ns(prefix: &str, status: &str, node: &str) -> String {
+    match node_pnode(status, node).as_str() {
+        "pnode1" => format!("{prefix}-p2"),
+        _ => format!("{prefix}-p1"),
+    }
+}
+
+#[test]
+fn two_clusters_installed_isolated_natted_suspended_and_gone() {
+    if !can_run() {
+        return;
+    }
+    let prefix = format!("vl{}", std::process::id() % 100_000);
+    let mut site = Site::new(&prefix);
+    site.start();
+
+    // Two clusters of three nodes, both on 10.128.50.0/24, at the same time.
+    let (da, db) = (site.descriptor("alpha"), site.descriptor("beta"));
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| site.deploy(&da));
+        let b = s.spawn(|| site.deploy(&db));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (phase_a, vni_a, status_a) = site.status(&a);
+    let (phase_b, vni_b, status_b) = site.status(&b);
+    assert_eq!(phase_a, "ready", "{status_a}");
+    assert_eq!(phase_b, "ready", "{status_b}");
+    assert_ne!(vni_a, vni_b);
+    for status in [&status_a, &status_b] {
+        let nodes: Vec<&str> = status
+            .lines()
+            .filter(|l| l.starts_with("frontend ") || l.starts_with("compute-"))
+            .collect();
+        assert_eq!(nodes.len(), 3, "{status}");
+        // Installed through the kickstart endpoint: each reported finished after fetching it.
+        assert!(nodes.iter().all(|l| l.ends_with("finished")), "{status}");
+        assert!(
+            status.contains("pnode1") && status.contains("pnode2"),
+            "{status}"
+        );
+    }
+    let consoles: String = ["pnode1", "pnode2"]
+        .iter()
+        .flat_map(|p| std::fs::read_dir(site.state_dir(p)).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "console"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(consoles.matches("VCDS-INSTALLED").count(), 6, "{consoles}");
+
+    // Monitoring: each P-node's agent serves its VMs in gmond's XML; the manager polls it and
+    // the System's vcds:NodeMetrics shows every node running on the P-node placement chose.
+    for (id, status) in [(&a, &status_a), (&b, &status_b)] {
+        site.wait_for_node_states(id, 3, "running", 60);
+        for (node, (pnode, _)) in site.node_metrics(id) {
+            assert_eq!(pnode, node_pnode(status, &node), "{node}");
+        }
+    }
+
+    // Each probe sits on the P-node without its cluster's frontend: it reaches that
+    // frontend across the VXLAN, and only it.
+    let mut namespaces = Namespaces::new();
+    let (pa, pb) = (format!("{prefix}-pa"), format!("{prefix}-pb"));
+    probe(
+        &mut namespaces,
+        &other_pnode_ns(&prefix, &status_a, "frontend"),
+        vni_a,
+        &pa,
+        &format!("{SUBNET}.250"),
+    );
+    probe(
+        &mut namespaces,
+        &other_pnode_ns(&prefix, &status_b, "frontend"),
+        vni_b,
+        &pb,
+        &format!("{SUBNET}.250"),
+    );
+    let capture = site.data.path().join("beta.pcap");
+    let mut tcpdump = Command::new("ip")
+        .args([
+            "netns", "exec", &pb, "tcpdump", "-i", "eth0", "-n", "-U", "-w",
+        ])
+        .arg(&capture)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    sleep(Duration::from_secs(1));
+    for (probe, status, cluster) in [(&pa, &status_a, "alpha"), (&pb, &status_b, "beta")] {
+        assert!(
+            ping_within(probe, FRONTEND_IP, 20),
+            "{cluster}'s frontend unreachable"
+        );
+        assert_eq!(
+            neighbour_mac(probe, FRONTEND_IP).as_deref(),
+            Some(node_mac(status, "frontend").as_str()),
+            "{cluster}'s probe reached another frontend"
+        );
+    }
+    // ARP (broadcast) for every address, and a broadcast ping, from alpha's side.
+    for host in [1, 2, 3, 250, 252, 253, 254] {
+        let _ = run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &pa,
+                "ping",
+                "-c",
+                "1",
+                "-W",
+                "1",
+                &format!("{SUBNET}.{host}"),
+            ],
+        );
+    }
+    let _ = run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &pa,
+            "ping",
+            "-b",
+            "-c",
+            "2",
+            "-W",
+            "1",
+            &format!("{SUBNET}.255"),
+        ],
+    );
+    sleep(Duration::from_secs(1));
+    let _ = Command::new("kill").arg(tcpdump.id().to_string()).status();
+    let _ = tcpdump.wait();
+    let seen = text(&run(
+        "tcpdump",
+        &["-r", capture.to_str().unwrap(), "-e", "-n"],
+    ));
+    let probe_a_mac = text(&run("ip", &["-n", &pa, "-br", "link", "show", "eth0"]))
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_default()
+        .to_owned();
+    let alpha_macs: Vec<String> = ["frontend", "compute-0-0", "compute-0-1"]
+        .iter()
+        .map(|n| node_mac(&status_a, n))
+        .chain([probe_a_mac])
+        .collect();
+    for mac in &alpha_macs {
+        assert!(
+            !seen.contains(mac.as_str()),
+            "a frame of alpha ({mac}) reached beta:\n{seen}"
+        );
+    }
+    assert!(
+        seen.contains("ARP") || seen.contains("ICMP"),
+        "the capture saw nothing at all:\n{seen}"
+    );
+
+    // Outbound through alpha's GW-node: a test host on the outside network sees the GW's
+    // outside address, not the cluster's.
+    let out_ns = format!("{prefix}-out");
+    let peer_file = site.data.path().join("peer");
+    let mut listener = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &out_ns,
+            "socat",
+            "-u",
+            "TCP-LISTEN:9000,bind=198.19.0.1,reuseaddr",
+        ])
+        .arg(format!(
+            "SYSTEM:echo $SOCAT_PEERADDR > {}",
+            peer_file.display()
+        ))
+        .spawn()
+        .unwrap();
+    sleep(Duration::from_millis(500));
+    let sent = run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &pa,
+            "socat",
+            "-u",
+            "OPEN:/dev/null",
+            "TCP:198.19.0.1:9000,connect-timeout=5",
+        ],
+    );
+    assert!(sent.status.success(), "{}", text(&sent));
+    let _ = listener.wait();
+    let peer = std::fs::read_to_string(&peer_file).unwrap();
+    assert_eq!(
+        peer.trim(),
+        vcds_site::local::LocalSite::gateway_outside_ip(vni_a).to_string(),
+        "the outside host saw {peer}"
+    );
+
+    // Suspend: alpha's frontend stops answering and QEMU says paused; Resume brings it back.
+    let frontend_vm = format!("frontend.{a}");
+    let frontend_pnode = node_pnode(&status_a, "frontend");
+    assert!(site.vcctl(&["suspend", &a]).status.success());
+    assert_eq!(site.status(&a).0, "suspended");
+    assert!(site
+        .qmp_status(&frontend_pnode, &frontend_vm)
+        .contains("\"paused\""));
+    assert!(
+        !ping_within(&pa, FRONTEND_IP, 3),
+        "a suspended frontend answered"
+    );
+    site.wait_for_node_states(&a, 3, "paused", 60);
+    assert!(site.vcctl(&["resume", &a]).status.success());
+    assert_eq!(site.status(&a).0, "ready");
+    assert!(site
+        .qmp_status(&frontend_pnode, &frontend_vm)
+        .contains("\"running\""));
+    assert!(
+        ping_within(&pa, FRONTEND_IP, 10),
+        "the resumed frontend did not answer"
+    );
+    namespaces.delete_all().unwrap();
+
+    // kill -9 of the manager while a cluster installs: after the restart it gets ready.
+    assert!(site.vcctl(&["destroy", &b]).status.success());
+    let gamma = site.descriptor("gamma");
+    let created = site.vcctl(&["create"]);
+    let c = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    assert!(site
+        .vcctl(&["initialize", &c, gamma.to_str().unwrap()])
+        .status
+        .success());
+    assert!(site.vcctl(&["run", &c]).status.success(), "{}", site.log());
+    let started = Instant::now();
+    while site.status(&c).0 != "installing" {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            site.log()
+        );
+        sleep(Duration::from_millis(100));
+    }
+    // kill -9 of a P-node agent while the manager is up: the executor starts it again, the
+    // new agent re-adopts its VMs and its new gmond port is polled.
+    let old_agent = site.agent_pid("pnode1");
+    assert!(run("kill", &["-9", &old_agent.to_string()])
+        .status
+        .success());
+    let started = Instant::now();
+    while site.agent_pid("pnode1") == old_agent {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the agent of pnode1 was not started again:\n{}",
+            site.log()
+        );
+        sleep(Duration::from_millis(200));
+    }
+    site.kill9();
+    site.start();
+    let started = Instant::now();
+    let phase = loop {
+        let phase = site.status(&c).0;
+        if phase == "ready" || phase == "failed" || started.elapsed() > Duration::from_secs(240) {
+            break phase;
+        }
+        sleep(Duration::from_millis(500));
+    };
+    assert_eq!(phase, "ready", "{}", site.log());
+    site.wait_for_node_states(&c, 3, "running", 60);
+
+    // Destroy: nothing of the clusters is left on the P-nodes.
+    for id in [&a, &c] {
+        assert!(site.vcctl(&["destroy", id]).status.success());
+    }
+    let started = Instant::now();
+    let cluster_things = || {
+        let mut things: Vec<String> = netns_list()
+            .lines()
+            .filter(|l| l.starts_with("gw-"))
+            .map(str::to_owned)
+            .collect();
+        for pnode in ["p1", "p2"] {
+            let links = text(&run(
+                "ip",
+                &["-n", &format!("{prefix}-{pnode}"), "-br", "link"],
+            ));
+            things.extend(
+                links
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("vcbr") || l.starts_with("vcvx") || l.starts_with("vt")
+                    })
+                    .map(str::to_owned),
+            );
+        }
+        things.extend(
+            text(&run("ps", &["-eo", "args"]))
+                .lines()
+                .filter(|l| {
+                    (l.contains("qemu-system") || l.contains("dnsmasq"))
+                        && l.contains(&site.data.path().display().to_string())
+                })
+                .map(str::to_owned),
+        );
+        for pnode in ["pnode1", "pnode2"] {
+            things.extend(
+                std::fs::read_dir(site.state_dir(pnode))
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|f| f != "agent-state.json"),
+            );
+        }
+        things
+    };
+    while !cluster_things().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "left after Destroy: {:?}",
+            cluster_things()
+        );
+        sleep(Duration::from_millis(200));
+    }
+
+    // The whole site goes with `vcds site-down`.
+    site.kill9();
+    let out = Command::new(VCDS)
+        .args(["site-down", "--local-prefix", &prefix, "--data-dir"])
+        .arg(site.data.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let left = site.leftovers();
+    assert!(left.is_empty(), "left after site-down: {left:?}");
+    assert!(!site.data.path().join("site").exists());
+}
