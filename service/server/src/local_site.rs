@@ -308,7 +308,7 @@ impl LocalExecutor {
     }
 
     fn tftp_root(&self) -> PathBuf {
-        self.config.site.state_root.join("tftp")
+        self.config.site.public_dir().join("tftp")
     }
 
     fn vm_spec(&self, n: &NodePlan) -> VmSpec {
@@ -345,7 +345,9 @@ impl LocalExecutor {
         use std::os::unix::fs::PermissionsExt as _;
         let root = self.tftp_root();
         std::fs::create_dir_all(&root)?;
-        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))?;
+        for dir in root.ancestors().take(3) {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+        }
         for (from, to) in [
             (&self.config.image.kernel, "vmlinuz"),
             (&self.config.image.initrd, "initrd.img"),

@@ -59,6 +59,9 @@ pub struct LocalSiteConfig {
     pub vcds_exe: PathBuf,
 }
 
+/// Where each local site's public directory lives (see [`LocalSite::public_dir`]).
+const PUBLIC_ROOT: &str = "/run/vcds";
+
 /// One P-node of the local site.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalPnode {
@@ -357,11 +360,19 @@ impl LocalSite {
             made.adopt(&name);
         }
         made.delete_all()?;
-        if self.state_root.exists() {
-            fs::remove_dir_all(&self.state_root)
-                .map_err(io_err(format!("removing {}", self.state_root.display())))?;
+        for dir in [&self.state_root, &self.public_dir()] {
+            if dir.exists() {
+                fs::remove_dir_all(dir).map_err(io_err(format!("removing {}", dir.display())))?;
+            }
         }
         Ok(())
+    }
+
+    /// Files the site serves to anyone on its networks (the PXE boot files), in a directory
+    /// dnsmasq can read after it drops to `nobody`: the state directory and the data directory
+    /// above it may be private to root.
+    pub fn public_dir(&self) -> PathBuf {
+        Path::new(PUBLIC_ROOT).join(&self.prefix)
     }
 
     /// Destroys every VM and GW-node an agent keeps.

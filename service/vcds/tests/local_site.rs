@@ -111,6 +111,8 @@ struct Site {
     data: tempfile::TempDir,
     port: u16,
     manager: Option<Child>,
+    /// The manager's `--boot` mode.
+    boot: &'static str,
 }
 
 impl Site {
@@ -131,6 +133,7 @@ impl Site {
             data,
             port,
             manager: None,
+            boot: "direct",
         }
     }
 
@@ -158,7 +161,7 @@ impl Site {
             .arg(rolls.join("vcds-base"))
             .arg("--roll")
             .arg(rolls.join("vcds-compute"))
-            .args(["--install-timeout-secs", "240"])
+            .args(["--install-timeout-secs", "240", "--boot", self.boot])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -685,10 +688,47 @@ fn two_clusters_installed_isolated_natted_suspended_and_gone() {
     assert_eq!(phase, "ready", "{}", site.log());
     site.wait_for_node_states(&c, 3, "running", 60);
 
-    // Destroy: nothing of the clusters is left on the P-nodes.
+    // Network boot: restarted in PXE mode, the manager builds the next cluster through iPXE,
+    // DHCP and TFTP from the GW-node's dnsmasq; each node fetches its kickstart as before.
     for id in [&a, &c] {
         assert!(site.vcctl(&["destroy", id]).status.success());
     }
+    site.kill9();
+    site.boot = "pxe";
+    site.start();
+    let d = site.deploy(&site.descriptor("delta"));
+    let (phase_d, vni_d, status_d) = site.status(&d);
+    assert_eq!(phase_d, "ready", "{status_d}\n{}", site.log());
+    let dnsmasq_log: String = ["pnode1", "pnode2"]
+        .iter()
+        .map(|p| {
+            site.state_dir(p)
+                .join(format!("gw-{vni_d}"))
+                .join("dnsmasq.log")
+        })
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect();
+    for node in ["frontend", "compute-0-0", "compute-0-1"] {
+        let ip = node_field(&status_d, node, |w| w.parse::<std::net::Ipv4Addr>().is_ok());
+        // Installed: its kickstart fetched and `finished` reported (the node table's last column).
+        assert!(
+            status_d
+                .lines()
+                .any(|l| l.starts_with(&format!("{node} ")) && l.ends_with("finished")),
+            "{status_d}"
+        );
+        for file in ["boot.ipxe", "vmlinuz", "initrd.img"] {
+            assert!(
+                dnsmasq_log
+                    .lines()
+                    .any(|l| l.contains(&format!("/{file} to {ip}"))),
+                "{node} ({ip}) did not get {file} over TFTP:\n{dnsmasq_log}"
+            );
+        }
+    }
+
+    // Destroy: nothing of the clusters is left on the P-nodes.
+    assert!(site.vcctl(&["destroy", &d]).status.success());
     let started = Instant::now();
     let cluster_things = || {
         let mut things: Vec<String> = netns_list()
@@ -749,4 +789,5 @@ fn two_clusters_installed_isolated_natted_suspended_and_gone() {
     let left = site.leftovers();
     assert!(left.is_empty(), "left after site-down: {left:?}");
     assert!(!site.data.path().join("site").exists());
+    assert!(!Path::new("/run/vcds").join(&prefix).exists());
 }
