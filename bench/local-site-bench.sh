@@ -7,7 +7,8 @@
 # computes over 2 P-nodes) until the System's phase is ready — reservation, networks, GW-node,
 # VMs, each node fetching its kickstart and running its scripts, progress reports — in each boot
 # mode (direct: QEMU -kernel/-initrd; pxe: iPXE, DHCP and TFTP from the GW-node). Prints the
-# medians and the ratios against one bare VM (target for direct boot: <= 3).
+# medians and the ratios against one bare VM (target for direct boot: <= 3), and for PXE where
+# the time of the last run went, from the GW-node's dnsmasq log (whole seconds).
 #
 # Needs root and the node image (scripts/build-node-image.sh); builds a release vcds unless
 # VCDS_BIN names one. Env: RUNS (default 3), MODES (default "direct pxe").
@@ -53,6 +54,30 @@ bare() {
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
+# Seconds of the day of a syslog-style time (dnsmasq's log) or of `date +%T`.
+sod() { awk -F: '{ print $1 * 3600 + $2 * 60 + $3 }' <<< "$1"; }
+# Where a PXE deployment's time went: per step, seconds after `vcctl deploy` started (at $1),
+# the first and the last of the nodes (dnsmasq log $2).
+pxe_breakdown() {
+  local start log="$2" step pattern first last ipxe
+  start="$(sod "$1")"
+  # The firmware's DHCP is what comes before the last boot script is sent; after it, the
+  # installer's own.
+  ipxe="$(grep -E 'sent .*boot.ipxe' "$log" | awk '{ print $3 }' | sort | tail -n1)"
+  for step in "first DHCPDISCOVER (firmware up):DHCPDISCOVER" "DHCPACK to iPXE:DHCPACK" \
+      "boot.ipxe sent:sent .*boot.ipxe" "kernel sent:sent .*vmlinuz" "initrd sent:sent .*initrd.img"; do
+    pattern="${step#*:}"
+    first="$(grep -E "$pattern" "$log" | awk '{ print $3 }' | sort | head -n1)"
+    last="$(grep -E "$pattern" "$log" | awk -v t="$ipxe" '$3 <= t || !/DHCP/ { print $3 }' | sort | tail -n1)"
+    [ -n "$first" ] || continue
+    printf '  %-32s %4d .. %4d s\n' "${step%%:*}" $(( $(sod "$first") - start )) $(( $(sod "$last") - start ))
+  done
+  # The installer's own DHCP: every ACK after the TFTP transfers.
+  last="$(grep -E 'sent .*initrd.img' "$log" | awk '{ print $3 }' | sort | tail -n1)"
+  first="$(awk -v t="$last" '$3 > t && /DHCPACK/ { print $3; exit }' "$log")"
+  [ -n "$first" ] && printf '  %-32s %4d s\n' "installer kernel up (its DHCP)" $(( $(sod "$first") - start ))
+}
+
 bare_one=() bare_four=()
 for _ in $(seq "$runs"); do
   t0=$(now); bare 1; bare_one+=("$(minus "$(now)" "$t0")")
@@ -84,12 +109,16 @@ for mode in $modes; do
   until curl -s -o /dev/null "http://127.0.0.1:$port/wsrf/services/Portal?wsdl"; do sleep 0.1; done
   times=()
   for _ in $(seq "$runs"); do
-    t0=$(now)
+    t0=$(now) clock="$(date +%T)"
     id="$(python3 clients/vcctl --url "http://127.0.0.1:$port" deploy "$work/four.cdl" 2>/dev/null | tail -n1)"
     t=$(minus "$(now)" "$t0")
     phase="$(python3 clients/vcctl --url "http://127.0.0.1:$port" status "$id" | awk '/^Phase/ {print $2}')"
     [ "$phase" = ready ] || { echo "$mode: cluster $id ended $phase" >&2; tail -20 "$work/serve-$mode.log" >&2; exit 1; }
     times+=("$t")
+    if [ "$mode" = pxe ]; then
+      breakdown="$(pxe_breakdown "$clock" "$(ls "$work"/data/site/pnode*/state/gw-*/dnsmasq.log | head -n1)")
+  ready                            $(printf '%4.0f' "$t") s"
+    fi
     python3 clients/vcctl --url "http://127.0.0.1:$port" destroy "$id" >/dev/null
     sleep 3 # the reconciler takes the cluster down before the next run
   done
@@ -108,3 +137,5 @@ for mode in $modes; do
   printf 'descriptor -> ready, 4 nodes, %-6s %6.2f s  (ratio %s)\n' "$mode:" "${deploy[$mode]}" \
     "$(ratio "${deploy[$mode]}" "$one")"
 done
+[ -n "${breakdown:-}" ] && printf 'PXE, last run, seconds after deploy started (first .. last node):\n%s\n' "$breakdown"
+true
