@@ -1023,4 +1023,29 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), ensure);
     }
+
+    #[test]
+    fn a_gateway_is_running_only_with_namespace_nat_and_dnsmasq() {
+        let mut g = gateway::GatewayStatus {
+            network_id: 7,
+            netns: gateway::netns_name(7),
+            netns_exists: true,
+            legs: Vec::new(),
+            default_via: None,
+            ip_forward: true,
+            nft_table: true,
+            dnsmasq_pid: Some(42),
+            stray_dnsmasq: Vec::new(),
+            files: Vec::new(),
+        };
+        assert_eq!(gateway_state(&g), "running");
+        g.dnsmasq_pid = None;
+        assert_eq!(gateway_state(&g), "degraded: no dnsmasq");
+        g.netns_exists = false;
+        g.nft_table = false;
+        assert_eq!(
+            gateway_state(&g),
+            "degraded: no namespace, no NAT table, no dnsmasq"
+        );
+    }
 }
