@@ -65,16 +65,16 @@ pxe_breakdown() {
   # installer's own.
   ipxe="$(grep -E 'sent .*boot.ipxe' "$log" | awk '{ print $3 }' | sort | tail -n1)"
   for step in "first DHCPDISCOVER (firmware up):DHCPDISCOVER" "DHCPACK to iPXE:DHCPACK" \
-      "boot.ipxe sent:sent .*boot.ipxe" "kernel sent:sent .*vmlinuz" "initrd sent:sent .*initrd.img"; do
+      "boot.ipxe sent:sent .*boot.ipxe"; do
     pattern="${step#*:}"
     first="$(grep -E "$pattern" "$log" | awk '{ print $3 }' | sort | head -n1)"
     last="$(grep -E "$pattern" "$log" | awk -v t="$ipxe" '$3 <= t || !/DHCP/ { print $3 }' | sort | tail -n1)"
     [ -n "$first" ] || continue
     printf '  %-32s %4d .. %4d s\n' "${step%%:*}" $(( $(sod "$first") - start )) $(( $(sod "$last") - start ))
   done
-  # The installer's own DHCP: every ACK after the TFTP transfers.
-  last="$(grep -E 'sent .*initrd.img' "$log" | awk '{ print $3 }' | sort | tail -n1)"
-  first="$(awk -v t="$last" '$3 > t && /DHCPACK/ { print $3; exit }' "$log")"
+  # The installer's own DHCP: the first ACK after the last boot script (the installer itself
+  # comes over HTTP from the install listener).
+  first="$(awk -v t="$ipxe" '$3 > t && /DHCPACK/ { print $3; exit }' "$log")"
   [ -n "$first" ] && printf '  %-32s %4d s\n' "installer kernel up (its DHCP)" $(( $(sod "$first") - start ))
 }
 

@@ -333,7 +333,8 @@ pub async fn start(config: Config) -> Result<Started, StartError> {
 
 /// The local site's install listener: on the outside network (inside its namespace, where the
 /// GW-nodes route installing nodes to), only the kickstart CGI and progress reports, which
-/// recognise hosts by their registered MAC; nothing else of the service is reachable there.
+/// recognise hosts by their registered MAC, and the installer's boot files; nothing else of the
+/// service is reachable there.
 fn install_server(
     state: web::Data<AppState>,
     local: &local_site::LocalConfig,
@@ -345,13 +346,18 @@ fn install_server(
             source: std::io::Error::other(e.to_string()),
         }
     })?;
-    tracing::info!(%addr, netns = %local.site.outside_netns, "install listener: GET /install/sbin/kickstart.cgi, /install/progress");
-    Ok(
-        HttpServer::new(move || App::new().app_data(state.clone()).configure(install_routes))
-            .workers(1)
-            .listen(listener)?
-            .run(),
-    )
+    tracing::info!(%addr, netns = %local.site.outside_netns, "install listener: GET /install/sbin/kickstart.cgi, /install/progress, /install/boot/");
+    let local = web::Data::new(local.clone());
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(local.clone())
+            .configure(install_routes)
+            .route("/install/boot/{file}", web::get().to(local_site::boot_file))
+    })
+    .workers(1)
+    .listen(listener)?
+    .run())
 }
 
 /// Runs the service until it is stopped.

@@ -717,14 +717,23 @@ fn two_clusters_installed_isolated_natted_suspended_and_gone() {
                 .any(|l| l.starts_with(&format!("{node} ")) && l.ends_with("finished")),
             "{status_d}"
         );
-        for file in ["boot.ipxe", "vmlinuz", "initrd.img"] {
-            assert!(
-                dnsmasq_log
-                    .lines()
-                    .any(|l| l.contains(&format!("/{file} to {ip}"))),
-                "{node} ({ip}) did not get {file} over TFTP:\n{dnsmasq_log}"
-            );
-        }
+        assert!(
+            dnsmasq_log
+                .lines()
+                .any(|l| l.contains(&format!("/boot.ipxe to {ip}"))),
+            "{node} ({ip}) did not get its boot script over TFTP:\n{dnsmasq_log}"
+        );
+    }
+    // The script has iPXE fetch the installer over HTTP from the install listener, through the
+    // GW-node's NAT: once per node and file.
+    let gw = vcds_site::local::LocalSite::gateway_outside_ip(vni_d).to_string();
+    for file in ["vmlinuz", "initrd.img"] {
+        let served = site
+            .log()
+            .lines()
+            .filter(|l| l.contains("boot file served") && l.contains(file) && l.contains(&gw))
+            .count();
+        assert_eq!(served, 3, "{file} to {gw}:\n{}", site.log());
     }
 
     // Destroy: nothing of the clusters is left on the P-nodes.
