@@ -518,20 +518,7 @@ fn two_clusters_installed_isolated_natted_suspended_and_gone() {
     }
     // ARP (broadcast) for every address, and a broadcast ping, from alpha's side.
     for host in [1, 2, 3, 250, 252, 253, 254] {
-        let _ = run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &pa,
-                "ping",
-                "-c",
-                "1",
-                "-W",
-                "1",
-                &format!("{SUBNET}.{host}"),
-            ],
-        );
+        ping(&pa, &format!("{SUBNET}.{host}"));
     }
     let _ = run(
         "ip",
