@@ -38,9 +38,9 @@ pub use error::{
     ApplyError, ConfigError, LifecycleError, Refusal, RequestError, RestoreError, Shortage,
 };
 pub use model::{
-    Dimension, IdRange, Ipv4Net, MacAddr, NamingScheme, NetworkId, NetworkKind, NetworkPool, PNode,
-    PNodeState, Policy, ReservationId, Resources, Role, SiteConfig, Timestamp, Window,
-    MAX_PREFIX_LEN,
+    mac_text, BadMac, Dimension, IdRange, Ipv4Net, MacAddr, NamingScheme, NetworkId, NetworkKind,
+    NetworkPool, PNode, PNodeState, Policy, ReservationId, Resources, Role, SiteConfig, Timestamp,
+    Window, MAX_PREFIX_LEN,
 };
 pub use pools::{MacBlock, MAC_SUFFIXES};
 pub use state::{Affected, SiteState};

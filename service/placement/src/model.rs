@@ -398,6 +398,67 @@ impl fmt::Display for MacAddr {
     }
 }
 
+/// A text that is not `xx:xx:xx:xx:xx:xx` (or with `-`), hex digits in either case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a MAC address: {0:?}")]
+pub struct BadMac(pub String);
+
+impl std::str::FromStr for MacAddr {
+    type Err = BadMac;
+
+    /// `52:54:00:AB:cd:ef` or `52-54-00-ab-cd-ef`.
+    fn from_str(s: &str) -> Result<MacAddr, BadMac> {
+        let mut octets = [0u8; 6];
+        let mut parts = s.split([':', '-']);
+        for octet in &mut octets {
+            let part = parts.next().ok_or_else(|| BadMac(s.to_owned()))?;
+            if part.len() != 2 {
+                return Err(BadMac(s.to_owned()));
+            }
+            *octet = u8::from_str_radix(part, 16).map_err(|_| BadMac(s.to_owned()))?;
+        }
+        if parts.next().is_some() {
+            return Err(BadMac(s.to_owned()));
+        }
+        Ok(MacAddr(octets))
+    }
+}
+
+/// Serde as text (`52:54:00:ab:cd:ef`), for formats people read and write; the derived
+/// form (six numbers) stays what stored allocations hold.
+pub mod mac_text {
+    use super::MacAddr;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(mac: &MacAddr, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(mac)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MacAddr, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+
+    /// The same for an optional MAC.
+    pub mod option {
+        use super::MacAddr;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(mac: &Option<MacAddr>, s: S) -> Result<S::Ok, S::Error> {
+            match mac {
+                Some(mac) => s.collect_str(mac),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MacAddr>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|t| t.parse().map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}
+
 /// How P-nodes are ranked after filtering (OpenNebula's packing / striping policies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Policy {
@@ -519,5 +580,25 @@ mod tests {
         assert!(mac.is_locally_administered() && mac.is_unicast());
         assert!(!MacAddr([0x01, 0, 0, 0, 0, 0]).is_unicast());
         assert!(!MacAddr([0x00, 0x16, 0x3e, 0, 0, 0]).is_locally_administered());
+    }
+}
+
+#[cfg(test)]
+mod mac_tests {
+    use super::MacAddr;
+
+    #[test]
+    fn macs_parse_in_either_notation_and_print_canonically() {
+        let mac: MacAddr = "52-54-00-AB-cd-EF".parse().unwrap_or(MacAddr([0; 6]));
+        assert_eq!(mac.to_string(), "52:54:00:ab:cd:ef");
+        for bad in [
+            "",
+            "52:54:00:ab:cd",
+            "52:54:00:ab:cd:eg",
+            "525:4:00:ab:cd:ef",
+            "52:54:00:ab:cd:ef:00",
+        ] {
+            assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
+        }
     }
 }

@@ -1,32 +1,7 @@
-//! The vcds SOAP/WSRF server.
-//!
-//! Flow of a request: [`http`] reads the body under limits, `vcds_xml` parses it hardened,
-//! `vcds_soap` checks the envelope and WS-Addressing, [`ops`] routes by endpoint and
-//! `wsa:Action` to an operation on a resource from the [`registry`], and every error becomes a
-//! SOAP fault in [`faults`]. Notifications leave through [`notifier`] on their own thread;
-//! scheduled termination is carried out by the sweeper in [`lifecycle`]. The CDDLM System
-//! operations and lifecycle are in [`system`]; [`reservation`] holds each cluster's advance
-//! reservation in the store's reservation book, and [`site`] carries reservations out: its clock
-//! deploys at the start and takes down at the end, its executor moves the phases.
-
-pub mod events;
-pub mod faults;
-pub mod fetch;
-pub mod http;
-pub mod kickstart;
-pub mod kinds;
-pub mod lifecycle;
-pub mod local_site;
-pub mod metrics;
-pub mod monitoring;
-pub mod notifier;
-pub mod ops;
-pub mod registry;
-pub mod reservation;
-pub mod security;
-pub mod site;
-pub mod system;
-pub mod ui;
+//! The vcds service, composed: the store, the install catalog, the manager with its executor
+//! (the simulated site or the local one), the SOAP/WSRF edge and the web UI, behind one
+//! security gate on one listener — plus, on the local site, the install listener on the
+//! outside network. Each part lives in its own crate; this one only wires them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,10 +9,22 @@ use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use vcds_api::security;
+use vcds_api::{Api, ApiConfig};
+use vcds_install::Kickstarts;
+use vcds_local::{LocalConfig, LocalExecutor};
+use vcds_manager::sim::Simulated;
+use vcds_manager::{Executor, Manager, MonitorConfig};
+use vcds_ui::Ui;
 
-use crate::kinds::Endpoints;
-use crate::notifier::Notifier;
-use crate::registry::{Registry, RegistryError};
+/// What carries deployments out.
+#[derive(Debug, Clone)]
+pub enum Site {
+    /// The simulated site (`--site sim`).
+    Simulated(Simulated),
+    /// The local site's P-node agents (`--site local`).
+    Local(LocalConfig),
+}
 
 /// What `vcds serve` is told.
 #[derive(Debug, Clone)]
@@ -45,16 +32,15 @@ pub struct Config {
     pub listen: String,
     /// `sqlite://PATH` or `postgres://…`.
     pub db_url: String,
-    pub site: String,
+    /// The site's name in `api:StaticPortalStatus`.
+    pub site_name: String,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
     /// Longest lifetime a resource or subscription may be given.
     pub max_lifetime: chrono::Duration,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
-    /// What carries deployments through their phases: the simulated site, or the local
-    /// site's P-node agents.
-    pub executor: site::Executor,
+    pub site: Site,
     /// Pools and placement policy of the site.
     pub site_config: vcds_placement::SiteConfig,
     /// The site's P-nodes.
@@ -66,7 +52,7 @@ pub struct Config {
     /// Where AddFile may fetch an `api:uri` from (`file:` / `http:` directory URLs).
     pub addfile_sources: Vec<url::Url>,
     /// The service's address as clients reach it, for EPRs that no request carries a Host for
-    /// (notifications from the sweeper and the reservation clock); default: the listen address.
+    /// (every notification); default: the listen address.
     pub public_url: Option<url::Url>,
     /// A slow sender gets this long to deliver a request's head (request line and headers).
     pub head_deadline: Duration,
@@ -75,24 +61,25 @@ pub struct Config {
     /// Mutual TLS, grid-mapfile, admins, audit log; plain HTTP on loopback by default.
     pub security: security::SecurityConfig,
     /// Ganglia polling: gmond endpoints, interval, the simulated site's gmonds.
-    pub monitor: monitoring::MonitorConfig,
+    pub monitor: MonitorConfig,
 }
 
 impl Config {
+    /// The simulated site, steps of 2 s, on the local site's P-nodes; everything else default.
     pub fn new(listen: impl Into<String>, db_url: impl Into<String>) -> Config {
         Config {
             listen: listen.into(),
             db_url: db_url.into(),
-            site: "local".to_string(),
+            site_name: "local".to_string(),
             max_body: 4 * 1024 * 1024,
             max_lifetime: chrono::Duration::days(366),
             workers: 0,
-            executor: site::Executor::Simulated(site::Simulated {
-                step: std::time::Duration::from_secs(2),
-                ..site::Simulated::default()
+            site: Site::Simulated(Simulated {
+                step: Duration::from_secs(2),
+                ..Simulated::default()
             }),
             site_config: vcds_placement::SiteConfig::default(),
-            pnodes: site::local_pnodes(),
+            pnodes: vcds_manager::pnodes::local_pnodes(),
             roll_roots: Vec::new(),
             rolls: Vec::new(),
             addfile_sources: Vec::new(),
@@ -100,7 +87,22 @@ impl Config {
             head_deadline: Duration::from_secs(10),
             body_deadline: Duration::from_secs(30),
             security: security::SecurityConfig::default(),
-            monitor: monitoring::MonitorConfig::default(),
+            monitor: MonitorConfig::default(),
+        }
+    }
+
+    /// The base of the EPRs in notifications.
+    fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.security.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}", self.listen)
+            }
         }
     }
 }
@@ -110,15 +112,17 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] vcds_store::StoreError),
     #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Registry(#[from] vcds_manager::RegistryError),
     #[error("reservation book: {0}")]
     Book(#[from] vcds_store::BookError),
     #[error("roll catalog: {0}")]
-    Kickstart(#[from] kickstart::KickstartError),
+    Kickstart(#[from] vcds_install::KickstartError),
     #[error(transparent)]
     Security(#[from] security::SecurityError),
     #[error(transparent)]
-    Ui(#[from] ui::SessionError),
+    Ui(#[from] vcds_ui::SessionError),
+    #[error(transparent)]
+    Manager(#[from] vcds_manager::ManagerError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -128,139 +132,86 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// Shared by every worker.
+/// The composed service.
 pub struct AppState {
-    pub registry: Registry,
-    pub notifier: Notifier,
-    /// Recent lifecycle events per System (the web UI's event log).
-    pub events: events::EventLog,
-    /// Web UI sessions and CSRF tokens.
-    pub ui: ui::Sessions,
-    pub site: String,
-    pub limits: vcds_xml::Limits,
-    pub max_body: usize,
-    pub body_deadline: Duration,
-    pub max_lifetime: chrono::Duration,
-    /// Who may do what, and the audit log.
-    pub security: security::Security,
-    /// Wakes the termination sweeper when a termination time changes.
-    pub sweeper: tokio::sync::Notify,
-    /// EPR addresses for work that has no request to take the host from (the sweeper).
-    pub endpoints: Endpoints,
-    /// The site's P-nodes and reservations.
-    pub book: Arc<vcds_store::ReservationBook>,
-    /// Carries deployments through their phases.
-    pub executor: site::Executor,
-    /// Where AddFile may fetch from.
-    pub addfile_sources: Vec<url::Url>,
-    /// The roll catalog, hosts and their kickstarts.
-    pub kickstarts: kickstart::Kickstarts,
-    /// Ganglia data of the site's hosts and virtual nodes.
-    pub monitoring: monitoring::Monitoring,
-    /// Request counters and latencies for `/metrics`.
-    pub metrics: metrics::Metrics,
+    pub manager: Arc<Manager>,
+    pub api: Arc<Api>,
+    pub ui: Arc<Ui>,
+    pub security: Arc<security::Security>,
+    pub kickstarts: Arc<Kickstarts>,
+    /// The local site's executor, when that is the site.
+    pub local: Option<Arc<LocalExecutor>>,
 }
 
 impl AppState {
+    /// Opens the store and builds every part; the manager applies executors' reports and
+    /// follows install progress from now on (the other singletons start with [`start`]).
+    /// Must run inside a Tokio runtime.
     pub fn open(config: &Config) -> Result<AppState, StartError> {
-        let security = security::Security::open(&config.security)?;
+        let security = Arc::new(security::Security::open(&config.security)?);
         let store = vcds_store::Store::open(&config.db_url)?;
         tracing::info!(backend = store.backend(), "store opened");
+        let book = Arc::new(vcds_store::ReservationBook::open(
+            store.clone(),
+            config.site_config.clone(),
+            &config.pnodes,
+        )?);
+        let kickstarts = Arc::new(Kickstarts::open(store.clone(), config.roll_roots.clone())?);
+        let registry = vcds_manager::Registry::open(store)?;
+        let (executor, local): (Arc<dyn Executor>, _) = match &config.site {
+            Site::Simulated(sim) => (Arc::new(sim.clone()), None),
+            Site::Local(local) => {
+                let local = Arc::new(LocalExecutor::new(local.clone(), kickstarts.clone()));
+                (local.clone(), Some(local))
+            }
+        };
+        let manager = Arc::new(Manager::new(
+            registry,
+            book,
+            kickstarts.clone(),
+            executor,
+            config.monitor.clone(),
+        ));
+        manager.start_loops();
+        let api = Api::new(
+            manager.clone(),
+            security.clone(),
+            ApiConfig {
+                site: config.site_name.clone(),
+                max_body: config.max_body,
+                body_deadline: config.body_deadline,
+                max_lifetime: config.max_lifetime,
+                addfile_sources: config.addfile_sources.clone(),
+                public_base: config.public_base(),
+            },
+        )?;
+        let ui = Arc::new(Ui::new(api.clone(), config.security.tls.is_some())?);
         Ok(AppState {
-            book: Arc::new(vcds_store::ReservationBook::open(
-                store.clone(),
-                config.site_config.clone(),
-                &config.pnodes,
-            )?),
-            kickstarts: kickstart::Kickstarts::open(store.clone(), config.roll_roots.clone())?,
-            registry: Registry::open(store)?,
-            notifier: Notifier::start()?,
-            events: events::EventLog::default(),
-            ui: ui::Sessions::new(config.security.tls.is_some())?,
-            site: config.site.clone(),
-            limits: vcds_xml::Limits {
-                max_bytes: config.max_body,
-                ..vcds_xml::Limits::default()
-            },
-            max_body: config.max_body,
-            body_deadline: config.body_deadline,
-            max_lifetime: config.max_lifetime,
+            manager,
+            api,
+            ui,
             security,
-            sweeper: tokio::sync::Notify::new(),
-            endpoints: Endpoints {
-                base: match &config.public_url {
-                    Some(url) => url.as_str().trim_end_matches('/').to_string(),
-                    None => format!(
-                        "{}://{}",
-                        if config.security.tls.is_some() {
-                            "https"
-                        } else {
-                            "http"
-                        },
-                        config.listen
-                    ),
-                },
-            },
-            executor: config.executor.clone(),
-            addfile_sources: config.addfile_sources.clone(),
-            monitoring: monitoring::Monitoring::new(config.monitor.clone()),
-            metrics: metrics::Metrics::default(),
+            kickstarts,
+            local,
         })
     }
-}
 
-/// Routes of the service, for the server and for in-process tests. Every route is behind
-/// [`security::gate`], which finds the caller (or denies) before any handler runs.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("")
-            .wrap(from_fn(security::gate))
-            .configure(service_routes),
-    );
-}
-
-fn service_routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(ui::routes);
-    cfg.route("/wsrf/services/{endpoint}", web::post().to(http::soap))
-        .route("/wsrf/services/{endpoint}", web::get().to(http::wsdl))
-        .route("/wsdl/{path:.*}", web::get().to(http::wsdl_file))
-        .route("/schemas/{path:.*}", web::get().to(http::schema_file))
-        .configure(install_routes)
-        .route("/admin/rolls", web::get().to(kickstart::list_rolls))
-        .route("/admin/rolls", web::post().to(kickstart::add_roll))
-        .route(
-            "/admin/rolls/{name}",
-            web::delete().to(kickstart::remove_roll),
-        )
-        .route(
-            "/admin/clusters/{cluster}/rolls",
-            web::put().to(kickstart::enable_rolls),
-        )
-        .route("/admin/pnodes", web::get().to(reservation::list_pnodes))
-        .route(
-            "/admin/pnodes/{name}/state",
-            web::put().to(reservation::set_pnode_state),
-        )
-        .route(
-            "/admin/reservations",
-            web::get().to(reservation::list_reservations),
-        )
-        .route("/metrics", web::get().to(metrics::metrics))
-        .route("/admin/hosts", web::post().to(kickstart::register_host))
-        .route(
-            "/admin/hosts/{name}",
-            web::delete().to(kickstart::remove_host),
-        );
-}
-
-/// What installing nodes call: their kickstart and their progress reports.
-fn install_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/install/sbin/kickstart.cgi",
-        web::get().to(kickstart::kickstart_cgi),
-    )
-    .route("/install/progress", web::get().to(kickstart::progress))
-    .route("/install/progress", web::post().to(kickstart::progress));
+    /// Every route of the service, each behind [`security::gate`], which finds the caller (or
+    /// denies) before any handler runs; for the server and for in-process tests.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(web::Data::from(self.api.clone()))
+            .app_data(web::Data::from(self.ui.clone()))
+            .app_data(web::Data::from(self.security.clone()))
+            .app_data(web::Data::from(self.kickstarts.clone()))
+            .service(
+                web::scope("")
+                    .wrap(from_fn(security::gate))
+                    .configure(vcds_ui::routes)
+                    .configure(vcds_api::routes)
+                    .configure(vcds_install::http::install_routes)
+                    .configure(vcds_install::http::admin_routes),
+            );
+    }
 }
 
 /// A started server: its state, the addresses it listens on, and the server future (await it
@@ -271,9 +222,10 @@ pub struct Started {
     pub server: actix_web::dev::Server,
 }
 
-/// Opens the state, destroys resources whose termination time passed while the service was
-/// down, starts the sweeper and the simulated site, and binds: plain HTTP, or mutual TLS with
-/// each connection's principal found once at the handshake.
+/// Opens the state, adds the configured rolls, starts the manager's singletons (which first
+/// destroy what passed its termination time while the service was down, and carry on what
+/// the last run left half-way), and binds: plain HTTP, or mutual TLS with each connection's
+/// principal found once at the handshake.
 pub async fn start(config: Config) -> Result<Started, StartError> {
     security::check_listen(&config.listen, &config.security)?;
     let state = web::Data::new(AppState::open(&config)?);
@@ -282,21 +234,13 @@ pub async fn start(config: Config) -> Result<Started, StartError> {
             tracing::info!(path, "roll added at start");
         }
     }
-    let swept = lifecycle::sweep(&state).await?;
-    if swept > 0 {
-        tracing::info!(
-            swept,
-            "resources past their termination time destroyed at start"
-        );
+    if let Some(local) = &state.local {
+        local.prepare_boot_files()?;
     }
-    actix_rt::spawn(lifecycle::run_sweeper(state.clone().into_inner()));
-    let shared = state.clone().into_inner();
-    shared.executor.resume_all(&shared);
-    actix_rt::spawn(site::run_clock(shared.clone()));
-    monitoring::run_poller(&shared)?;
+    state.manager.start().await?;
     let data = state.clone();
-    let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes))
-        // Slow senders are cut off: heads here, SOAP bodies in `http::soap`.
+    let mut server = HttpServer::new(move || App::new().configure(|c| data.configure(c)))
+        // Slow senders are cut off: heads here, SOAP bodies in `vcds_api::http::soap`.
         .client_request_timeout(config.head_deadline);
     if config.workers > 0 {
         server = server.workers(config.workers);
@@ -313,8 +257,8 @@ pub async fn start(config: Config) -> Result<Started, StartError> {
         _ => server.bind(&config.listen).map_err(bind_error)?,
     };
     let addrs = server.addrs();
-    if let site::Executor::Local(local) = &state.executor {
-        actix_rt::spawn(install_server(state.clone(), local.config())?);
+    if let Some(local) = &state.local {
+        actix_rt::spawn(install_server(state.kickstarts.clone(), local.config())?);
     }
     let scheme = if state.security.secure() {
         "https"
@@ -322,7 +266,7 @@ pub async fn start(config: Config) -> Result<Started, StartError> {
         "http"
     };
     for addr in &addrs {
-        tracing::info!(%addr, scheme, site = %config.site, "vcds listening: POST /wsrf/services/Portal, GET /wsrf/services/Portal?wsdl");
+        tracing::info!(%addr, scheme, site = %config.site_name, "vcds listening: POST /wsrf/services/Portal, GET /wsrf/services/Portal?wsdl");
     }
     Ok(Started {
         state,
@@ -336,8 +280,8 @@ pub async fn start(config: Config) -> Result<Started, StartError> {
 /// recognise hosts by their registered MAC, and the installer's boot files; nothing else of the
 /// service is reachable there.
 fn install_server(
-    state: web::Data<AppState>,
-    local: &local_site::LocalConfig,
+    kickstarts: Arc<Kickstarts>,
+    local: &LocalConfig,
 ) -> Result<actix_web::dev::Server, StartError> {
     let addr = SocketAddr::from((vcds_site::local::MANAGER_IP, local.install_port));
     let listener = vcds_site::local::bind_tcp_in(&local.site.outside_netns, addr).map_err(|e| {
@@ -347,13 +291,14 @@ fn install_server(
         }
     })?;
     tracing::info!(%addr, netns = %local.site.outside_netns, "install listener: GET /install/sbin/kickstart.cgi, /install/progress, /install/boot/");
-    let local = web::Data::new(local.clone());
+    let kickstarts = web::Data::from(kickstarts);
+    let boot = web::Data::new(local.boot_files());
     Ok(HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
-            .app_data(local.clone())
-            .configure(install_routes)
-            .route("/install/boot/{file}", web::get().to(local_site::boot_file))
+            .app_data(kickstarts.clone())
+            .app_data(boot.clone())
+            .configure(vcds_install::http::install_routes)
+            .configure(vcds_install::http::boot_routes)
     })
     .workers(1)
     .listen(listener)?
@@ -364,9 +309,4 @@ fn install_server(
 pub async fn serve(config: Config) -> Result<(), StartError> {
     start(config).await?.server.await?;
     Ok(())
-}
-
-/// For tests that need the state shared with an in-process server.
-pub fn shared(state: AppState) -> Arc<AppState> {
-    Arc::new(state)
 }

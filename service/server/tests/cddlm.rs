@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use actix_web::{test, web};
 use base64::Engine as _;
-use vcds_server::site::{Executor, Simulated};
+use vcds_manager::sim::Simulated;
+use vcds_server::Site;
 use vcds_server::{AppState, Config};
 
 const API: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02";
@@ -30,7 +31,7 @@ fn config(dir: &tempfile::TempDir, step: Duration) -> Config {
         "127.0.0.1:0",
         format!("sqlite://{}", dir.path().join("vcds.db").display()),
     );
-    c.executor = Executor::Simulated(Simulated {
+    c.site = Site::Simulated(Simulated {
         step,
         ..Simulated::default()
     });
@@ -487,7 +488,7 @@ async fn added_files_are_checked_and_initialize_by_reference() {
     assert_eq!(r.fault_detail(), "BadArgumentFault");
     let r = system(&app, &id, "AddFile", &add_file("empty", "")).await;
     assert_eq!(r.fault_detail(), "BadArgumentFault");
-    let big = "x".repeat(vcds_server::system::MAX_FILE_BYTES + 1);
+    let big = "x".repeat(vcds_manager::MAX_FILE_BYTES + 1);
     let r = system(&app, &id, "AddFile", &add_file("big", &big)).await;
     assert_eq!(r.fault_detail(), "BadArgumentFault");
 
@@ -504,7 +505,7 @@ async fn added_files_are_checked_and_initialize_by_reference() {
     // Validate-only resolves and checks, and changes nothing.
     let validate = format!(
         "<api:options><api:option api:name=\"{}\" api:mustUnderstand=\"true\"/></api:options>",
-        vcds_server::system::VALIDATE_ONLY
+        vcds_api::cddlm::VALIDATE_ONLY
     );
     system(
         &app,
@@ -563,7 +564,7 @@ async fn the_lifecycle_survives_a_restart() {
     assert_eq!(phase_of(&app, &id).await.as_deref(), Some("provisioning"));
     // The timeline the first run left half-way carries on.
     let shared = state.clone().into_inner();
-    shared.executor.resume_all(&shared);
+    shared.manager.resume_all().await;
     wait_for_phase(&app, &id, "ready").await;
     assert!(property(&app, &id, "api:StartedTime")
         .await
@@ -590,14 +591,11 @@ async fn the_lifecycle_survives_a_restart() {
 #[actix_web::test]
 async fn systems_stored_before_the_cddlm_operations_still_load() {
     let old = r#"{"kind":"system","props":[]}"#;
-    let state: vcds_server::registry::State = serde_json::from_str(old).unwrap();
-    let vcds_server::registry::State::System { deployment, .. } = state else {
+    let state: vcds_model::State = serde_json::from_str(old).unwrap();
+    let vcds_model::State::System { deployment, .. } = state else {
         panic!("not a system");
     };
-    assert_eq!(
-        deployment.lifecycle,
-        vcds_server::registry::Lifecycle::Instantiated
-    );
+    assert_eq!(deployment.lifecycle, vcds_model::Lifecycle::Instantiated);
     assert_eq!(deployment.phase, None);
 }
 
@@ -952,8 +950,8 @@ async fn the_clock_deploys_at_the_start_and_takes_down_at_the_end_across_a_resta
     actix_rt::time::sleep(Duration::from_millis(2500)).await;
     let state = web::Data::new(AppState::open(&cfg).unwrap());
     let shared = state.clone().into_inner();
-    shared.executor.resume_all(&shared);
-    actix_rt::spawn(vcds_server::site::run_clock(shared.clone()));
+    shared.manager.resume_all().await;
+    actix_rt::spawn(shared.manager.clone().run_clock());
     let app = app!(state);
     // The start passed while the service was down: the clock deploys at once.
     wait_for_phase(&app, &id, "ready").await;
@@ -970,7 +968,10 @@ async fn the_clock_deploys_at_the_start_and_takes_down_at_the_end_across_a_resta
     assert_eq!(states, ["up", "up"]);
     assert_eq!(reservations(&app).await.len(), 1);
     // The clock as of the end takes the cluster down and releases the reservation.
-    let next = vcds_server::site::tick(&shared, start + chrono::Duration::minutes(59)).await;
+    let next = shared
+        .manager
+        .tick(start + chrono::Duration::minutes(59))
+        .await;
     assert_eq!(
         next.map(|t| t.timestamp()),
         Some((start + chrono::Duration::hours(1)).timestamp())
@@ -980,7 +981,10 @@ async fn the_clock_deploys_at_the_start_and_takes_down_at_the_end_across_a_resta
         Some("ready"),
         "not before its end"
     );
-    vcds_server::site::tick(&shared, start + chrono::Duration::hours(1)).await;
+    shared
+        .manager
+        .tick(start + chrono::Duration::hours(1))
+        .await;
     wait_for_phase(&app, &id, "released").await;
     assert_eq!(state_of(&app, &id).await, "TerminatedState");
     assert!(reservations(&app).await.is_empty());
@@ -991,7 +995,7 @@ async fn the_clock_deploys_at_the_start_and_takes_down_at_the_end_across_a_resta
 async fn an_injected_failure_fails_the_cluster_releases_its_reservation_and_ping_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = site_config(&dir, Duration::from_millis(20));
-    cfg.executor = Executor::Simulated(Simulated {
+    cfg.site = Site::Simulated(Simulated {
         step: Duration::from_millis(20),
         failures: vec!["installing:1.0".parse().unwrap()],
         ..Simulated::default()
@@ -1103,9 +1107,9 @@ async fn add_file_fetches_only_from_allowed_sources() {
     let mut cfg = site_config(&dir, Duration::from_secs(60));
     let file_source = format!("file://{}/", allowed.display());
     cfg.addfile_sources = vec![
-        vcds_server::fetch::parse_source(&file_source).unwrap(),
-        vcds_server::fetch::parse_source(&http).unwrap(),
-        vcds_server::fetch::parse_source(&missing).unwrap(),
+        vcds_api::fetch::parse_source(&file_source).unwrap(),
+        vcds_api::fetch::parse_source(&http).unwrap(),
+        vcds_api::fetch::parse_source(&missing).unwrap(),
     ];
     let state = web::Data::new(AppState::open(&cfg).unwrap());
     let app = app!(state);
@@ -1252,8 +1256,8 @@ async fn background_eprs_use_the_public_url() {
     let mut cfg = config(&dir, Duration::from_secs(60));
     cfg.public_url = Some("https://vcds.example.org:8443/".parse().unwrap());
     let state = AppState::open(&cfg).unwrap();
-    let portal = state.registry.get("portal").unwrap();
-    let epr = state.endpoints.of(&portal);
+    let portal = state.manager.registry().get("portal").unwrap();
+    let epr = state.api.endpoints.of(&portal);
     assert_eq!(
         epr.address,
         "https://vcds.example.org:8443/wsrf/services/Portal"

@@ -566,7 +566,7 @@ fn envelope_cases(ids: &Ids) -> Vec<Case> {
         format!("<s:Envelope xmlns:s=\"{ns}\" xmlns:wsa=\"{WSA}\"><s:Header>{header}</s:Header><s:Body>{body}</s:Body></s:Envelope>")
     };
     let action = format!("<wsa:Action>{GRP}</wsa:Action>");
-    let create_action = format!("<wsa:Action>{}</wsa:Action>", vcds_server::ops::CREATE);
+    let create_action = format!("<wsa:Action>{}</wsa:Action>", vcds_api::ops::CREATE);
     let soap = |name: &str, endpoint: &str, text: String, expect: Expect| {
         case(name, soap_wire(v, endpoint, text.as_bytes()), expect)
     };
@@ -697,7 +697,7 @@ fn envelope_cases(ids: &Ids) -> Vec<Case> {
         soap(
             "Create at the System endpoint",
             "System",
-            envelope(S11, vcds_server::ops::CREATE, Some(&ids.system), &ops::create_body()),
+            envelope(S11, vcds_api::ops::CREATE, Some(&ids.system), &ops::create_body()),
             fault(500, "BaseFault", None, "does not support action"),
         ),
         soap(
@@ -1400,7 +1400,7 @@ async fn hostile_corpus() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("vcds.db").display());
     let mut config = vcds_server::Config::new("127.0.0.1:0", db.clone());
-    config.executor = vcds_server::site::Executor::Simulated(vcds_server::site::Simulated {
+    config.site = vcds_server::Site::Simulated(vcds_manager::sim::Simulated {
         step: Duration::from_secs(3600),
         ..Default::default()
     });
@@ -1409,7 +1409,7 @@ async fn hostile_corpus() {
     std::fs::write(files.join("ok.cdl"), "<x/>").unwrap();
     std::os::unix::fs::symlink("/etc/passwd", files.join("passwd")).unwrap();
     let source = format!("file://{}/", files.display());
-    config.addfile_sources = vec![vcds_server::fetch::parse_source(&source).unwrap()];
+    config.addfile_sources = vec![vcds_api::fetch::parse_source(&source).unwrap()];
     config.body_deadline = Duration::from_secs(1);
     config.head_deadline = Duration::from_secs(1);
     config.workers = 2;
@@ -1427,7 +1427,7 @@ async fn hostile_corpus() {
             &Op {
                 name: "Create",
                 endpoint: "Portal",
-                action: vcds_server::ops::CREATE.to_string(),
+                action: vcds_api::ops::CREATE.to_string(),
                 body: ops::create_body(),
             },
             None,
@@ -1474,7 +1474,7 @@ async fn hostile_corpus() {
     let total = cases.len();
     assert!(total >= 200, "only {total} hostile cases");
 
-    let snapshot = |state: &vcds_server::AppState| state.registry.select(|_| true);
+    let snapshot = |state: &vcds_server::AppState| state.manager.registry().select(|_| true);
     let before = snapshot(&state);
     let rows_before = vcds_store::Store::open(&db)
         .unwrap()
@@ -1583,12 +1583,7 @@ async fn injection_looking_values_are_plain_data() {
         format!("sqlite://{}", dir.path().join("vcds.db").display()),
     );
     let state = web::Data::new(vcds_server::AppState::open(&config).unwrap());
-    let app = test::init_service(
-        App::new()
-            .app_data(state.clone())
-            .configure(vcds_server::routes),
-    )
-    .await;
+    let app = test::init_service(App::new().configure(|c| state.configure(c))).await;
     let call = |resource: Option<String>, action: &str, body: String| {
         let endpoint = if resource.is_some() {
             "System"
@@ -1597,7 +1592,7 @@ async fn injection_looking_values_are_plain_data() {
         };
         (endpoint, envelope(S11, action, resource.as_deref(), &body))
     };
-    let (endpoint, text) = call(None, vcds_server::ops::CREATE, ops::create_body());
+    let (endpoint, text) = call(None, vcds_api::ops::CREATE, ops::create_body());
     let id = post(&app, endpoint, "text/xml", text)
         .await
         .ok()
@@ -1633,5 +1628,5 @@ async fn injection_looking_values_are_plain_data() {
     // The table the SQL named is still there: a restart loads the System back.
     drop(app);
     let reopened = vcds_server::AppState::open(&config).unwrap();
-    assert!(reopened.registry.get(&id).is_some());
+    assert!(reopened.manager.registry().get(&id).is_some());
 }

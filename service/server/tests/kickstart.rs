@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use actix_web::{test, web, App};
-use vcds_server::kickstart::InstallState;
-use vcds_server::{routes, AppState, Config};
+use vcds_install::InstallState;
+use vcds_server::{AppState, Config};
 
 const ADMIN: &str = "127.0.0.1:50000";
 const NODE: &str = "10.1.0.11:40000";
@@ -54,7 +54,7 @@ struct Reply {
 
 macro_rules! app {
     ($state:expr) => {
-        test::init_service(App::new().app_data($state.clone()).configure(routes)).await
+        test::init_service(App::new().configure(|c| $state.configure(c))).await
     };
 }
 

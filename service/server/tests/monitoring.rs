@@ -14,9 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{test, web};
+use vcds_manager::monitoring::{run_poller, MonitorConfig};
+use vcds_manager::sim::Simulated;
 use vcds_monitor::export::{agent_document, vm_cluster_name, PnodeSample, VmSample};
-use vcds_server::monitoring::{run_poller, MonitorConfig};
-use vcds_server::site::{Executor, Simulated};
+use vcds_server::Site;
 use vcds_server::{AppState, Config};
 
 fn system_action(op: &str) -> String {
@@ -31,11 +32,11 @@ fn config(dir: &tempfile::TempDir, monitor: MonitorConfig) -> Config {
         "127.0.0.1:0",
         format!("sqlite://{}", dir.path().join("vcds.db").display()),
     );
-    c.executor = Executor::Simulated(Simulated {
+    c.site = Site::Simulated(Simulated {
         step: Duration::from_millis(30),
         ..Simulated::default()
     });
-    c.pnodes = vcds_server::site::simulated_pnodes(20);
+    c.pnodes = vcds_manager::pnodes::simulated_pnodes(20);
     c.monitor = monitor;
     c
 }
@@ -43,7 +44,7 @@ fn config(dir: &tempfile::TempDir, monitor: MonitorConfig) -> Config {
 /// The app over a state whose poll loop runs.
 fn polled_state(dir: &tempfile::TempDir, monitor: MonitorConfig) -> web::Data<AppState> {
     let state = web::Data::new(AppState::open(&config(dir, monitor)).unwrap());
-    run_poller(&state.clone().into_inner()).unwrap();
+    run_poller(&state.manager).unwrap();
     state
 }
 
@@ -442,7 +443,7 @@ async fn a_garbage_or_dead_gmond_marks_its_nodes_stale_and_holds_up_nobody() {
     );
     // The hung and the refusing gmond cost one timeout per cycle, not one each, and never
     // more than a cycle's bound.
-    let figures = state.monitoring.figures();
+    let figures = state.manager.monitoring().figures();
     assert_eq!(
         (figures.endpoints, figures.endpoints_failed),
         (4, 2),
@@ -480,8 +481,8 @@ async fn a_garbage_or_dead_gmond_marks_its_nodes_stale_and_holds_up_nobody() {
             .all(|s| s == "running"),
         "{n}"
     );
-    let hosts = state.monitoring.host_summaries();
+    let hosts = state.manager.monitoring().host_summaries();
     let ok = hosts.iter().find(|h| h.name == "pnode-ok").unwrap();
     assert!(ok.is_up(), "{ok:?}");
-    assert_eq!(state.monitoring.endpoints()[3], other);
+    assert_eq!(state.manager.monitoring().endpoints()[3], other);
 }

@@ -103,7 +103,7 @@ async fn certificates_and_proxies_map_to_their_end_entity() {
     // Reads are not audited.
     assert!(records.iter().all(|r| r["action"] != "Ping"), "{records:?}");
     assert_eq!(
-        server.state.registry.get(&system).unwrap().owner,
+        server.state.manager.registry().get(&system).unwrap().owner,
         "alice",
         "the System belongs to the end-entity's account"
     );
@@ -116,8 +116,8 @@ async fn unmapped_callers_get_access_denied_and_nothing_else() {
     let addr = server.addr;
     let before = server.snapshot();
     let replies = blocking(move || {
-        let create = envelope(S11, vcds_server::ops::CREATE, None, &ops::create_body());
-        let create12 = envelope(S12, vcds_server::ops::CREATE, None, &ops::create_body());
+        let create = envelope(S11, vcds_api::ops::CREATE, None, &ops::create_body());
+        let create12 = envelope(S12, vcds_api::ops::CREATE, None, &ops::create_body());
         let soap11 = post_as(addr, "mallory.pem", "Portal", &create).unwrap();
         let soap12 = https(
             addr,
@@ -239,10 +239,25 @@ async fn authorization_matrix() {
     let alice_id = setup[0].1.clone();
     let bob_id = setup[1].1.clone();
     assert_eq!(
-        server.state.registry.get(&setup[0].2).unwrap().owner,
+        server
+            .state
+            .manager
+            .registry()
+            .get(&setup[0].2)
+            .unwrap()
+            .owner,
         "alice"
     );
-    assert_eq!(server.state.registry.get(&setup[1].2).unwrap().owner, "bob");
+    assert_eq!(
+        server
+            .state
+            .manager
+            .registry()
+            .get(&setup[1].2)
+            .unwrap()
+            .owner,
+        "bob"
+    );
 
     let checked = {
         let consumer = consumer.clone();
@@ -375,7 +390,7 @@ async fn authorization_matrix() {
         }
     }
     assert!(
-        server.state.registry.get(&alice_id).is_none(),
+        server.state.manager.registry().get(&alice_id).is_none(),
         "the admin destroyed it"
     );
     let admin_destroy = server
@@ -486,7 +501,7 @@ async fn plain_http_refuses_other_addresses_unless_told() {
     }
     // Secure mode's files are checked at start, with the path in the message.
     let mut bad = config("127.0.0.1:0", false);
-    bad.security.tls = Some(vcds_server::security::TlsFiles {
+    bad.security.tls = Some(vcds_api::security::TlsFiles {
         cert: file("server.pem"),
         key: file("server.key"),
         trust_roots: file("trust"),

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
-use vcds_server::ops::CREATE;
+use vcds_api::ops::CREATE;
 use vcds_server::{AppState, Config};
 
 fn config(dir: &tempfile::TempDir) -> Config {
@@ -71,7 +71,7 @@ async fn survive_restart(config: Config) {
     // The service is down while the termination time passes.
     std::thread::sleep(Duration::from_millis(1200));
     let state = web::Data::new(AppState::open(&config).unwrap());
-    assert_eq!(vcds_server::lifecycle::sweep(&state).await.unwrap(), 1);
+    assert_eq!(state.manager.sweep().await.unwrap(), 1);
     let app = app!(state);
     let r = call(
         &app,
@@ -102,9 +102,7 @@ async fn survive_restart(config: Config) {
 async fn the_sweeper_destroys_at_the_termination_time() {
     let dir = tempfile::tempdir().unwrap();
     let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
-    actix_rt::spawn(vcds_server::lifecycle::run_sweeper(
-        state.clone().into_inner(),
-    ));
+    actix_rt::spawn(state.manager.clone().run_sweeper());
     let app = app!(state);
     let id = create(&app).await;
     let r = call(
@@ -261,7 +259,7 @@ async fn a_dead_consumer_never_slows_requests() {
     }
     // Counted, not waited for: the updates never waited on delivery (each retry cycle alone takes seconds).
     assert!(start.elapsed() < Duration::from_secs(60));
-    let c = &state.notifier.counters;
+    let c = &state.api.notifier.counters;
     let handed = c.delivered.load(std::sync::atomic::Ordering::Relaxed)
         + c.failed.load(std::sync::atomic::Ordering::Relaxed)
         + c.dropped.load(std::sync::atomic::Ordering::Relaxed);
@@ -282,7 +280,7 @@ async fn hostile_input_gets_sender_faults_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
     let app = app!(state);
-    let before = state.registry.select(|_| true).len();
+    let before = state.manager.registry().select(|_| true).len();
     let deep = "<a>".repeat(10_000) + &"</a>".repeat(10_000);
     let cases: Vec<(&str, String, &str)> = vec![
         (
@@ -340,7 +338,7 @@ async fn hostile_input_gets_sender_faults_and_changes_nothing() {
     assert_eq!(r.status, 400);
     assert!(r.text.contains("s:Sender"), "{}", r.text);
     assert_eq!(
-        state.registry.select(|_| true).len(),
+        state.manager.registry().select(|_| true).len(),
         before,
         "nothing created"
     );

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use actix_web::cookie::Cookie;
 use actix_web::{test, web};
 use openssl::ssl::SslVersion;
-use vcds_server::registry::{Lifecycle, Phase, Resource, State};
+use vcds_model::{Lifecycle, Phase, Resource, State};
 use vcds_server::{AppState, Config};
 
 const SYSTEM: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/SystemEPR/";
@@ -27,7 +27,7 @@ fn state(dir: &tempfile::TempDir, step: Duration) -> web::Data<AppState> {
         "127.0.0.1:0",
         format!("sqlite://{}", dir.path().join("vcds.db").display()),
     );
-    c.executor = vcds_server::site::Executor::Simulated(vcds_server::site::Simulated {
+    c.site = vcds_server::Site::Simulated(vcds_manager::sim::Simulated {
         step,
         ..Default::default()
     });
@@ -43,7 +43,7 @@ fn state(dir: &tempfile::TempDir, step: Duration) -> web::Data<AppState> {
 }
 
 fn deployment(state: &AppState, id: &str) -> Option<(Lifecycle, Option<Phase>)> {
-    match &state.registry.get(id)?.state {
+    match &state.manager.registry().get(id)?.state {
         State::System { deployment, .. } => Some((deployment.lifecycle, deployment.phase)),
         _ => None,
     }
@@ -176,7 +176,8 @@ async fn post(
 /// Everything stored, for "nothing changed" checks.
 fn snapshot(state: &AppState) -> Vec<Resource> {
     state
-        .registry
+        .manager
+        .registry()
         .select(|_| true)
         .iter()
         .map(|r| (**r).clone())
@@ -221,10 +222,12 @@ async fn the_dashboard_and_cluster_page_show_pnodes_clusters_nodes_load_and_even
     // Two Ganglia polls of the P-nodes: a load now and a history to draw.
     let now = chrono::Utc::now().timestamp() as u64;
     state
-        .monitoring
+        .manager
+        .monitoring()
         .apply(vec![gmond(&[("pa", 0.5), ("pb", 1.0)])], now - 15);
     state
-        .monitoring
+        .manager
+        .monitoring()
         .apply(vec![gmond(&[("pa", 1.5), ("pb", 0.25)])], now);
 
     let page = get(&app, "/ui/", None).await;
@@ -374,7 +377,7 @@ async fn suspend_resume_extend_terminate_and_destroy_go_through_a_confirmation()
     assert_eq!(phase(&state, &id), Some(Phase::Ready));
 
     // Extend by 48 hours: the reservation's end and the termination time move.
-    let end_of = |state: &AppState| match &state.registry.get(&id).unwrap().state {
+    let end_of = |state: &AppState| match &state.manager.registry().get(&id).unwrap().state {
         State::System { deployment, .. } => deployment.allocation.as_ref().unwrap().window.end,
         _ => unreachable!(),
     };
@@ -390,7 +393,13 @@ async fn suspend_resume_extend_terminate_and_destroy_go_through_a_confirmation()
     let done = post(&app, &at("extend"), Some(&cookie), &extend, None).await;
     assert_eq!(done.status, 303, "{}", done.text);
     assert_eq!(end_of(&state), end + 48 * 3600);
-    let termination = state.registry.get(&id).unwrap().termination.unwrap();
+    let termination = state
+        .manager
+        .registry()
+        .get(&id)
+        .unwrap()
+        .termination
+        .unwrap();
     assert_eq!(termination.timestamp(), end + 48 * 3600);
 
     assert_eq!(
@@ -403,9 +412,9 @@ async fn suspend_resume_extend_terminate_and_destroy_go_through_a_confirmation()
     let gone = post(&app, &at("destroy"), Some(&cookie), &yes, None).await;
     assert_eq!(gone.status, 303);
     assert_eq!(gone.location.as_deref(), Some("/ui/"));
-    assert!(state.registry.get(&id).is_none());
+    assert!(state.manager.registry().get(&id).is_none());
     assert!(
-        state.events.recent(&id).is_empty(),
+        state.ui.events.recent(&id).is_empty(),
         "the event ring goes with the System"
     );
 
@@ -715,9 +724,9 @@ async fn users_see_and_act_on_their_own_clusters_and_admins_on_all() {
     })
     .await;
     let (alices, bobs) = before_and_after;
-    assert!(server.state.registry.get(&alices).is_none());
+    assert!(server.state.manager.registry().get(&alices).is_none());
     assert!(
-        server.state.registry.get(&bobs).is_some(),
+        server.state.manager.registry().get(&bobs).is_some(),
         "bob's cluster survived"
     );
     let audit = server.audit_records();

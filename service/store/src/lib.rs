@@ -3,12 +3,13 @@
 //! diesel, on SQLite (the embedded default, bundled) or PostgreSQL (chosen by URL). Migrations
 //! are embedded and applied on open.
 //!
-//! Calls block; the server runs them on its blocking pool, never on an API worker.
+//! Calls block; async callers run them through [`blocking::run`], never on an API worker.
 
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+pub mod blocking;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -182,7 +182,7 @@ struct ServeArgs {
     /// Inject failures: PHASE:RATE fails that share of deployments at provisioning or
     /// installing (e.g. --sim-failure installing:0.1); repeatable.
     #[arg(long = "sim-failure", value_name = "PHASE:RATE")]
-    sim_failures: Vec<vcds_server::site::InjectedFailure>,
+    sim_failures: Vec<vcds_manager::sim::InjectedFailure>,
     /// A directory whose roll directories admins may add by path, from the service's host:
     /// `curl -X POST 'http://127.0.0.1:8080/admin/rolls?path=DIR/vcds-base'` (a roll archive
     /// is added by uploading it as the request body instead); repeatable.
@@ -194,7 +194,7 @@ struct ServeArgs {
     rolls: Vec<String>,
     /// A source AddFile may fetch `api:uri` files from: a `file:///DIR/` or `http://HOST/PATH/`
     /// URL ending in '/'; repeatable. Without one, AddFile takes only inline data.
-    #[arg(long = "addfile-from", value_name = "URL", value_parser = vcds_server::fetch::parse_source)]
+    #[arg(long = "addfile-from", value_name = "URL", value_parser = vcds_api::fetch::parse_source)]
     addfile_sources: Vec<url::Url>,
     /// The service's address as clients reach it (e.g. https://vcds.example.org:8443), used in
     /// the EPRs of notifications no request causes (termination at its time, the reservation
@@ -286,8 +286,8 @@ impl LocalArgs {
     }
 
     /// Bootstraps the site (namespaces, agents) and configures the executor.
-    fn executor(&self, data_dir: &std::path::Path) -> anyhow::Result<vcds_server::site::Executor> {
-        use vcds_server::local_site::{BootMode, LocalConfig, LocalExecutor, NodeImage};
+    fn site(&self, data_dir: &std::path::Path) -> anyhow::Result<vcds_server::Site> {
+        use vcds_local::{BootMode, LocalConfig, NodeImage};
         if !nix::unistd::geteuid().is_root() {
             anyhow::bail!(
                 "the local site builds P-node namespaces, bridges, VXLAN links, GW-nodes and QEMU \
@@ -315,7 +315,7 @@ impl LocalArgs {
         }
         let site = vcds_site::local::LocalSite::bootstrap(&self.site_config(data_dir)?)
             .context("cannot set up the local site")?;
-        let local = LocalExecutor::new(LocalConfig {
+        Ok(vcds_server::Site::Local(LocalConfig {
             site,
             boot: match self.boot {
                 BootArg::Direct => BootMode::Direct,
@@ -330,13 +330,7 @@ impl LocalArgs {
             vm_memory_mib: self.vm_memory_mib,
             install_timeout: std::time::Duration::from_secs(self.install_timeout_secs),
             install_port: self.install_port,
-        });
-        local
-            .prepare_tftp()
-            .context("cannot prepare the TFTP root")?;
-        Ok(vcds_server::site::Executor::Local(std::sync::Arc::new(
-            local,
-        )))
+        }))
     }
 }
 
@@ -431,9 +425,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .db
         .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("vcds.db").display()));
     let mut config = vcds_server::Config::new(args.listen, db);
-    config.site = args.site.name().to_string();
+    config.site_name = args.site.name().to_string();
     if args.site == SiteKind::Sim {
-        config.pnodes = vcds_server::site::simulated_pnodes(args.sim_pnodes);
+        config.pnodes = vcds_manager::pnodes::simulated_pnodes(args.sim_pnodes);
     }
     if let Some(path) = &args.site_config {
         let text = std::fs::read_to_string(path)
@@ -449,24 +443,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.public_url = args.public_url;
     config.roll_roots = args.roll_roots;
     config.rolls = args.rolls;
-    config.executor = match args.site {
-        SiteKind::Sim => vcds_server::site::Executor::Simulated(vcds_server::site::Simulated {
+    config.site = match args.site {
+        SiteKind::Sim => vcds_server::Site::Simulated(vcds_manager::sim::Simulated {
             step: std::time::Duration::from_millis(args.sim_step_ms),
             failures: args.sim_failures,
             seed: args.sim_seed,
         }),
-        SiteKind::Local => args.local.executor(&args.data_dir)?,
+        SiteKind::Local => args.local.site(&args.data_dir)?,
     };
     config.max_body = args.max_body;
     config.max_lifetime = chrono::Duration::days(args.max_lifetime_days);
     config.workers = args.workers;
-    config.monitor = vcds_server::monitoring::MonitorConfig {
+    config.monitor = vcds_manager::MonitorConfig {
         gmond: args.gmond,
         interval: std::time::Duration::from_millis(args.monitor_interval_ms.max(100)),
         simulate: args.site == SiteKind::Sim,
         ..Default::default()
     };
-    config.security = vcds_server::security::SecurityConfig {
+    config.security = vcds_api::security::SecurityConfig {
         tls: match (
             args.tls_cert,
             args.tls_key,
@@ -474,7 +468,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.grid_mapfile,
         ) {
             (Some(cert), Some(key), Some(trust_roots), Some(grid_mapfile)) => {
-                Some(vcds_server::security::TlsFiles {
+                Some(vcds_api::security::TlsFiles {
                     cert,
                     key,
                     trust_roots,

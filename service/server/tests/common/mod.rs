@@ -178,7 +178,7 @@ pub async fn create(app: &impl Svc) -> String {
     let r = call(
         app,
         "Portal",
-        vcds_server::ops::CREATE,
+        vcds_api::ops::CREATE,
         None,
         &ops::create_body(),
     )
@@ -191,11 +191,7 @@ pub async fn create(app: &impl Svc) -> String {
 #[macro_export]
 macro_rules! app {
     ($state:expr) => {
-        actix_web::test::init_service(
-            actix_web::App::new()
-                .app_data($state.clone())
-                .configure(vcds_server::routes),
-        )
-        .await
+        actix_web::test::init_service(actix_web::App::new().configure(|c| $state.configure(c)))
+            .await
     };
 }

@@ -193,7 +193,7 @@ pub fn lookup_system(id: &str) -> Op {
     op(
         "LookupSystem",
         "Portal",
-        vcds_server::ops::LOOKUP_SYSTEM,
+        vcds_api::ops::LOOKUP_SYSTEM,
         format!("<api:lookupSystemRequest xmlns:api=\"{API}\"><api:ResourceId>{id}</api:ResourceId></api:lookupSystemRequest>"),
     )
 }

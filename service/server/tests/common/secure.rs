@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use actix_web::web;
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVersion};
-use vcds_server::security::{SecurityConfig, TlsFiles};
+use vcds_api::security::{SecurityConfig, TlsFiles};
 use vcds_server::{AppState, Config};
 
 use super::ops::Op;
@@ -79,7 +79,7 @@ impl Secure {
             format!("sqlite://{}", dir.path().join("vcds.db").display()),
         );
         // The simulated site must not move Systems while a test compares states.
-        config.executor = vcds_server::site::Executor::Simulated(vcds_server::site::Simulated {
+        config.site = vcds_server::Site::Simulated(vcds_manager::sim::Simulated {
             step: Duration::from_secs(3600),
             ..Default::default()
         });
@@ -118,9 +118,10 @@ impl Secure {
     }
 
     /// Every stored resource, for "nothing changed" checks.
-    pub fn snapshot(&self) -> Vec<vcds_server::registry::Resource> {
+    pub fn snapshot(&self) -> Vec<vcds_model::Resource> {
         self.state
-            .registry
+            .manager
+            .registry()
             .select(|_| true)
             .iter()
             .map(|r| (**r).clone())
@@ -235,7 +236,7 @@ pub fn create_as(addr: SocketAddr, credential: &str) -> String {
     let op = Op {
         name: "Create",
         endpoint: "Portal",
-        action: vcds_server::ops::CREATE.to_string(),
+        action: vcds_api::ops::CREATE.to_string(),
         body: super::ops::create_body(),
     };
     call_as(addr, credential, &op, None)

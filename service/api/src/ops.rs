@@ -1,0 +1,600 @@
+//! The operations of the three endpoints. Each takes a parsed request and gives the reply body.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use roxmltree::Node;
+use vcds_soap::ns;
+use vcds_wsrf::{actions, lifetime, query, rp, topic, xsd_datetime, Epr, RpDocument};
+use vcds_xml::QName;
+
+use vcds_manager::{Manager, PropertyChange};
+use vcds_model::{Deployment, Resource, State, StoredProperty, SubscriptionState, PORTAL_ID};
+
+use crate::cddlm as system;
+use crate::faults::OpError;
+use crate::kinds::{self, q, Endpoint, Endpoints, API, RESOURCE_ID, VCDS};
+use crate::security::{Principal, Scope};
+use crate::xml::Element;
+use crate::Api;
+
+pub const CREATE: &str =
+    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/CreateRequest";
+pub const LOOKUP_SYSTEM: &str =
+    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/LookupSystemRequest";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    GetDocument,
+    Get,
+    GetMultiple,
+    Query,
+    Set,
+    Destroy,
+    SetTerminationTime,
+    Subscribe,
+    Renew,
+    Unsubscribe,
+    Create,
+    LookupSystem,
+    Initialize,
+    AddFile,
+    Run,
+    Terminate,
+    Ping,
+    Resolve,
+    Suspend,
+    Resume,
+}
+
+impl Operation {
+    /// The operation an action names at an endpoint, and the body element it expects.
+    pub fn route(endpoint: Endpoint, action: &str) -> Option<(Operation, QName)> {
+        use Endpoint::*;
+        use Operation::*;
+        let (op, ns_uri, local, at): (Operation, &str, &str, &[Endpoint]) = match action {
+            actions::GET_RP_DOCUMENT => (
+                GetDocument,
+                ns::WSRF_RP,
+                "GetResourcePropertyDocument",
+                &[Portal, System, Subscription],
+            ),
+            actions::GET_RP => (
+                Get,
+                ns::WSRF_RP,
+                "GetResourceProperty",
+                &[Portal, System, Subscription],
+            ),
+            actions::GET_MULTIPLE_RP => (
+                GetMultiple,
+                ns::WSRF_RP,
+                "GetMultipleResourceProperties",
+                &[Portal, System, Subscription],
+            ),
+            actions::QUERY_RP => (
+                Query,
+                ns::WSRF_RP,
+                "QueryResourceProperties",
+                &[Portal, System, Subscription],
+            ),
+            actions::SET_RP => (Set, ns::WSRF_RP, "SetResourceProperties", &[System]),
+            actions::DESTROY => (Destroy, ns::WSRF_RL, "Destroy", &[System, Subscription]),
+            actions::SET_TERMINATION_TIME => (
+                SetTerminationTime,
+                ns::WSRF_RL,
+                "SetTerminationTime",
+                &[System],
+            ),
+            actions::SUBSCRIBE => (Subscribe, ns::WSNT, "Subscribe", &[Portal, System]),
+            actions::RENEW => (Renew, ns::WSNT, "Renew", &[Subscription]),
+            actions::UNSUBSCRIBE => (Unsubscribe, ns::WSNT, "Unsubscribe", &[Subscription]),
+            CREATE => (Create, API, "createRequest", &[Portal]),
+            LOOKUP_SYSTEM => (LookupSystem, API, "lookupSystemRequest", &[Portal]),
+            system::INITIALIZE => (Initialize, API, "initializeRequest", &[System]),
+            system::ADD_FILE => (AddFile, API, "addFileRequest", &[System]),
+            system::RUN => (Run, API, "runRequest", &[System]),
+            system::TERMINATE => (Terminate, API, "terminateRequest", &[System]),
+            system::PING => (Ping, API, "pingRequest", &[System]),
+            system::RESOLVE => (Resolve, API, "resolveRequest", &[System]),
+            system::SUSPEND => (Suspend, VCDS, "suspendRequest", &[System]),
+            system::RESUME => (Resume, VCDS, "resumeRequest", &[System]),
+            _ => return None,
+        };
+        at.contains(&endpoint).then(|| (op, q(ns_uri, local)))
+    }
+
+    /// The operation's name in the WSDL, for logs and the audit log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::GetDocument => "GetResourcePropertyDocument",
+            Operation::Get => "GetResourceProperty",
+            Operation::GetMultiple => "GetMultipleResourceProperties",
+            Operation::Query => "QueryResourceProperties",
+            Operation::Set => "SetResourceProperties",
+            Operation::Destroy => "Destroy",
+            Operation::SetTerminationTime => "SetTerminationTime",
+            Operation::Subscribe => "Subscribe",
+            Operation::Renew => "Renew",
+            Operation::Unsubscribe => "Unsubscribe",
+            Operation::Create => "Create",
+            Operation::LookupSystem => "LookupSystem",
+            Operation::Initialize => "Initialize",
+            Operation::AddFile => "AddFile",
+            Operation::Run => "Run",
+            Operation::Terminate => "Terminate",
+            Operation::Ping => "Ping",
+            Operation::Resolve => "Resolve",
+            Operation::Suspend => "Suspend",
+            Operation::Resume => "Resume",
+        }
+    }
+
+    pub fn mutates(self) -> bool {
+        !matches!(
+            self,
+            Operation::GetDocument
+                | Operation::Get
+                | Operation::GetMultiple
+                | Operation::Query
+                | Operation::LookupSystem
+                | Operation::Ping
+                | Operation::Resolve
+        )
+    }
+}
+
+/// What an operation works on.
+pub struct Request<'a, 'input> {
+    pub api: &'a Api,
+    /// EPRs in the reply: the address the caller used.
+    pub endpoints: Endpoints,
+    pub endpoint: Endpoint,
+    pub resource: Arc<Resource>,
+    pub body: Node<'a, 'input>,
+    /// Who asked; `ops::addressed` has checked that they may act on `resource`.
+    pub caller: &'a Principal,
+}
+
+/// An operation's reply body, and the resource it created, if any (for the audit log).
+#[derive(Debug)]
+pub struct Reply {
+    pub body: String,
+    pub created: Option<String>,
+}
+
+impl Request<'_, '_> {
+    pub fn manager(&self) -> &Manager {
+        &self.api.manager
+    }
+}
+
+fn rp_response(local: &str, inner: &str) -> String {
+    Element::new("wsrf-rp", ns::WSRF_RP, local)
+        .raw(inner)
+        .render()
+}
+
+fn rl_response(local: &str) -> Element {
+    Element::new("wsrf-rl", ns::WSRF_RL, local)
+}
+
+fn wsnt_response(local: &str) -> Element {
+    Element::new("wsnt", ns::WSNT, local)
+}
+
+pub(crate) fn text_of<'a>(n: Node<'a, '_>) -> &'a str {
+    n.text().unwrap_or("").trim()
+}
+
+pub(crate) fn child<'a, 'input>(
+    n: Node<'a, 'input>,
+    ns_uri: &str,
+    local: &str,
+) -> Option<Node<'a, 'input>> {
+    n.children().find(|c| c.has_tag_name((ns_uri, local)))
+}
+
+/// Runs `op`; returns the reply body.
+pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> {
+    let now = Utc::now();
+    let schema = req.endpoint.schema();
+    let scope = Scope::of(req.caller);
+    let document_of =
+        |doc| kinds::rp_document(doc, &req.resource, req.api, &req.endpoints, now, &scope);
+    let document = || document_of(RpDocument::default());
+    let body = match op {
+        Operation::GetDocument => Ok(rp_response(
+            "GetResourcePropertyDocumentResponse",
+            &document().render(schema),
+        )),
+        Operation::Get => {
+            let text = text_of(req.body);
+            let name = QName::resolve_in(text, req.body)
+                .ok_or_else(|| rp::RpError::BadQName(text.to_string()))?;
+            let doc = document_of(RpDocument::only(vec![name.clone()]));
+            Ok(rp_response(
+                "GetResourcePropertyResponse",
+                &doc.get(schema, &name)?.concat(),
+            ))
+        }
+        Operation::GetMultiple => {
+            let doc = document();
+            let mut out = String::new();
+            let names: Vec<Node<'_, '_>> = req
+                .body
+                .children()
+                .filter(|c| c.has_tag_name((ns::WSRF_RP, "ResourceProperty")))
+                .collect();
+            if names.is_empty() {
+                return Err(OpError::BadRequest(
+                    "GetMultipleResourceProperties names no ResourceProperty".to_string(),
+                ));
+            }
+            for n in names {
+                let text = text_of(n);
+                let name = QName::resolve_in(text, n)
+                    .ok_or_else(|| rp::RpError::BadQName(text.to_string()))?;
+                out.push_str(&doc.get(schema, &name)?.concat());
+            }
+            Ok(rp_response("GetMultipleResourcePropertiesResponse", &out))
+        }
+        Operation::Query => {
+            let expr = child(req.body, ns::WSRF_RP, "QueryExpression").ok_or_else(|| {
+                OpError::BadRequest("QueryResourceProperties has no QueryExpression".to_string())
+            })?;
+            let dialect = expr.attribute("Dialect").unwrap_or("").trim();
+            if dialect != query::XPATH_DIALECT {
+                return Err(query::QueryError::UnknownDialect(dialect.to_string()).into());
+            }
+            let namespaces: Vec<(String, String)> = expr
+                .namespaces()
+                .filter_map(|n| n.name().map(|p| (p.to_string(), n.uri().to_string())))
+                .collect();
+            let rendered = document().render(schema);
+            let result = query::evaluate(&rendered, text_of(expr), &namespaces)?;
+            Ok(rp_response("QueryResourcePropertiesResponse", &result))
+        }
+        Operation::Set => set_properties(&req, schema).await,
+        Operation::Destroy => {
+            req.manager()
+                .destroy(vec![req.resource.id.clone()], "destroyed on request")
+                .await?;
+            Ok(rl_response("DestroyResponse").render())
+        }
+        Operation::SetTerminationTime => {
+            let requested = lifetime::parse_set_termination_time(req.body)?;
+            let new = requested.resolve(now)?;
+            check_lifetime(req.api, now, new, OpError::TerminationRejected)?;
+            req.manager()
+                .set_termination_time(&req.resource.id, new)
+                .await?;
+            Ok(rl_response("SetTerminationTimeResponse")
+                .child(termination_element(
+                    "wsrf-rl",
+                    ns::WSRF_RL,
+                    "NewTerminationTime",
+                    new,
+                ))
+                .child(Element::leaf(
+                    "wsrf-rl",
+                    ns::WSRF_RL,
+                    "CurrentTime",
+                    &xsd_datetime(now),
+                ))
+                .render())
+        }
+        Operation::Subscribe => return subscribe(&req, now).await,
+        Operation::Renew => {
+            let tt = child(req.body, ns::WSNT, "TerminationTime").ok_or_else(|| {
+                OpError::TerminationUnacceptable("Renew carries no TerminationTime".to_string())
+            })?;
+            let nil = tt
+                .attribute((ns::XSI, "nil"))
+                .is_some_and(|v| matches!(v.trim(), "true" | "1"));
+            let requested = if nil {
+                lifetime::Requested::Never
+            } else {
+                lifetime::parse_absolute_or_relative(text_of(tt))
+                    .map_err(|e| OpError::TerminationUnacceptable(e.to_string()))?
+            };
+            let new = requested
+                .resolve(now)
+                .map_err(|e| OpError::TerminationUnacceptable(e.to_string()))?;
+            check_lifetime(req.api, now, new, OpError::TerminationUnacceptable)?;
+            if new.is_some_and(|t| t <= now) {
+                return Err(OpError::TerminationUnacceptable(
+                    "the requested termination time has passed".to_string(),
+                ));
+            }
+            req.manager()
+                .set_termination_time(&req.resource.id, new)
+                .await?;
+            Ok(wsnt_response("RenewResponse")
+                .child(termination_element(
+                    "wsnt",
+                    ns::WSNT,
+                    "TerminationTime",
+                    new,
+                ))
+                .child(Element::leaf(
+                    "wsnt",
+                    ns::WSNT,
+                    "CurrentTime",
+                    &xsd_datetime(now),
+                ))
+                .render())
+        }
+        Operation::Unsubscribe => {
+            req.manager()
+                .destroy(vec![req.resource.id.clone()], "unsubscribed")
+                .await?;
+            Ok(wsnt_response("UnsubscribeResponse").render())
+        }
+        Operation::Create => return create(&req, now).await,
+        Operation::LookupSystem => {
+            let id = child(req.body, API, "ResourceId")
+                .map(text_of)
+                .ok_or_else(|| {
+                    OpError::BadArgument("lookupSystemRequest has no api:ResourceId".into())
+                })?;
+            let system = req
+                .manager()
+                .registry()
+                .get(id)
+                .filter(|r| matches!(r.state, State::System { .. }) && scope.sees(r))
+                .ok_or_else(|| OpError::ResourceUnknown(id.to_string()))?;
+            Ok(req
+                .endpoints
+                .of(&system)
+                .element("api:lookupSystemResponse", &format!(" xmlns:api=\"{API}\"")))
+        }
+        Operation::Initialize => system::initialize(&req).await,
+        Operation::AddFile => system::add_file(&req).await,
+        Operation::Run => system::run(&req).await,
+        Operation::Terminate => system::terminate(&req).await,
+        Operation::Ping => system::ping(&req),
+        Operation::Resolve => system::resolve(&req),
+        Operation::Suspend => system::suspend(&req).await,
+        Operation::Resume => system::resume(&req).await,
+    };
+    body.map(|body| Reply {
+        body,
+        created: None,
+    })
+}
+
+/// Create: a new System, owned by the caller.
+async fn create(req: &Request<'_, '_>, now: chrono::DateTime<Utc>) -> Result<Reply, OpError> {
+    // api:hostname is the only argument (and ignored: one site per Portal).
+    if let Some(other) = req
+        .body
+        .children()
+        .find(|c| c.is_element() && !c.has_tag_name((API, "hostname")))
+    {
+        return Err(OpError::BadArgument(format!(
+            "createRequest takes only api:hostname, not {}",
+            other.tag_name().name()
+        )));
+    }
+    let system = Resource {
+        id: uuid::Uuid::new_v4().to_string(),
+        owner: req.caller.account.clone(),
+        created: now,
+        termination: None,
+        state: State::System {
+            props: Vec::new(),
+            deployment: Deployment::default(),
+        },
+    };
+    let system = req.manager().create(system).await?;
+    let epr = req.endpoints.of(&system);
+    Ok(Reply {
+        body: Element::new("api", API, "createResponse")
+            .declare("wsa", ns::WSA)
+            .child(Element::leaf("api", API, "ResourceId", &system.id))
+            .child(Element::new("api", API, "systemReference").raw(&epr.children()))
+            .render(),
+        created: Some(system.id.clone()),
+    })
+}
+
+/// Resource lifetimes are bounded so a forgotten resource cannot live forever by accident.
+pub fn check_lifetime(
+    api: &Api,
+    now: chrono::DateTime<Utc>,
+    new: Option<chrono::DateTime<Utc>>,
+    err: fn(String) -> OpError,
+) -> Result<(), OpError> {
+    if let Some(t) = new {
+        let max = api.config.max_lifetime;
+        if t - now > max {
+            return Err(err(format!(
+                "termination time {} is more than {} days away",
+                xsd_datetime(t),
+                max.num_days()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A termination time, or `xsi:nil` for none.
+fn termination_element(
+    prefix: &str,
+    ns_uri: &str,
+    local: &str,
+    t: Option<chrono::DateTime<Utc>>,
+) -> Element {
+    match t {
+        Some(t) => Element::leaf(prefix, ns_uri, local, &xsd_datetime(t)),
+        None => Element::new(prefix, ns_uri, local)
+            .declare("xsi", ns::XSI)
+            .attr("xsi:nil", "true"),
+    }
+}
+
+async fn set_properties(
+    req: &Request<'_, '_>,
+    schema: &vcds_wsrf::RpSchema,
+) -> Result<String, OpError> {
+    let components = rp::parse_set_request(req.body)?;
+    req.manager()
+        .update_properties(&req.resource.id, |props| {
+            let stored: Vec<(QName, Vec<String>)> = props
+                .iter()
+                .map(|p| (q(&p.ns, &p.local), p.values.clone()))
+                .collect();
+            let (next, changes) = rp::apply_set(schema, &stored, &components)?;
+            let props = next
+                .into_iter()
+                .map(|(n, values)| StoredProperty {
+                    ns: n.ns,
+                    local: n.local,
+                    values,
+                })
+                .collect();
+            let changes = changes
+                .into_iter()
+                .map(|c| PropertyChange {
+                    ns: c.name.ns,
+                    local: c.name.local,
+                    old: c.old,
+                    new: c.new,
+                })
+                .collect();
+            Ok::<_, OpError>((props, changes))
+        })
+        .await?;
+    Ok(rp_response("SetResourcePropertiesResponse", ""))
+}
+
+/// Subscribe: a new subscription on the addressed producer, owned by the subscriber.
+async fn subscribe(req: &Request<'_, '_>, now: chrono::DateTime<Utc>) -> Result<Reply, OpError> {
+    let consumer = child(req.body, ns::WSNT, "ConsumerReference")
+        .ok_or_else(|| OpError::Consumer(vcds_wsrf::epr::EprError::MissingAddress))
+        .and_then(|n| Epr::parse(n).map_err(OpError::from))?;
+    let mut topic = None;
+    if let Some(filter) = child(req.body, ns::WSNT, "Filter") {
+        for f in filter.children().filter(|c| c.is_element()) {
+            if !f.has_tag_name((ns::WSNT, "TopicExpression")) || topic.is_some() {
+                return Err(OpError::InvalidFilter(format!(
+                    "only one wsnt:TopicExpression filter is supported, not {}",
+                    QName::of(f)
+                )));
+            }
+            let dialect = f.attribute("Dialect").unwrap_or("");
+            topic = Some(topic::resolve(
+                dialect,
+                text_of(f),
+                f,
+                req.endpoint.topics(),
+            )?);
+        }
+    }
+    if let Some(policy) = child(req.body, ns::WSNT, "SubscriptionPolicy") {
+        if policy.children().any(|c| c.is_element()) {
+            return Err(OpError::InvalidFilter(
+                "subscription policies are not supported".to_string(),
+            ));
+        }
+    }
+    let termination = match child(req.body, ns::WSNT, "InitialTerminationTime") {
+        Some(t) => {
+            let requested = lifetime::parse_absolute_or_relative(text_of(t))
+                .map_err(|e| OpError::InitialTerminationUnacceptable(e.to_string()))?;
+            let at = requested
+                .resolve(now)
+                .map_err(|e| OpError::InitialTerminationUnacceptable(e.to_string()))?;
+            if at.is_some_and(|t| t <= now) {
+                return Err(OpError::InitialTerminationUnacceptable(
+                    "the initial termination time has passed".to_string(),
+                ));
+            }
+            check_lifetime(req.api, now, at, OpError::InitialTerminationUnacceptable)?;
+            at
+        }
+        None => None,
+    };
+    let subscription = Resource {
+        id: uuid::Uuid::new_v4().to_string(),
+        owner: req.caller.account.clone(),
+        created: now,
+        termination,
+        state: State::Subscription(SubscriptionState {
+            producer: req.resource.id.clone(),
+            consumer,
+            topic: topic.map(|t| (t.ns, t.local)),
+            subscriber_admin: req.caller.admin,
+        }),
+    };
+    let subscription = req.manager().create(subscription).await?;
+    let epr = req.endpoints.of(&subscription);
+    Ok(Reply {
+        body: wsnt_response("SubscribeResponse")
+            .declare("wsa", ns::WSA)
+            .child(Element::new("wsnt", ns::WSNT, "SubscriptionReference").raw(&epr.children()))
+            .child(Element::leaf(
+                "wsnt",
+                ns::WSNT,
+                "CurrentTime",
+                &xsd_datetime(now),
+            ))
+            .child(termination_element(
+                "wsnt",
+                ns::WSNT,
+                "TerminationTime",
+                termination,
+            ))
+            .render(),
+        created: Some(subscription.id.clone()),
+    })
+}
+
+/// The resource a request addresses: the Portal, or the one named by the reference parameter.
+///
+/// Authorization: a System or Subscription of another owner is reported exactly as an unknown
+/// one (same fault, same text), so that nobody learns which ids exist; admins reach everything.
+pub fn addressed(
+    manager: &Manager,
+    endpoint: Endpoint,
+    env: &vcds_soap::Envelope<'_, '_>,
+    caller: &Principal,
+) -> Result<Arc<Resource>, OpError> {
+    let id = match endpoint {
+        Endpoint::Portal => PORTAL_ID.to_string(),
+        _ => {
+            let mut ids = env.headers.iter().filter(|h| RESOURCE_ID.matches(**h));
+            match (ids.next(), ids.next()) {
+                (Some(h), None) => text_of(*h).to_string(),
+                (None, _) => {
+                    return Err(OpError::ResourceUnknown(
+                        "(no vcds:ResourceId reference parameter)".to_string(),
+                    ))
+                }
+                // Which one a client meant is anybody's guess; guessing could act on the wrong one.
+                (Some(_), Some(_)) => {
+                    return Err(OpError::ResourceUnknown(
+                        "(more than one vcds:ResourceId reference parameter)".to_string(),
+                    ))
+                }
+            }
+        }
+    };
+    visible(manager, endpoint, &id, caller)
+}
+
+/// Resource `id` at `endpoint` if `caller` may act on it: the one owner check of the SOAP
+/// operations and the web UI. Another owner's resource is `ResourceUnknown`, like a missing one.
+pub fn visible(
+    manager: &Manager,
+    endpoint: Endpoint,
+    id: &str,
+    caller: &Principal,
+) -> Result<Arc<Resource>, OpError> {
+    manager
+        .registry()
+        .get(id)
+        .filter(|r| Endpoint::of(&r.state) == endpoint)
+        .filter(|r| endpoint == Endpoint::Portal || caller.may_access(&r.owner))
+        .ok_or_else(|| OpError::ResourceUnknown(id.to_string()))
+}

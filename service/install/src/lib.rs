@@ -1,0 +1,15 @@
+//! Installing nodes the Rocks way, as a Rocks frontend serves them: the roll catalog, the hosts
+//! that may install and their kickstart profiles ([`Kickstarts`]), the progress they report
+//! (stored, and announced to [`Kickstarts::progress_events`] listeners), the installer's boot
+//! files ([`BootFiles`]), and the HTTP routes of all of it ([`http`]).
+
+mod archive;
+mod boot;
+mod catalog;
+pub mod http;
+
+pub use boot::{BootFiles, IPXE_SCRIPT};
+pub use catalog::{
+    ApplianceInfo, Host, Install, InstallState, KickstartError, Kickstarts, NodeRow, Progress,
+    RollInfo,
+};

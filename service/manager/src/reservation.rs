@@ -1,0 +1,180 @@
+//! Between a System and the site's reservation book: the resolved cluster spec becomes a
+//! placement request (pure: [`cluster_request`]); the reservation is made at Initialize,
+//! extended with SetTerminationTime, and released at Terminate, Destroy, failure or its end.
+//! Book calls block on the store, so they run on the blocking pool.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use vcds_cdl::cluster::{ClusterSpec, Isolation, Subnet};
+use vcds_install::Host;
+use vcds_placement::{
+    Allocation, ClusterRequest, Ipv4Net, NetworkKind, Resources, Role, SiteConfig, Window,
+};
+use vcds_rolls::Attributes;
+use vcds_store::{BookError, ReservationBook};
+
+use crate::executor::Job;
+use crate::{Manager, ManagerError};
+
+/// The placement request for System `id`'s cluster, with "now" taken as `now`.
+pub fn cluster_request(
+    id: &str,
+    spec: &ClusterSpec,
+    now: DateTime<Utc>,
+    config: &SiteConfig,
+) -> Result<ClusterRequest, ManagerError> {
+    let (start, end) = spec.reservation.window(now).ok_or_else(|| {
+        ManagerError::BadArgument("the reservation's end is beyond the representable time".into())
+    })?;
+    let offered = config.network_pool.kind;
+    let wanted = match spec.network.isolation {
+        Isolation::Vxlan => NetworkKind::Vxlan,
+        Isolation::Vlan => NetworkKind::Vlan,
+    };
+    if wanted != offered {
+        return Err(ManagerError::BadArgument(format!(
+            "the descriptor asks for {} isolation; this site's network pool gives {} ids",
+            spec.network.isolation.as_str(),
+            kind_name(offered)
+        )));
+    }
+    if spec.frontend.count != 1 {
+        return Err(ManagerError::BadArgument(format!(
+            "a virtual cluster has exactly one frontend; the descriptor asks for {}",
+            spec.frontend.count
+        )));
+    }
+    let shape = |g: &vcds_cdl::cluster::NodeGroup| {
+        Resources::new(g.cpus, u64::from(g.memory_mib), u64::from(g.disk_gib))
+    };
+    let mut request = ClusterRequest::new(
+        id,
+        Window::new(start.timestamp(), end.timestamp()),
+        shape(&spec.frontend),
+        shape(&spec.compute),
+        spec.compute.count,
+    );
+    match spec.network.subnet {
+        Subnet::PrefixLength(p) => request.prefix_len = Some(p),
+        Subnet::Cidr { network, prefix } => request.subnet = Some(Ipv4Net::new(network, prefix)),
+    }
+    Ok(request)
+}
+
+pub fn kind_name(kind: NetworkKind) -> &'static str {
+    match kind {
+        NetworkKind::Vlan => "802.1Q VLAN",
+        NetworkKind::Vxlan => "VXLAN",
+    }
+}
+
+impl Manager {
+    /// Runs `f` on the reservation book, on the blocking pool.
+    pub async fn with_book<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ReservationBook) -> Result<T, BookError> + Send + 'static,
+    ) -> Result<T, ManagerError> {
+        let book = self.book.clone();
+        Ok(vcds_store::blocking::run(move || f(&book)).await??)
+    }
+
+    /// Reserves for `request`, or only checks when `dry_run` (Initialize's validate-only).
+    pub(crate) async fn reserve(
+        &self,
+        request: ClusterRequest,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<Allocation, ManagerError> {
+        self.with_book(move |book| {
+            if dry_run {
+                book.check(&request, now.timestamp())
+            } else {
+                book.admit(&request, now.timestamp())
+            }
+        })
+        .await
+    }
+
+    /// Ends System `id`'s reservation now, if it holds one, and forgets its nodes as installing
+    /// hosts (their MACs and addresses may go to the next cluster). Errors are logged, since
+    /// whatever asked (Terminate, Destroy, a failure, the end) has happened regardless.
+    pub(crate) async fn release(&self, id: &str, reason: &'static str) {
+        let owned = id.to_string();
+        let now = Utc::now().timestamp();
+        match self
+            .with_book(move |book| book.release(&owned, now, reason))
+            .await
+        {
+            Ok(Some(_)) => {
+                tracing::info!(id, reason, "reservation released");
+                self.reconciler.notify_one();
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(id, error = %e, "could not release the reservation"),
+        }
+        for row in self.install.node_table(id) {
+            if let Err(e) = self.install.remove_host(&row.host).await {
+                tracing::error!(id, host = %row.host, error = %e, "could not remove an installing host");
+            }
+        }
+    }
+
+    /// Releases reservations whose System is gone: a manager killed between removing a
+    /// System and releasing its reservation leaves one behind.
+    pub(crate) async fn release_orphan_reservations(&self) -> Result<usize, ManagerError> {
+        let held: Vec<String> = self
+            .with_book(|book| {
+                book.read(|s| s.reservations().map(|r| r.reservation.clone()).collect())
+            })
+            .await?;
+        let mut released = 0;
+        for id in held.iter().filter(|id| self.registry.get(id).is_none()) {
+            tracing::warn!(id, "a reservation outlived its System: releasing it");
+            self.release(id, "its System is gone").await;
+            released += 1;
+        }
+        Ok(released)
+    }
+
+    /// Registers every node of the admitted cluster as a host that may install: its MAC and
+    /// address, appliance, and the descriptor's Rocks attributes with the node's own host name.
+    pub(crate) async fn register_hosts(&self, job: &Job) -> Result<(), ManagerError> {
+        let (Some(spec), Some(allocation)) = (&job.spec, &job.allocation) else {
+            return Ok(());
+        };
+        for node in &allocation.nodes {
+            let appliance = match node.role {
+                Role::Frontend => &spec.frontend.appliance,
+                Role::Compute => &spec.compute.appliance,
+            };
+            let mut attributes: Attributes = spec
+                .attributes
+                .iter()
+                .map(|a| (a.key.clone(), a.value.clone()))
+                .collect();
+            attributes.insert("hostname".into(), node.name.clone());
+            attributes.insert("os".into(), spec.os.name.clone());
+            let host = Host {
+                name: vcds_model::host_name(&node.name, &job.system),
+                mac: node.macs.first().copied(),
+                ip: Some(IpAddr::V4(node.ip)),
+                cluster: job.system.clone(),
+                appliance: appliance.clone(),
+                attributes,
+            };
+            self.install.register_host(host).await.map_err(|e| {
+                ManagerError::Unavailable(format!("registering node {}: {e}", node.name))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Moves the end of System `id`'s reservation to `end`.
+    pub(crate) async fn extend(&self, id: &str, end: DateTime<Utc>) -> Result<(), ManagerError> {
+        let owned = id.to_string();
+        let now = Utc::now().timestamp();
+        self.with_book(move |book| book.extend(&owned, end.timestamp(), now))
+            .await
+    }
+}
