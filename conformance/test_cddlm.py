@@ -184,9 +184,9 @@ def test_zeep_ping(server, soap, zeep_client):
 
 
 def test_vcctl_deploy_status_and_faults(server):
-    """clients/vcctl: deploy prints progress and the ResourceId last; a fault exits 1."""
+    """conformance/vcctl.py: deploy prints progress and the ResourceId last; a fault exits 1."""
     import subprocess
-    vcctl = [sys.executable, os.path.join(ROOT, "clients", "vcctl"), "--url", server.base]
+    vcctl = [sys.executable, os.path.join(ROOT, "conformance", "vcctl.py"), "--url", server.base]
     out = subprocess.run(vcctl + ["deploy", os.path.join(ROOT, "examples", "small-cluster.cdl")],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
