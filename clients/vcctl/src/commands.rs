@@ -45,7 +45,6 @@ const METRIC_COLUMNS: &[&str] = &[
 
 /// Runs one command; the exit status when it did what it says.
 pub fn run(command: Command, c: &Client, mode: Mode) -> Result<u8, Error> {
-    let text = mode == Mode::Text;
     match command {
         Command::Create => {
             let id = create(c)?;
@@ -73,11 +72,7 @@ pub fn run(command: Command, c: &Client, mode: Mode) -> Result<u8, Error> {
         Command::Deploy { file } => return deploy(c, mode, &file),
         Command::Status(s) => {
             let status = document(c, &s.system, Status::read)?;
-            match mode {
-                Mode::Json => print_json(&status),
-                Mode::Xml => {}
-                Mode::Text => print_status(&status),
-            }
+            show(mode, &status, || print_status(&status));
         }
         Command::Watch(s) => {
             let progress = Progress::new(false);
@@ -90,33 +85,22 @@ pub fn run(command: Command, c: &Client, mode: Mode) -> Result<u8, Error> {
         }
         Command::Metrics(s) => {
             let metrics = document(c, &s.system, Metrics::read)?;
-            match mode {
-                Mode::Json => print_json(&metrics),
-                Mode::Xml => {}
-                Mode::Text => print_metrics(&metrics),
-            }
+            show(mode, &metrics, || print_metrics(&metrics));
         }
         Command::List => {
             let ids = c.call(
                 Operation::GetResourceProperty,
                 Target::Portal,
                 "api:ActiveSystems",
-                |r| {
-                    r.descendants()
-                        .filter(|n| RESOURCE_ID.matches(*n))
-                        .filter_map(|n| n.text())
-                        .map(|t| t.trim().to_string())
-                        .collect::<Vec<_>>()
-                },
+                |r| resource_ids(r).collect::<Vec<_>>(),
             )?;
+            // The reply body is all --xml shows: no need for each System's document.
             if mode != Mode::Xml {
                 let systems = statuses(c, &ids)?;
-                if text {
+                show(mode, &systems, || {
                     let rows: Vec<Vec<String>> = systems.iter().map(list_row).collect();
                     println!("{}", table(LIST_COLUMNS, &rows));
-                } else {
-                    print_json(&systems);
-                }
+                });
             }
         }
         Command::Extend { system, duration } => {
@@ -131,11 +115,11 @@ pub fn run(command: Command, c: &Client, mode: Mode) -> Result<u8, Error> {
                 &inner,
                 |r| child_text(r, WSRF_RL, "NewTerminationTime"),
             )?;
-            match mode {
-                Mode::Json => print_json(&json!({ "resource_id": id, "termination_time": time })),
-                Mode::Xml => {}
-                Mode::Text => println!("{}", time.as_deref().unwrap_or("never")),
-            }
+            show(
+                mode,
+                &json!({ "resource_id": id, "termination_time": time }),
+                || println!("{}", time.as_deref().unwrap_or("never")),
+            );
         }
         Command::Subscribe {
             system,
@@ -151,19 +135,14 @@ pub fn run(command: Command, c: &Client, mode: Mode) -> Result<u8, Error> {
             let id = system.system;
             let subscription = c
                 .call(Operation::Subscribe, Target::System(&id), &inner, |r| {
-                    r.descendants()
-                        .find(|n| RESOURCE_ID.matches(*n))
-                        .and_then(|n| n.text())
-                        .map(|t| t.trim().to_string())
+                    resource_ids(r).next()
                 })?
                 .ok_or_else(|| c.bad_reply("the SubscribeResponse names no subscription"))?;
-            match mode {
-                Mode::Json => {
-                    print_json(&json!({ "resource_id": id, "subscription": subscription }))
-                }
-                Mode::Xml => {}
-                Mode::Text => println!("{subscription}"),
-            }
+            show(
+                mode,
+                &json!({ "resource_id": id, "subscription": subscription }),
+                || println!("{subscription}"),
+            );
         }
     }
     Ok(exit::OK)
@@ -175,6 +154,24 @@ fn child_text(n: Node<'_, '_>, ns: &str, local: &str) -> Option<String> {
         .and_then(|c| c.text())
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
+}
+
+/// Prints `value` with --json, runs `text` without an output option; --xml has shown the reply.
+fn show(mode: Mode, value: &impl serde::Serialize, text: impl FnOnce()) {
+    match mode {
+        Mode::Json => print_json(value),
+        Mode::Xml => {}
+        Mode::Text => text(),
+    }
+}
+
+/// The `vcds:ResourceId` reference parameters in a reply (EPRs), in document order.
+fn resource_ids<'a>(reply: Node<'a, '_>) -> impl Iterator<Item = String> + 'a {
+    reply
+        .descendants()
+        .filter(|n| RESOURCE_ID.matches(*n))
+        .filter_map(|n| n.text())
+        .map(|t| t.trim().to_string())
 }
 
 /// An operation that answers with nothing to show.
