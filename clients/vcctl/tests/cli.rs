@@ -351,6 +351,24 @@ fn create_initialize_run_step_by_step() {
 }
 
 #[test]
+fn deploy_of_a_cluster_that_fails_exits_3() {
+    let server = Server::start("http", &["--sim-failure", "installing:1.0"]);
+    let deploy = server.vcctl(&["deploy", &small_cluster()]).code(3);
+    assert!(
+        deploy.stderr.contains("failed       failed"),
+        "{}",
+        deploy.describe()
+    );
+    let id = deploy.last_line();
+    assert_eq!(server.vcctl(&["status", &id]).ok().field("State"), "failed");
+    let json = server
+        .vcctl(&["deploy", &small_cluster(), "--json"])
+        .code(3)
+        .json();
+    assert_eq!(json["phase"], "failed");
+}
+
+#[test]
 fn xml_and_json_outputs() {
     let server = Server::plain();
     let created = server.vcctl(&["create", "--json"]).ok().json();
@@ -516,6 +534,20 @@ fn mutual_tls_with_user_and_proxy_certificates() {
     server
         .vcctl(&["--ca", &trust, "--cert", &proxy, "status", &id])
         .ok();
+
+    // Keys in the traditional SEC1 form (as older grid tools write them) work as well.
+    let sec1 = pki_dir.path().join("alice-sec1.key");
+    let converted = Command::new("openssl")
+        .args(["ec", "-in", &alice_key, "-out"])
+        .arg(&sec1)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(converted.success());
+    assert!(std::fs::read_to_string(&sec1)
+        .unwrap()
+        .starts_with("-----BEGIN EC PRIVATE KEY-----"));
+    as_user(&alice, Some(&sec1.display().to_string()), &["status", &id]).ok();
 
     // Bob is another account: Alice's System is unknown to him.
     let bob = as_user(&file("bob.pem"), Some(&file("bob.key")), &["status", &id]).code(1);
