@@ -10,8 +10,9 @@
 # medians and the ratios against one bare VM (target for direct boot: <= 3), and for PXE where
 # the time of the last run went, from the GW-node's dnsmasq log (whole seconds).
 #
-# Needs root and the node image (scripts/build-node-image.sh); builds a release vcds unless
-# VCDS_BIN names one. Env: RUNS (default 3), MODES (default "direct pxe").
+# Needs root and the node image (scripts/build-node-image.sh); builds a release vcds and vcctl
+# unless VCDS_BIN names the server (vcctl is then the one beside it, or VCCTL_BIN).
+# Env: RUNS (default 3), MODES (default "direct pxe").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${RUNS:-3}"
@@ -19,9 +20,10 @@ modes="${MODES:-direct pxe}"
 [ "$(id -u)" = 0 ] || { echo "needs root (namespaces, bridges, QEMU)" >&2; exit 1; }
 bash scripts/build-node-image.sh >/dev/null
 if [ -z "${VCDS_BIN:-}" ]; then
-  cargo build --release -q -p vcds
+  cargo build --release -q -p vcds -p vcctl
 fi
 vcds="${VCDS_BIN:-$PWD/target/release/vcds}"
+vcctl="${VCCTL_BIN:-$(dirname "$vcds")/vcctl}"
 image="${VCDS_CACHE_DIR:-/var/cache/vcds}/node"
 work="$(mktemp -d)"
 prefix="vb$$"
@@ -110,16 +112,16 @@ for mode in $modes; do
   times=()
   for _ in $(seq "$runs"); do
     t0=$(now) clock="$(date +%T)"
-    id="$(python3 clients/vcctl --url "http://127.0.0.1:$port" deploy "$work/four.cdl" 2>/dev/null | tail -n1)"
+    id="$("$vcctl" --url "http://127.0.0.1:$port" deploy "$work/four.cdl" 2>/dev/null | tail -n1)"
     t=$(minus "$(now)" "$t0")
-    phase="$(python3 clients/vcctl --url "http://127.0.0.1:$port" status "$id" | awk '/^Phase/ {print $2}')"
+    phase="$("$vcctl" --url "http://127.0.0.1:$port" status "$id" | awk '/^Phase/ {print $2}')"
     [ "$phase" = ready ] || { echo "$mode: cluster $id ended $phase" >&2; tail -20 "$work/serve-$mode.log" >&2; exit 1; }
     times+=("$t")
     if [ "$mode" = pxe ]; then
       breakdown="$(pxe_breakdown "$clock" "$(ls "$work"/data/site/pnode*/state/gw-*/dnsmasq.log | head -n1)")
   ready                            $(printf '%4.0f' "$t") s"
     fi
-    python3 clients/vcctl --url "http://127.0.0.1:$port" destroy "$id" >/dev/null
+    "$vcctl" --url "http://127.0.0.1:$port" destroy "$id" >/dev/null
     sleep 3 # the reconciler takes the cluster down before the next run
   done
   deploy[$mode]="$(printf '%s\n' "${times[@]}" | median)"

@@ -6,6 +6,8 @@ import os
 import sys
 import time
 
+import pytest
+
 import checks as ck
 import vcds_client as vc
 from conftest import create_system, rid_header, zeep_service
@@ -184,9 +186,9 @@ def test_zeep_ping(server, soap, zeep_client):
 
 
 def test_vcctl_deploy_status_and_faults(server):
-    """clients/vcctl: deploy prints progress and the ResourceId last; a fault exits 1."""
+    """conformance/vcctl.py: deploy prints progress and the ResourceId last; a fault exits 1."""
     import subprocess
-    vcctl = [sys.executable, os.path.join(ROOT, "clients", "vcctl"), "--url", server.base]
+    vcctl = [sys.executable, os.path.join(ROOT, "conformance", "vcctl.py"), "--url", server.base]
     out = subprocess.run(vcctl + ["deploy", os.path.join(ROOT, "examples", "small-cluster.cdl")],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -198,6 +200,45 @@ def test_vcctl_deploy_status_and_faults(server):
     assert again.returncode == 1 and "wrong-state" in again.stderr, again.stderr
     gone = subprocess.run(vcctl + ["destroy", rid], capture_output=True, text=True, timeout=60)
     assert gone.returncode == 0, gone.stderr
+
+
+def rust_vcctl():
+    """The Rust vcctl beside $VCDS_BIN (`cargo build -p vcctl`) or $VCCTL_BIN; the test is
+    skipped with the reason when it is missing (failed under VCDS_REQUIRE_TOOLS=1)."""
+    binary = os.environ.get("VCCTL_BIN") or os.path.join(
+        os.path.dirname(os.environ.get("VCDS_BIN", os.path.join(ROOT, "target", "debug", "vcds"))), "vcctl")
+    if os.path.isfile(binary) and os.access(binary, os.X_OK):
+        return binary
+    why = "%s not found: build it with `cargo build -p vcctl` or set VCCTL_BIN" % binary
+    if os.environ.get("VCDS_REQUIRE_TOOLS") == "1":
+        pytest.fail(why + "; VCDS_REQUIRE_TOOLS=1 makes it required", pytrace=False)
+    pytest.skip(why)
+
+
+def test_vcctl_rust_and_python_agree(server_factory):
+    """The Rust vcctl (target/*/vcctl) and conformance/vcctl.py print the same status and list
+    tables, and the same fault line with exit 1. A private server, so that the list holds only
+    this test's System."""
+    import subprocess
+    binary = rust_vcctl()
+    sp = server_factory("--sim-step-ms", "100")
+    python = [sys.executable, os.path.join(ROOT, "conformance", "vcctl.py"), "--url", sp.base]
+    rust = [binary, "--url", sp.base]
+
+    def run(client, *args):
+        return subprocess.run(client + list(args), capture_output=True, text=True, timeout=120)
+
+    out = run(rust, "deploy", os.path.join(ROOT, "examples", "small-cluster.cdl"))
+    assert out.returncode == 0, out.stderr
+    rid = out.stdout.strip().splitlines()[-1]
+    for args in (["status", rid], ["list"]):
+        r, p = run(rust, *args), run(python, *args)
+        assert (r.returncode, p.returncode) == (0, 0), r.stderr + p.stderr
+        assert rid in r.stdout and r.stdout == p.stdout, "rust:\n%s\npython:\n%s" % (r.stdout, p.stdout)
+    r, p = run(rust, "run", rid), run(python, "run", rid)
+    assert r.returncode == p.returncode == 1
+    assert r.stderr == p.stderr and "[wrong-state]" in r.stderr, r.stderr + p.stderr
+    assert run(rust, "destroy", rid).returncode == 0
 
 
 def test_api_30_34_31_lifecycle_events(server, soap):

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The virtual nodes' installer image (and QEMU, dnsmasq, nftables) for the local site.
 [ "$(id -u)" = 0 ] && bash scripts/build-node-image.sh
-cargo build --release -p vcds
+# vcctl too: the README's second command is the client.
+cargo build --release -p vcds -p vcctl
 # The project's own rolls are added at start (--roll); others with POST /admin/rolls?path=DIR.
 exec target/release/vcds serve --roll-root rolls --roll rolls/vcds-base --roll rolls/vcds-compute "$@"

@@ -227,6 +227,68 @@ impl Fault {
     }
 }
 
+/// A fault as a client reads it from a reply: what to tell a person and what a program
+/// branches on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedFault {
+    /// The SOAP 1.1 faultcode, or the innermost SOAP 1.2 Code/Subcode value, as written.
+    pub code: String,
+    pub reason: String,
+    /// The detail's first element: the WS-BaseFaults fault, e.g. `wsrf-r:ResourceUnknownFault`.
+    pub element: Option<QName>,
+    /// The vcds error code (`wsrf-bf:ErrorCode` of dialect [`ERROR_CODE_DIALECT`]).
+    pub error_code: Option<String>,
+}
+
+impl ReceivedFault {
+    /// Reads `fault`, the `Fault` element in the Body of a `version` envelope.
+    pub fn read(version: SoapVersion, fault: roxmltree::Node<'_, '_>) -> ReceivedFault {
+        let env = version.envelope_ns();
+        let text = |n: Option<roxmltree::Node<'_, '_>>| {
+            n.and_then(|n| n.text()).unwrap_or("").trim().to_string()
+        };
+        let (code, reason, detail) = match version {
+            SoapVersion::V11 => (
+                text(child(fault, ("", "faultcode"))),
+                text(child(fault, ("", "faultstring"))),
+                child(fault, ("", "detail")),
+            ),
+            SoapVersion::V12 => {
+                // The innermost Value of the Code/Subcode chain is the most precise.
+                let mut value = None;
+                let mut at = child(fault, (env, "Code"));
+                while let Some(c) = at {
+                    value = child(c, (env, "Value")).or(value);
+                    at = child(c, (env, "Subcode"));
+                }
+                let reason = child(fault, (env, "Reason")).and_then(|r| child(r, (env, "Text")));
+                (text(value), text(reason), child(fault, (env, "Detail")))
+            }
+        };
+        let element = detail.and_then(|d| d.first_element_child());
+        ReceivedFault {
+            code,
+            reason,
+            element: element.map(QName::of),
+            error_code: element
+                .and_then(|e| child(e, (ns::WSRF_BF, "ErrorCode")))
+                .map(|c| text(Some(c))),
+        }
+    }
+}
+
+/// The first child element of `node` named `(ns, local)`, `""` standing for no namespace.
+fn child<'a, 'i>(
+    node: roxmltree::Node<'a, 'i>,
+    (ns, local): (&str, &str),
+) -> Option<roxmltree::Node<'a, 'i>> {
+    node.children().find(|c| {
+        c.is_element()
+            && c.tag_name().name() == local
+            && c.tag_name().namespace().unwrap_or("") == ns
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +340,36 @@ mod tests {
         }
         assert_eq!(f.http_status(SoapVersion::V11), 500);
         assert_eq!(f.http_status(SoapVersion::V12), 400);
+    }
+
+    #[test]
+    fn clients_read_back_what_is_rendered() {
+        let f = Fault::typed(
+            FaultCode::Sender,
+            QName::new(
+                "http://www.gridforum.org/cddlm/deployapi/2005/02",
+                "LifecycleFault",
+            ),
+            ns::WSRF_FAULT_ACTION,
+            "Run needs an initialized System".to_string(),
+        )
+        .with_code("wrong-state");
+        for (v, code) in [
+            (SoapVersion::V11, "s:Client"),
+            (SoapVersion::V12, "s:Sender"),
+        ] {
+            let text = f.render(v, "", None);
+            let doc = vcds_xml::parse(&text, &vcds_xml::Limits::default()).unwrap();
+            let fault = doc
+                .descendants()
+                .find(|n| n.has_tag_name((v.envelope_ns(), "Fault")))
+                .unwrap();
+            let got = ReceivedFault::read(v, fault);
+            assert_eq!(got.code, code);
+            assert_eq!(got.reason, f.reason);
+            assert_eq!(got.element.as_ref(), Some(&f.detail.element));
+            assert_eq!(got.error_code.as_deref(), Some("wrong-state"));
+        }
     }
 
     #[test]

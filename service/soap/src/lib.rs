@@ -10,7 +10,7 @@ mod fault;
 pub mod ns;
 
 pub use envelope::{message_id, Addressing, Envelope, SoapVersion};
-pub use fault::{BaseFault, Fault, FaultCode};
+pub use fault::{BaseFault, Fault, FaultCode, ReceivedFault};
 
 /// The WS-Addressing headers of a reply.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,7 @@
 //! Acceptance of the local site, as root: `vcds serve` bootstraps two P-nodes with agents and
 //! builds real virtual clusters — QEMU VMs installed from their kickstarts, one VXLAN network
-//! per cluster across the P-nodes, a GW-node each — driven by the outside client `vcctl`.
+//! per cluster across the P-nodes, a GW-node each — driven by the outside client
+//! `conformance/vcctl.py` (the independent Python vcctl, which needs no build).
 //!
 //! Prints `SKIP:` without root, QEMU, dnsmasq, tcpdump or the node image
 //! (scripts/build-node-image.sh); `VCDS_REQUIRE_ROOT_TESTS=1` makes that a failure. Whatever
@@ -194,7 +195,7 @@ impl Site {
 
     fn vcctl(&self, args: &[&str]) -> Output {
         Command::new("python3")
-            .arg(repo().join("clients/vcctl"))
+            .arg(repo().join("conformance/vcctl.py"))
             .args(["--url", &self.url()])
             .args(args)
             .output()

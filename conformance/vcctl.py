@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""vcctl: command-line client of any vcds (CDDLM Portal and System endpoints over SOAP 1.1).
+"""vcctl.py: an independent command-line client of any vcds (CDDLM Portal and System endpoints
+over SOAP 1.1), written against the WSDL with nothing but the Python standard library, so that
+the conformance suite drives the service as an outside program would. The vcctl for users is the
+Rust binary (clients/vcctl, `cargo build --release` makes target/release/vcctl); this one keeps
+the same commands and output.
 
-    vcctl --url http://HOST:PORT COMMAND [ARGS]
+    conformance/vcctl.py --url http://HOST:PORT COMMAND [ARGS]
 
 Commands (SYSTEM is the System's ResourceId):
     create                         create a System; prints its ResourceId

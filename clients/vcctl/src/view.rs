@@ -1,0 +1,305 @@
+//! What the commands show, read from a System's resource-property document.
+
+use roxmltree::Node;
+use serde::Serialize;
+use vcds_protocol::ns::{API, CMP, MUWS1, VC, VCDS, WSRF_RL};
+
+fn child<'a, 'i>(n: Node<'a, 'i>, ns: &str, local: &str) -> Option<Node<'a, 'i>> {
+    n.children().find(|c| c.has_tag_name((ns, local)))
+}
+
+/// The text of `n`'s child `(ns, local)`; None when it is missing or empty (e.g. nil).
+fn text(n: Node<'_, '_>, ns: &str, local: &str) -> Option<String> {
+    child(n, ns, local)
+        .and_then(|c| c.text())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+/// Text of a child in the vcds namespace, `""` when missing (for fields always present).
+fn vcds(n: Node<'_, '_>, local: &str) -> String {
+    text(n, VCDS, local).unwrap_or_default()
+}
+
+/// Lifecycle state, phase and times of a System, its cluster and placement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub resource_id: String,
+    /// `instantiated`, `initialized`, `running`, `suspended`, `terminated`, `failed` (`?`
+    /// when the document has none).
+    pub state: String,
+    pub phase: Option<String>,
+    pub created: Option<String>,
+    pub started: Option<String>,
+    pub terminated: Option<String>,
+    /// None: never.
+    pub termination_time: Option<String>,
+    pub cluster: Option<String>,
+    pub reservation: Option<Reservation>,
+    pub network: Option<Network>,
+    pub nodes: Vec<NodeRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reservation {
+    pub start: String,
+    pub end: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Network {
+    pub isolation: String,
+    pub network_id: String,
+    pub subnet: String,
+    pub gateway: Gateway,
+}
+
+/// The cluster's GW-node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gateway {
+    pub pnode: String,
+    pub ip: String,
+    pub mac: String,
+}
+
+/// One virtual node of the placement, with its install state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeRow {
+    pub name: String,
+    pub appliance: String,
+    pub pnode: String,
+    pub ip: String,
+    pub macs: Vec<String>,
+    pub cpus: String,
+    pub memory_mib: String,
+    pub disk_gib: String,
+    pub state: String,
+}
+
+impl NodeRow {
+    /// Done installing: reported finished, or up with its ready cluster.
+    pub fn installed(&self) -> bool {
+        matches!(self.state.as_str(), "finished" | "up")
+    }
+}
+
+impl Status {
+    /// Reads `doc`, the root of a System's resource-property document.
+    pub fn read(doc: Node<'_, '_>) -> Status {
+        let state = child(doc, VCDS, "SystemState")
+            .and_then(|s| child(s, CMP, "State"))
+            .and_then(|s| s.first_element_child())
+            .map_or_else(
+                || "?".to_string(),
+                |e| e.tag_name().name().replace("State", "").to_lowercase(),
+            );
+        let cluster = doc
+            .descendants()
+            .find(|n| n.has_tag_name((VC, "cluster")))
+            .and_then(|c| text(c, VC, "name"));
+        let reservation = child(doc, VCDS, "Reservation").map(|r| Reservation {
+            start: vcds(r, "start"),
+            end: vcds(r, "end"),
+            state: vcds(r, "state"),
+        });
+        let network = child(doc, VCDS, "Network").map(|n| {
+            let gw = child(n, VCDS, "gateway");
+            let gw_field = |local| gw.map(|g| vcds(g, local)).unwrap_or_default();
+            Network {
+                isolation: vcds(n, "isolation"),
+                network_id: vcds(n, "networkId"),
+                subnet: vcds(n, "subnet"),
+                gateway: Gateway {
+                    pnode: gw_field("pnode"),
+                    ip: gw_field("ip"),
+                    mac: gw_field("mac"),
+                },
+            }
+        });
+        let nodes = doc
+            .descendants()
+            .filter(|n| n.has_tag_name((VCDS, "Node")))
+            .map(|n| NodeRow {
+                name: vcds(n, "name"),
+                appliance: vcds(n, "appliance"),
+                pnode: vcds(n, "pnode"),
+                ip: vcds(n, "ip"),
+                macs: n
+                    .children()
+                    .filter(|c| c.has_tag_name((VCDS, "mac")))
+                    .filter_map(|c| c.text())
+                    .map(|t| t.trim().to_string())
+                    .collect(),
+                cpus: vcds(n, "cpus"),
+                memory_mib: vcds(n, "memoryMiB"),
+                disk_gib: vcds(n, "diskGiB"),
+                state: vcds(n, "state"),
+            })
+            .collect();
+        Status {
+            resource_id: text(doc, MUWS1, "ResourceId").unwrap_or_default(),
+            state,
+            phase: text(doc, VCDS, "Phase"),
+            created: text(doc, API, "CreatedTime"),
+            started: text(doc, API, "StartedTime"),
+            terminated: text(doc, API, "TerminatedTime"),
+            termination_time: text(doc, WSRF_RL, "TerminationTime"),
+            cluster,
+            reservation,
+            network,
+            nodes,
+        }
+    }
+
+    pub fn phase(&self) -> &str {
+        self.phase.as_deref().unwrap_or("-")
+    }
+
+    /// The field lines of `vcctl status`, in order.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+        vec![
+            ("ResourceId", self.resource_id.clone()),
+            ("State", self.state.clone()),
+            ("Phase", self.phase().to_string()),
+            ("Created", or_dash(&self.created)),
+            ("Started", or_dash(&self.started)),
+            ("Terminated", or_dash(&self.terminated)),
+            (
+                "TerminationTime",
+                self.termination_time
+                    .clone()
+                    .unwrap_or_else(|| "never".to_string()),
+            ),
+            ("Cluster", or_dash(&self.cluster)),
+            (
+                "Reservation",
+                self.reservation.as_ref().map_or_else(
+                    || "-".to_string(),
+                    |r| format!("{} .. {} ({})", r.start, r.end, r.state),
+                ),
+            ),
+            (
+                "Network",
+                self.network.as_ref().map_or_else(
+                    || "-".to_string(),
+                    |n| {
+                        format!(
+                            "{} {}, subnet {}, GW-node {} ({})",
+                            n.isolation, n.network_id, n.subnet, n.gateway.pnode, n.gateway.ip
+                        )
+                    },
+                ),
+            ),
+        ]
+    }
+}
+
+/// Element children of a metrics element as (name, text), in document order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    fn of(n: Node<'_, '_>) -> Fields {
+        Fields(
+            n.children()
+                .filter(Node::is_element)
+                .map(|c| {
+                    (
+                        c.tag_name().name().to_string(),
+                        c.text().unwrap_or("").to_string(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// A JSON object, in document order.
+impl Serialize for Fields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// The Ganglia figures of a System (`vcds:NodeMetrics`, `vcds:ClusterMetrics`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Metrics {
+    pub cluster: Fields,
+    pub nodes: Vec<Fields>,
+}
+
+impl Metrics {
+    pub fn read(doc: Node<'_, '_>) -> Metrics {
+        Metrics {
+            cluster: child(doc, VCDS, "ClusterMetrics")
+                .map(Fields::of)
+                .unwrap_or_default(),
+            nodes: doc
+                .descendants()
+                .filter(|n| n.has_tag_name((VCDS, "NodeMetrics")))
+                .map(Fields::of)
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"<v:SystemProperties xmlns:v="urn:vcds:2026"
+        xmlns:muws1="http://docs.oasis-open.org/wsdm/muws1-2.xsd"
+        xmlns:api="http://www.gridforum.org/cddlm/deployapi/2005/02"
+        xmlns:cmp="http://www.gridforum.org/cddlm/components/2005/02"
+        xmlns:rl="http://docs.oasis-open.org/wsrf/rl-2"
+        xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+      <muws1:ResourceId>abc</muws1:ResourceId>
+      <api:CreatedTime>2026-01-01T00:00:00.000Z</api:CreatedTime>
+      <v:SystemState><cmp:State><v:SuspendedState/></cmp:State></v:SystemState>
+      <v:Phase>suspended</v:Phase>
+      <v:ClusterSpec><vc:cluster xmlns:vc="urn:vcds:2026:cdl"><vc:name>small</vc:name></vc:cluster></v:ClusterSpec>
+      <v:Nodes><v:Node><v:name>frontend</v:name><v:appliance>frontend</v:appliance><v:pnode>p1</v:pnode>
+        <v:ip>10.1.0.254</v:ip><v:mac>02:00:00:00:00:01</v:mac><v:mac>02:00:00:00:00:02</v:mac>
+        <v:cpus>2</v:cpus><v:memoryMiB>1024</v:memoryMiB><v:diskGiB>10</v:diskGiB><v:state>up</v:state></v:Node></v:Nodes>
+      <v:Reservation><v:start>S</v:start><v:end>E</v:end><v:state>active</v:state></v:Reservation>
+      <v:Network><v:isolation>VXLAN</v:isolation><v:networkId>7</v:networkId><v:subnet>10.1.0.0/24</v:subnet>
+        <v:gateway><v:pnode>p2</v:pnode><v:ip>198.19.0.7</v:ip><v:mac>m</v:mac></v:gateway></v:Network>
+      <v:NodeMetrics><v:Name>frontend</v:Name><v:LoadOne>0.5</v:LoadOne></v:NodeMetrics>
+      <v:ClusterMetrics><v:Nodes>1</v:Nodes><v:NodesUp>1</v:NodesUp></v:ClusterMetrics>
+      <rl:TerminationTime xsi:nil="true"/>
+    </v:SystemProperties>"#;
+
+    #[test]
+    fn reads_a_system_document() {
+        let doc = vcds_xml::parse(DOC, &vcds_xml::Limits::default()).unwrap();
+        let s = Status::read(doc.root_element());
+        assert_eq!(s.state, "suspended");
+        assert_eq!(s.cluster.as_deref(), Some("small"));
+        assert_eq!(s.termination_time, None);
+        assert_eq!(s.nodes[0].macs.len(), 2);
+        assert!(s.nodes[0].installed());
+        let fields = s.fields();
+        assert_eq!(fields[6], ("TerminationTime", "never".to_string()));
+        assert_eq!(fields[8].1, "S .. E (active)");
+        assert_eq!(
+            fields[9].1,
+            "VXLAN 7, subnet 10.1.0.0/24, GW-node p2 (198.19.0.7)"
+        );
+        let m = Metrics::read(doc.root_element());
+        assert_eq!(m.nodes[0].get("LoadOne"), "0.5");
+        assert_eq!(
+            serde_json::to_string(&m.cluster).unwrap(),
+            r#"{"Nodes":"1","NodesUp":"1"}"#
+        );
+    }
+}
