@@ -41,6 +41,18 @@ pub enum Problem {
     EntityInCondition(&'static str),
     #[error("package name {0:?} is not a single word")]
     BadPackage(String),
+    #[error(
+        "{0:?} cannot be mapped: node files name packages without a leading '-' (that is disable)"
+    )]
+    BadMapName(String),
+    #[error("package {0} maps to nothing: give its Debian names, or \"-\" and why there is none")]
+    MapTargetMissing(String),
+    #[error("package {0} maps to \"-\", which needs a reason: why Debian has nothing for it")]
+    MapReasonMissing(String),
+    #[error("{0:?} is not a Debian package name (lowercase letters, digits, '+', '-', '.'; two or more, the first a letter or digit)")]
+    BadDebianName(String),
+    #[error("{name} is mapped already, at line {first}")]
+    MappedTwice { name: String, first: u32 },
     #[error("script text would end its kickstart section early: {0:?}")]
     SectionBreak(String),
     #[error("<eval> failed: {0}")]

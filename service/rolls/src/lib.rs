@@ -11,6 +11,7 @@
 
 mod attrs;
 mod cond;
+mod debian;
 mod error;
 mod expand;
 pub mod fs;
@@ -25,6 +26,10 @@ use std::sync::Arc;
 
 pub use attrs::{parse_attr, site_defaults, AttributeLayers, Attributes, Phase, Target};
 pub use cond::CondError;
+pub use debian::{
+    DebianPackage, DebianPackages, Dropped, MapEntry, Mapping, PackageMap, PackageMaps, Request,
+    UnavailablePackages, MAP_FILE,
+};
 pub use error::{Origin, Problem, RollError};
 pub use expand::{
     Boot, Deferred, Directive, EvalRequest, Evaluator, File, Package, PendingEval, Piece, Profile,
