@@ -208,7 +208,9 @@ impl Profile {
                 for name in debian {
                     let (disabled, requests) = names.entry(name).or_default();
                     *disabled |= p.disabled;
-                    requests.push(request.clone());
+                    if !requests.contains(&request) {
+                        requests.push(request.clone());
+                    }
                 }
             }
         }
@@ -267,7 +269,7 @@ fn describe(missing: &[DebianPackage]) -> String {
             let _ = write!(
                 out,
                 "{}package {} of roll {}, {}",
-                if j == 0 { "" } else { ", " },
+                if j == 0 { "" } else { " and " },
                 r.package,
                 r.roll,
                 r.file

@@ -485,6 +485,7 @@ fn debian_rolls() -> RollSet {
             (
                 "nodes/compute.xml",
                 "<kickstart><package>openssh-server</package><package>openmpi</package>\
+                 <package>openssh-server</package>\
                  <package>rocks-pylib</package><package>rocks-pylib</package>\
                  <package>perl-DBI</package><package type=\"meta\">x11</package>\
                  <package>gcc-c++</package><package disable=\"true\">vim-minimal</package>\
@@ -564,7 +565,12 @@ fn packages_resolve_to_debian_names_through_the_rolls_mappings() {
     );
     let mapped = dbi.mapping.as_ref().unwrap();
     assert_eq!((mapped.roll.as_str(), mapped.line), ("site", 1));
-    assert_eq!(debian.install[5].requests[0].mapping, None);
+    let ssh = &debian.install[5];
+    assert_eq!(
+        (ssh.requests.len(), &ssh.requests[0].mapping),
+        (1, &None),
+        "named twice, once"
+    );
 
     // The provider's mapping for a roll wins over the roll's own.
     let extra = BTreeMap::from([(
