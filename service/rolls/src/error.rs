@@ -2,6 +2,7 @@
 //! operator can fix the roll without reading our code.
 
 use crate::cond::CondError;
+use crate::debian::UnavailablePackages;
 
 /// What is wrong at one place in a roll.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +64,7 @@ pub enum Problem {
     NotUtf8,
 }
 
-/// Why a roll could not be loaded or a profile not generated.
+/// Why a roll could not be loaded, a profile not generated, or its Debian packages not found.
 #[derive(Debug, thiserror::Error)]
 pub enum RollError {
     #[error("roll {roll}: {file}:{line}: {problem}")]
@@ -81,7 +82,9 @@ pub enum RollError {
     BadAttribute { name: String, reason: &'static str },
     #[error("no roll is enabled")]
     NoRolls,
-    #[error("roll directory {path}: {source}")]
+    #[error(transparent)]
+    Unavailable(#[from] UnavailablePackages),
+    #[error("cannot read {path}: {source}")]
     Io {
         path: String,
         source: std::io::Error,
