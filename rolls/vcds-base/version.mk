@@ -1,5 +1,5 @@
-# The vcds base roll: the frontend of a virtual cluster and what every node shares, for the
-# site's Debian-based busybox node image.
+# The vcds base roll: the frontend of a virtual cluster and what every node shares, on the
+# site's Debian (bookworm) nodes.
 ROLLNAME	= vcds-base
 VERSION		= 7.0
 RELEASE		= 0

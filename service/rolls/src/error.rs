@@ -2,6 +2,7 @@
 //! operator can fix the roll without reading our code.
 
 use crate::cond::CondError;
+use crate::debian::UnavailablePackages;
 
 /// What is wrong at one place in a roll.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,18 @@ pub enum Problem {
     EntityInCondition(&'static str),
     #[error("package name {0:?} is not a single word")]
     BadPackage(String),
+    #[error(
+        "{0:?} cannot be mapped: node files name packages without a leading '-' (that is disable)"
+    )]
+    BadMapName(String),
+    #[error("package {0} maps to nothing: give its Debian names, or \"-\" and why there is none")]
+    MapTargetMissing(String),
+    #[error("package {0} maps to \"-\", which needs a reason: why Debian has nothing for it")]
+    MapReasonMissing(String),
+    #[error("{0:?} is not a Debian package name (lowercase letters, digits, '+', '-', '.'; two or more, the first a letter or digit)")]
+    BadDebianName(String),
+    #[error("{name} is mapped already, at line {first}")]
+    MappedTwice { name: String, first: u32 },
     #[error("script text would end its kickstart section early: {0:?}")]
     SectionBreak(String),
     #[error("<eval> failed: {0}")]
@@ -51,7 +64,7 @@ pub enum Problem {
     NotUtf8,
 }
 
-/// Why a roll could not be loaded or a profile not generated.
+/// Why a roll could not be loaded, a profile not generated, or its Debian packages not found.
 #[derive(Debug, thiserror::Error)]
 pub enum RollError {
     #[error("roll {roll}: {file}:{line}: {problem}")]
@@ -69,7 +82,9 @@ pub enum RollError {
     BadAttribute { name: String, reason: &'static str },
     #[error("no roll is enabled")]
     NoRolls,
-    #[error("roll directory {path}: {source}")]
+    #[error(transparent)]
+    Unavailable(#[from] UnavailablePackages),
+    #[error("cannot read {path}: {source}")]
     Io {
         path: String,
         source: std::io::Error,

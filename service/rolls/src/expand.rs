@@ -78,6 +78,17 @@ pub struct Package {
     pub meta: bool,
 }
 
+impl Package {
+    /// The name as `%packages` writes it: `@name` for a group.
+    pub fn kickstart_name(&self) -> String {
+        if self.meta {
+            format!("@{}", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Pre,

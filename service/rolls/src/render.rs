@@ -7,16 +7,43 @@ use std::fmt::Write as _;
 use vcds_xml::escape;
 
 use crate::attrs::Phase;
+use crate::debian::DebianPackages;
 use crate::expand::{File, Piece, Profile, Section};
 
 impl Profile {
     /// The kickstart text: header comments, main commands, `%packages`, `%pre`, `%post`.
     pub fn kickstart(&self) -> String {
+        self.kickstart_with(self.rocks_packages())
+    }
+
+    /// The kickstart with `%packages` in Debian's names (see [`Profile::debian_packages`]):
+    /// kept-out names as `-name`, and a comment for each package that is nothing on Debian.
+    pub fn debian_kickstart(&self, packages: &DebianPackages) -> String {
+        let mut lines = vec!["# Debian package names".to_string()];
+        lines.extend(packages.dropped.iter().map(|d| {
+            let r = &d.request;
+            format!(
+                "# {} ({}, {}): nothing on Debian: {}",
+                r.package, r.roll, r.file, d.reason
+            )
+        }));
+        lines.extend(packages.install.iter().map(|p| p.name.clone()));
+        lines.extend(packages.removed.iter().map(|p| format!("-{}", p.name)));
+        self.kickstart_with(lines)
+    }
+
+    /// The kickstart with `packages` as the lines of its `%packages` section.
+    fn kickstart_with(&self, packages: Vec<String>) -> String {
         let mut out = String::new();
         self.write_header(&mut out);
         self.write_main(&mut out);
         if self.target.phase == Phase::Install {
-            self.write_packages(&mut out);
+            out.push_str("\n%packages --ignoremissing\n");
+            for line in packages {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            out.push_str("%end\n");
         }
         for section in [Section::Pre, Section::Post] {
             self.write_scripts(&mut out, section);
@@ -89,21 +116,15 @@ impl Profile {
     }
 
     /// Sorted and unique; a package any node file disables is written `-name`.
-    fn write_packages(&self, out: &mut String) {
+    fn rocks_packages(&self) -> Vec<String> {
         let mut packages: BTreeMap<String, bool> = BTreeMap::new();
         for p in self.nodes.iter().flat_map(|n| &n.packages) {
-            let name = if p.meta {
-                format!("@{}", p.name)
-            } else {
-                p.name.clone()
-            };
-            *packages.entry(name).or_default() |= p.disabled;
+            *packages.entry(p.kickstart_name()).or_default() |= p.disabled;
         }
-        out.push_str("\n%packages --ignoremissing\n");
-        for (name, disabled) in packages {
-            let _ = writeln!(out, "{}{name}", if disabled { "-" } else { "" });
-        }
-        out.push_str("%end\n");
+        packages
+            .into_iter()
+            .map(|(name, disabled)| format!("{}{name}", if disabled { "-" } else { "" }))
+            .collect()
     }
 
     fn write_scripts(&self, out: &mut String, section: Section) {

@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::attrs::Attributes;
+use crate::debian::{PackageMap, MAP_FILE};
 use crate::error::{Origin, Problem, RollError};
 use crate::graph::{parse_graph_file, sort_orders, Edge, Order};
 use crate::node::{parse_node_file, Chunk, Item, NodeFile};
 
 /// A roll's files as data: path inside the roll (`version.mk`, `nodes/x.xml`,
-/// `graphs/default/y.xml`) → text. `name` is used when `version.mk` has no `ROLLNAME`.
+/// `graphs/default/y.xml`, `debian-packages`) → text. `name` is used when `version.mk` has no `ROLLNAME`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RollSource {
     pub name: String,
@@ -41,6 +42,7 @@ pub struct Roll {
     orders: Vec<Order>,
     appliances: BTreeMap<String, Appliance>,
     appliance_attributes: BTreeMap<String, Attributes>,
+    package_map: PackageMap,
 }
 
 impl Roll {
@@ -61,6 +63,7 @@ impl Roll {
             orders: Vec::new(),
             appliances: BTreeMap::new(),
             appliance_attributes: BTreeMap::new(),
+            package_map: PackageMap::default(),
             name,
         };
         for (path, text) in &source.files {
@@ -76,6 +79,7 @@ impl Roll {
                     roll.edges.extend(edges);
                     roll.orders.extend(orders);
                 }
+                [MAP_FILE] => roll.package_map = PackageMap::parse(&roll.name, path, text)?,
                 _ => {}
             }
         }
@@ -93,6 +97,11 @@ impl Roll {
     /// `VERSION` from `version.mk`, when the roll states it.
     pub fn version(&self) -> Option<&str> {
         self.version.as_deref()
+    }
+
+    /// The roll's own Debian names for its packages (`debian-packages`; empty without one).
+    pub fn package_map(&self) -> &PackageMap {
+        &self.package_map
     }
 }
 

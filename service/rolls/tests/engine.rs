@@ -1,13 +1,15 @@
 //! The engine on small in-memory rolls: bad input is refused with an error naming the roll,
-//! the file and the line (a broken roll is refused whole); evals, phases and script options.
+//! the file and the line (a broken roll is refused whole); evals, phases and script options;
+//! packages resolved to Debian's names.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use vcds_rolls::{
-    fs, AttributeLayers, Deferred, EvalRequest, Evaluator, Phase, Piece, Problem, Roll, RollError,
-    RollSet, RollSource, Section, Target,
+    fs, AttributeLayers, Deferred, EvalRequest, Evaluator, Mapping, PackageMap, PackageMaps, Phase,
+    Piece, Problem, Roll, RollError, RollSet, RollSource, Section, Target,
 };
 
 const ROOT: &str = "<kickstart><post>\nrocks add appliance compute membership=Compute node=compute\n</post></kickstart>";
@@ -473,4 +475,221 @@ fn boot_text_goes_to_the_first_boot_scripts() {
     assert!(profile
         .to_xml()
         .contains("<boot order=\"post\">echo late &amp; done</boot>"));
+}
+
+/// Two rolls that name packages in Rocks' (RPM) names, each with its own Debian mapping.
+fn debian_rolls() -> RollSet {
+    let base = source(
+        "base",
+        &[
+            (
+                "nodes/compute.xml",
+                "<kickstart><package>openssh-server</package><package>openmpi</package>\
+                 <package>openssh-server</package>\
+                 <package>rocks-pylib</package><package>rocks-pylib</package>\
+                 <package>perl-DBI</package><package type=\"meta\">x11</package>\
+                 <package>gcc-c++</package><package disable=\"true\">vim-minimal</package>\
+                 <post>\nrocks add appliance compute membership=Compute node=compute\n</post>\
+                 </kickstart>",
+            ),
+            (
+                "debian-packages",
+                "# RPM name   Debian names\nopenmpi openmpi-bin libopenmpi-dev\n\
+                 rocks-pylib - Rocks' own Python library\nvim-minimal vim-tiny\n\
+                 @x11 xorg\ngcc-c++ g++\n",
+            ),
+        ],
+    );
+    let site = source(
+        "site",
+        &[
+            (
+                "nodes/extend-compute.xml",
+                "<kickstart><package>vim-tiny</package><package>gcc-c++</package>\
+                 <package>rocks-pylib</package></kickstart>",
+            ),
+            ("debian-packages", "perl-DBI libdbi-perl\ngcc-c++ g++-12\n"),
+        ],
+    );
+    set(&[base, site]).unwrap()
+}
+
+#[test]
+fn packages_resolve_to_debian_names_through_the_rolls_mappings() {
+    let rolls = debian_rolls();
+    let profile = compute(&rolls).unwrap();
+    let debian = profile.debian_packages(&PackageMaps::new(&rolls, &BTreeMap::new()));
+    // Unmapped names stay; each roll's own mapping first (gcc-c++), else the other rolls'
+    // (perl-DBI); groups are mapped as @name.
+    assert_eq!(
+        debian.names().collect::<Vec<_>>(),
+        [
+            "g++",
+            "g++-12",
+            "libdbi-perl",
+            "libopenmpi-dev",
+            "openmpi-bin",
+            "openssh-server",
+            "xorg"
+        ]
+    );
+    // vim-minimal is disabled in base and maps to vim-tiny: that wins over site's vim-tiny.
+    let removed: Vec<_> = debian.removed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(removed, ["vim-tiny"]);
+    let asked: Vec<_> = debian.removed[0]
+        .requests
+        .iter()
+        .map(|r| (r.roll.as_str(), r.package.as_str(), r.disabled))
+        .collect();
+    assert_eq!(
+        asked,
+        [("base", "vim-minimal", true), ("site", "vim-tiny", false)]
+    );
+    // Nothing on Debian: once per roll that asks, with the reason of the mapping used.
+    let dropped: Vec<_> = debian
+        .dropped
+        .iter()
+        .map(|d| (d.request.roll.as_str(), d.reason.as_str()))
+        .collect();
+    assert_eq!(
+        dropped,
+        [
+            ("base", "Rocks' own Python library"),
+            ("site", "Rocks' own Python library")
+        ]
+    );
+    let dbi = &debian.install[2].requests[0];
+    assert_eq!(
+        (dbi.roll.as_str(), dbi.file.as_str()),
+        ("base", "nodes/compute.xml")
+    );
+    let mapped = dbi.mapping.as_ref().unwrap();
+    assert_eq!((mapped.roll.as_str(), mapped.line), ("site", 1));
+    let ssh = &debian.install[5];
+    assert_eq!(
+        (ssh.requests.len(), &ssh.requests[0].mapping),
+        (1, &None),
+        "named twice, once"
+    );
+
+    // The provider's mapping for a roll wins over the roll's own.
+    let extra = BTreeMap::from([(
+        "base".to_string(),
+        PackageMap::parse("base", "base.packages", "openmpi mpich\n").unwrap(),
+    )]);
+    let debian = profile.debian_packages(&PackageMaps::new(&rolls, &extra));
+    assert!(debian.names().any(|n| n == "mpich"));
+    assert!(!debian.names().any(|n| n == "openmpi-bin"));
+}
+
+#[test]
+fn unavailable_debian_packages_are_refused_with_the_rolls_that_ask() {
+    let rolls = debian_rolls();
+    let debian = compute(&rolls)
+        .unwrap()
+        .debian_packages(&PackageMaps::new(&rolls, &BTreeMap::new()));
+    let index: BTreeSet<&str> = ["g++", "libdbi-perl", "libopenmpi-dev", "openmpi-bin"].into();
+    let err = debian.check(&|n| index.contains(n)).unwrap_err();
+    let missing: Vec<_> = err.missing.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        missing,
+        ["g++-12", "openssh-server", "xorg"],
+        "kept-out vim-tiny is not checked"
+    );
+    assert_eq!(
+        err.to_string(),
+        "no apt source holds 3 packages: g++-12 (package gcc-c++ of roll site, \
+         nodes/extend-compute.xml, mapped by debian-packages:2 (roll site)); openssh-server (package \
+         openssh-server of roll base, nodes/compute.xml); xorg (package @x11 of roll base, \
+         nodes/compute.xml, mapped by debian-packages:5 (roll base))"
+    );
+    let all: BTreeSet<&str> = index.iter().copied().chain(missing).collect();
+    assert!(debian.check(&|n| all.contains(n)).is_ok());
+}
+
+#[test]
+fn a_debian_kickstart_lists_debian_names() {
+    let rolls = debian_rolls();
+    let profile = compute(&rolls).unwrap();
+    let debian = profile.debian_packages(&PackageMaps::new(&rolls, &BTreeMap::new()));
+    let ks = profile.debian_kickstart(&debian);
+    assert!(ks.contains(
+        "\n%packages --ignoremissing\n# Debian package names\n\
+         # rocks-pylib (base, nodes/compute.xml): nothing on Debian: Rocks' own Python library\n\
+         # rocks-pylib (site, nodes/extend-compute.xml): nothing on Debian: Rocks' own Python library\n\
+         g++\ng++-12\nlibdbi-perl\nlibopenmpi-dev\nopenmpi-bin\nopenssh-server\nxorg\n-vim-tiny\n%end\n"
+    ), "{ks}");
+    // Everything but %packages is the kickstart as Rocks' names give it.
+    let rocks = profile.kickstart();
+    assert!(rocks.contains("\n@x11\ngcc-c++\nopenmpi\n") && rocks.contains("\n-vim-minimal\n"));
+    let outside = |ks: &str| {
+        let (head, rest) = ks.split_once("%packages").unwrap();
+        format!("{head}{}", rest.split_once("%end\n").unwrap().1)
+    };
+    assert_eq!(outside(&ks), outside(&rocks));
+}
+
+#[test]
+fn debian_mappings_load_with_the_roll_or_from_a_providers_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let roll = dir.path().join("mpi");
+    std::fs::create_dir_all(roll.join("nodes")).unwrap();
+    std::fs::write(roll.join("nodes/compute.xml"), ROOT).unwrap();
+    std::fs::write(roll.join("debian-packages"), "openmpi openmpi-bin\n").unwrap();
+    let loaded = fs::load_roll(&roll).unwrap();
+    assert_eq!(
+        loaded.package_map().get("openmpi").unwrap().mapping,
+        Mapping::Debian(vec!["openmpi-bin".to_string()])
+    );
+    std::fs::write(
+        roll.join("debian-packages"),
+        "openmpi openmpi-bin\nOpenMPI\n",
+    )
+    .unwrap();
+    let (roll_name, file, line, problem) = place(fs::load_roll(&roll).unwrap_err());
+    assert_eq!(
+        (roll_name.as_str(), file.as_str(), line),
+        ("mpi", "debian-packages", 2)
+    );
+    assert!(matches!(problem, Problem::MapTargetMissing(name) if name == "OpenMPI"));
+
+    let maps = dir.path().join("debian");
+    std::fs::create_dir_all(&maps).unwrap();
+    std::fs::write(maps.join("core.packages"), "rocks-pylib - Rocks' own\n").unwrap();
+    std::fs::write(maps.join("README"), "not a mapping").unwrap();
+    let loaded = fs::load_package_maps(&maps).unwrap();
+    assert_eq!(loaded.keys().collect::<Vec<_>>(), ["core"]);
+    let entry = loaded["core"].get("rocks-pylib").unwrap();
+    assert_eq!(
+        entry.origin.file,
+        maps.join("core.packages").display().to_string()
+    );
+    std::fs::write(maps.join("hpc.packages"), "\n\nopenmpi Open_MPI\n").unwrap();
+    let (roll_name, file, line, problem) = place(fs::load_package_maps(&maps).unwrap_err());
+    assert_eq!((roll_name.as_str(), line), ("hpc", 3));
+    assert!(file.ends_with("debian/hpc.packages"), "{file}");
+    assert!(matches!(problem, Problem::BadDebianName(name) if name == "Open_MPI"));
+}
+
+#[test]
+fn apt_package_names_come_from_the_lists_packages_and_provides() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = fs::apt_package_names(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, RollError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path()
+            .join("deb.example_dists_x_main_binary-amd64_Packages"),
+        "Package: apache2\nVersion: 2.4\nProvides: httpd, httpd-cgi (= 1)\nDescription: web\n \
+         Package: not-a-field\n\nPackage: ed\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("lock"), "").unwrap();
+    let names = fs::apt_package_names(dir.path()).unwrap();
+    assert_eq!(
+        names.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["apache2", "ed", "httpd", "httpd-cgi"]
+    );
 }

@@ -1,14 +1,20 @@
 //! The real Rocks rolls core, base and hpc (from ../shared when present): every appliance
-//! generates, and every kickstart passes pykickstart's ksvalidator for the OS the rolls target.
+//! generates, every kickstart passes pykickstart's ksvalidator for the OS the rolls target, and
+//! every appliance's packages resolve, through the mappings in rolls/debian, to packages of
+//! Debian's archive as this machine's apt lists have it.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use vcds_rolls::{fs, site_defaults, AttributeLayers, Deferred, Piece, Profile, RollSet, Target};
+use vcds_rolls::{
+    fs, site_defaults, AttributeLayers, DebianPackages, Deferred, Origin, PackageMaps, Piece,
+    Profile, RollSet, Target,
+};
 
 fn fixtures() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/rocks");
@@ -148,15 +154,139 @@ fn real_rolls_decide_like_rocks() {
     assert!(pending.clone().any(|p| matches!(p, Piece::Eval(e) if e.script.contains("rocks report host network compute-0-0"))));
 }
 
+/// Each appliance's Debian packages, through the repository's mappings for the stock rolls.
+fn debian(set: &RollSet) -> Vec<(Profile, DebianPackages)> {
+    let maps = PackageMaps::new(set, &fs::load_package_maps(&maps_dir()).unwrap());
+    all_profiles(set)
+        .into_iter()
+        .map(|p| {
+            let debian = p.debian_packages(&maps);
+            (p, debian)
+        })
+        .collect()
+}
+
+fn maps_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rolls/debian")
+}
+
+#[test]
+fn every_appliance_resolves_to_packages_of_debians_archive() {
+    let Some(dir) = fixtures() else { return };
+    let Some(apt) = common::apt_names() else {
+        return;
+    };
+    let set = real_rolls(&dir);
+    for (profile, debian) in debian(&set) {
+        let appliance = &profile.appliance;
+        if let Err(e) = debian.check(&|n| apt.contains(n)) {
+            panic!("{appliance}: {e}");
+        }
+        assert!(
+            debian.removed.is_empty(),
+            "{appliance}: the stock rolls disable nothing"
+        );
+        // Rocks' own packages are mapped explicitly: to nothing, with a reason, or to
+        // Debian's counterpart (rocks-openmpi → openmpi-bin …); never kept as they are.
+        for d in &debian.dropped {
+            assert!(!d.reason.is_empty(), "{appliance}: {}", d.request.package);
+        }
+        let names: BTreeSet<&str> = debian.names().collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.starts_with("rocks-") || n.starts_with("foundation-")),
+            "{appliance}: {names:?}"
+        );
+        assert!(debian
+            .dropped
+            .iter()
+            .any(|d| d.request.package == "rocks-pylib"));
+        for wanted in [
+            "openssh-server",
+            "openssh-client",
+            "nfs-common",
+            "openmpi-bin",
+            "python3",
+        ] {
+            assert!(names.contains(wanted), "{appliance} lacks {wanted}");
+        }
+        assert!(!names.contains("nfs-utils") && !names.contains("rocks-pylib"));
+    }
+    let by_name = debian(&set);
+    let names = |appliance: &str| {
+        let (_, debian) = by_name
+            .iter()
+            .find(|(p, _)| p.appliance == appliance)
+            .unwrap();
+        debian.names().map(str::to_string).collect::<BTreeSet<_>>()
+    };
+    let frontend = names("frontend");
+    for server in [
+        "isc-dhcp-server",
+        "apache2",
+        "bind9",
+        "tftpd-hpa",
+        "mariadb-client",
+    ] {
+        assert!(frontend.contains(server), "frontend lacks {server}");
+    }
+    assert!(!names("compute").contains("isc-dhcp-server"));
+    assert!(names("compute").contains("isc-dhcp-client"));
+    // More than names: each appliance's packages install together (no conflicts, e.g. the
+    // BIOS and EFI GRUB that Red Hat installs side by side). All appliances' at once is one
+    // slow apt run instead of five, and what installs together, any part of it does too.
+    let all: BTreeSet<&str> = by_name.iter().flat_map(|(_, d)| d.names()).collect();
+    if let Some(Err(report)) = common::apt_installable(all) {
+        panic!("{report}");
+    }
+}
+
+/// No mapping line is dead data: each is used by some appliance of the stock rolls.
+#[test]
+fn every_mapping_of_the_stock_rolls_is_used() {
+    let Some(dir) = fixtures() else { return };
+    let set = real_rolls(&dir);
+    let mut used: BTreeSet<(String, u32)> = BTreeSet::new();
+    let mut mark = |origin: &Option<Origin>| {
+        if let Some(o) = origin {
+            used.insert((o.file.clone(), o.line));
+        }
+    };
+    for (_, debian) in debian(&set) {
+        for p in debian.install.iter().chain(&debian.removed) {
+            p.requests.iter().for_each(|r| mark(&r.mapping));
+        }
+        debian.dropped.iter().for_each(|d| mark(&d.request.mapping));
+    }
+    let maps = fs::load_package_maps(&maps_dir()).unwrap();
+    assert_eq!(maps.keys().collect::<Vec<_>>(), ["base", "core", "hpc"]);
+    for map in maps.values() {
+        for (name, entry) in map.entries() {
+            let at = (entry.origin.file.clone(), entry.origin.line);
+            assert!(
+                used.contains(&at),
+                "{name} ({}:{}) is used by no appliance",
+                at.0,
+                at.1
+            );
+        }
+    }
+}
+
 #[test]
 fn kickstarts_pass_ksvalidator() {
     let Some(dir) = fixtures() else { return };
     let set = real_rolls(&dir);
-    let kickstarts: Vec<(String, String)> = all_profiles(&set)
-        .iter()
-        .map(|p| (p.appliance.clone(), p.kickstart()))
-        .collect();
-    assert_eq!(kickstarts.len(), 5);
+    let mut kickstarts: Vec<(String, String)> = Vec::new();
+    for (p, debian) in debian(&set) {
+        kickstarts.push((p.appliance.clone(), p.kickstart()));
+        kickstarts.push((
+            format!("{}-debian", p.appliance),
+            p.debian_kickstart(&debian),
+        ));
+    }
+    assert_eq!(kickstarts.len(), 10);
     let Some(failures) = common::ksvalidate(&Target::default().kickstart_version(), &kickstarts)
     else {
         return;

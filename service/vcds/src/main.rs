@@ -24,10 +24,14 @@ struct Cli {
 enum Command {
     /// Run the service: SOAP endpoints under /wsrf/services/, WSDL and schemas for toolkits.
     Serve(Box<ServeArgs>),
-    /// Print the kickstart file (or the expanded XML profile) that the given rolls generate for
-    /// an appliance, offline, like Rocks' `rocks list host profile`.
+    /// Print the kickstart file (or the expanded XML profile, or the node's Debian packages)
+    /// that the given rolls generate for an appliance, offline, like Rocks' `rocks list host
+    /// profile`.
     ///
     /// Example: vcds kickstart --roll rolls/vcds-base --roll rolls/vcds-compute --appliance compute --attr hostname=compute-0-0
+    ///
+    /// The Debian packages of the stock Rocks rolls' compute node, each checked against apt:
+    /// vcds kickstart --roll core --roll base --roll hpc --appliance compute --package-maps rolls/debian --apt-lists /var/lib/apt/lists --debian-packages
     Kickstart(KickstartArgs),
     /// Run the P-node agent: one per P-node, carrying out the manager's network and VM
     /// operations (cluster bridges, VXLAN/802.1Q uplinks, taps, QEMU VMs) and reporting what
@@ -78,6 +82,7 @@ struct AgentArgs {
 }
 
 #[derive(Args)]
+#[command(group = clap::ArgGroup::new("debian_output").args(["debian", "debian_packages"]))]
 struct KickstartArgs {
     /// A roll directory (with version.mk, nodes/, graphs/default/); repeat for each enabled roll.
     #[arg(long = "roll", value_name = "DIR", required = true)]
@@ -98,8 +103,23 @@ struct KickstartArgs {
     #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = vcds_rolls::parse_attr)]
     attrs: Vec<(String, String)>,
     /// Print the expanded XML profile instead of the kickstart.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["debian", "debian_packages"])]
     xml: bool,
+    /// Write %packages in Debian's names: resolved through the rolls' debian-packages and
+    /// --package-maps (rolls/README.md); kept-out packages as -name.
+    #[arg(long, conflicts_with = "debian_packages")]
+    debian: bool,
+    /// Print only the Debian packages the node installs, one a line.
+    #[arg(long)]
+    debian_packages: bool,
+    /// Debian mappings for rolls by name, DIR/ROLL.packages, over the rolls' own (e.g.
+    /// rolls/debian for the stock Rocks rolls).
+    #[arg(long, value_name = "DIR", requires = "debian_output")]
+    package_maps: Option<PathBuf>,
+    /// Refuse Debian packages that none of apt's lists in DIR holds (e.g. /var/lib/apt/lists),
+    /// naming each and the roll that asks for it.
+    #[arg(long, value_name = "DIR", requires = "debian_output")]
+    apt_lists: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -399,6 +419,17 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Kickstart(a) => {
+            let output = if a.xml {
+                vcds_rolls::Output::Xml
+            } else if a.debian || a.debian_packages {
+                vcds_rolls::Output::Debian(vcds_rolls::DebianOutput {
+                    package_maps: a.package_maps.as_deref(),
+                    apt_lists: a.apt_lists.as_deref(),
+                    names_only: a.debian_packages,
+                })
+            } else {
+                vcds_rolls::Output::Kickstart
+            };
             let text = vcds_rolls::kickstart(
                 &a.rolls,
                 &a.appliance,
@@ -406,7 +437,7 @@ fn main() -> anyhow::Result<()> {
                 a.release,
                 a.arch.as_deref(),
                 &a.attrs,
-                a.xml,
+                output,
             )?;
             print!("{text}");
             Ok(())
