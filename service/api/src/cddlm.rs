@@ -10,22 +10,10 @@ use crate::kinds::{self, API, CDL_LANGUAGE, VCDS};
 use crate::ops::{child, text_of, Request};
 use crate::xml::Element;
 
-pub const INITIALIZE: &str =
-    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/SystemEPR/InitializeRequest";
-pub const ADD_FILE: &str =
-    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/SystemEPR/AddFileRequest";
-pub const RUN: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/SystemEPR/RunRequest";
-pub const TERMINATE: &str =
-    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/SystemEPR/TerminateRequest";
-pub const PING: &str =
-    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/SystemEPR/PingRequest";
-pub const RESOLVE: &str =
-    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/SystemEPR/ResolveRequest";
-pub const SUSPEND: &str = "urn:vcds:2026/SystemEPR/SuspendRequest";
-pub const RESUME: &str = "urn:vcds:2026/SystemEPR/ResumeRequest";
-
-/// Initialize option: parse, resolve and validate the descriptor, store nothing.
-pub const VALIDATE_ONLY: &str = "urn:vcds:2026:option:validate-only";
+pub use vcds_protocol::cddlm_actions::{
+    ADD_FILE, INITIALIZE, PING, RESOLVE, RESUME, RUN, SUSPEND, TERMINATE,
+};
+pub use vcds_protocol::VALIDATE_ONLY;
 
 fn api_response(local: &str) -> Element {
     Element::new("api", API, local)

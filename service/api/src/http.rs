@@ -219,8 +219,9 @@ async fn handle(
         ctx.resource = Some(id.trim().to_string());
     }
     let action = env.addressing.action.as_str();
-    let (op, expected) = Operation::route(endpoint, action)
+    let op = Operation::route(endpoint, action)
         .ok_or_else(|| OpError::ActionNotSupported(action.to_string()))?;
+    let expected = op.spec().request.qname();
     let body = env
         .body
         .filter(|b| expected.matches(*b))

@@ -18,19 +18,16 @@ use crate::security::Scope;
 use crate::xml::Element;
 use crate::Api;
 
-pub const VCDS: &str = "urn:vcds:2026";
-pub const API: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02";
-pub const API_WSDL: &str = "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl";
-pub const MUWS1: &str = "http://docs.oasis-open.org/wsdm/muws1-2.xsd";
-pub const CDL_LANGUAGE: &str = "http://www.gridforum.org/namespaces/2005/02/cddlm/CDL-1.0";
-pub const CMP: &str = "http://www.gridforum.org/cddlm/components/2005/02";
+pub use vcds_protocol::ns::CDL as CDL_LANGUAGE;
+pub use vcds_protocol::ns::{API, API_WSDL, CMP, MUWS1, VCDS};
+pub use vcds_protocol::Endpoint;
 
 pub fn q(ns: &str, local: &str) -> QName {
     QName::new(ns, local)
 }
 
 /// The reference parameter that names a resource in its EPR.
-pub static RESOURCE_ID: LazyLock<QName> = LazyLock::new(|| q(VCDS, "ResourceId"));
+pub static RESOURCE_ID: LazyLock<QName> = LazyLock::new(|| vcds_protocol::RESOURCE_ID.qname());
 pub static CURRENT_TIME: LazyLock<QName> = LazyLock::new(|| q(ns::WSRF_RL, "CurrentTime"));
 pub static TERMINATION_TIME: LazyLock<QName> = LazyLock::new(|| q(ns::WSRF_RL, "TerminationTime"));
 pub static RESOURCE_TERMINATION: LazyLock<QName> =
@@ -41,55 +38,30 @@ pub static PHASE: LazyLock<QName> = LazyLock::new(|| q(VCDS, "Phase"));
 pub static NODE_METRICS: LazyLock<QName> = LazyLock::new(|| q(VCDS, "NodeMetrics"));
 pub static CLUSTER_METRICS: LazyLock<QName> = LazyLock::new(|| q(VCDS, "ClusterMetrics"));
 
-/// Which of the three endpoints a request came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Portal,
-    System,
-    Subscription,
+/// The endpoint that serves a resource of this kind.
+pub fn endpoint_of(state: &State) -> Endpoint {
+    match state {
+        State::Portal => Endpoint::Portal,
+        State::System { .. } => Endpoint::System,
+        State::Subscription(_) => Endpoint::Subscription,
+    }
 }
 
-impl Endpoint {
-    pub fn from_path(name: &str) -> Option<Endpoint> {
-        match name {
-            "Portal" => Some(Endpoint::Portal),
-            "System" => Some(Endpoint::System),
-            "Subscription" => Some(Endpoint::Subscription),
-            _ => None,
-        }
+/// The resource property document schema of an endpoint's resources.
+pub fn schema(endpoint: Endpoint) -> &'static RpSchema {
+    match endpoint {
+        Endpoint::Portal => &PORTAL_SCHEMA,
+        Endpoint::System => &SYSTEM_SCHEMA,
+        Endpoint::Subscription => &SUBSCRIPTION_SCHEMA,
     }
+}
 
-    pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::Portal => "/wsrf/services/Portal",
-            Endpoint::System => "/wsrf/services/System",
-            Endpoint::Subscription => "/wsrf/services/Subscription",
-        }
-    }
-
-    pub fn of(state: &State) -> Endpoint {
-        match state {
-            State::Portal => Endpoint::Portal,
-            State::System { .. } => Endpoint::System,
-            State::Subscription(_) => Endpoint::Subscription,
-        }
-    }
-
-    pub fn schema(self) -> &'static RpSchema {
-        match self {
-            Endpoint::Portal => &PORTAL_SCHEMA,
-            Endpoint::System => &SYSTEM_SCHEMA,
-            Endpoint::Subscription => &SUBSCRIPTION_SCHEMA,
-        }
-    }
-
-    /// Topics a subscriber may choose: every property except the clock, plus termination.
-    pub fn topics(self) -> &'static [QName] {
-        match self {
-            Endpoint::Portal => &PORTAL_TOPICS,
-            Endpoint::System => &SYSTEM_TOPICS,
-            Endpoint::Subscription => &[],
-        }
+/// Topics a subscriber may choose: every property except the clock, plus termination.
+pub fn topics(endpoint: Endpoint) -> &'static [QName] {
+    match endpoint {
+        Endpoint::Portal => &PORTAL_TOPICS,
+        Endpoint::System => &SYSTEM_TOPICS,
+        Endpoint::Subscription => &[],
     }
 }
 
@@ -179,16 +151,11 @@ pub struct Endpoints {
 
 impl Endpoints {
     pub fn epr(&self, endpoint: Endpoint, id: &str) -> Epr {
-        let mut epr = Epr::new(format!("{}{}", self.base, endpoint.path()));
-        if endpoint != Endpoint::Portal {
-            epr.reference_parameters
-                .push(Element::leaf("vcds", VCDS, "ResourceId", id).render());
-        }
-        epr
+        endpoint.epr(&self.base, (endpoint != Endpoint::Portal).then_some(id))
     }
 
     pub fn of(&self, r: &Resource) -> Epr {
-        self.epr(Endpoint::of(&r.state), &r.id)
+        self.epr(endpoint_of(&r.state), &r.id)
     }
 }
 
@@ -411,7 +378,7 @@ fn static_portal_status(site: &str) -> String {
             ),
         )
         .child(api("notifications").child(leaf("item", ns::WSNT)))
-        .child(api("options").child(leaf("item", crate::cddlm::VALIDATE_ONLY)))
+        .child(api("options").child(leaf("item", vcds_protocol::VALIDATE_ONLY)))
         .render()
 }
 
@@ -455,7 +422,7 @@ pub fn rp_document(
                 )]
             });
             doc.push_text(CURRENT_TIME.clone(), &xsd_datetime(now));
-            producer_props_of(&mut doc, Endpoint::Portal.topics());
+            producer_props_of(&mut doc, topics(Endpoint::Portal));
         }
         State::System { props, deployment } => {
             doc.push_text(q(API, "CreatedTime"), &xsd_datetime(r.created));
@@ -514,7 +481,7 @@ pub fn rp_document(
                 doc.push_with(q(&p.ns, &p.local), || p.values.clone());
             }
             lifetime_props(&mut doc, r, now);
-            producer_props_of(&mut doc, Endpoint::System.topics());
+            producer_props_of(&mut doc, topics(Endpoint::System));
         }
         State::Subscription(s) => {
             doc.push_with(q(ns::WSNT, "ConsumerReference"), || {

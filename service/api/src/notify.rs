@@ -21,7 +21,7 @@ use crate::xml::Element;
 
 /// GFD.69 lifecycle events carry this EventId.
 const LIFECYCLE_EVENT: &str = "http://www.gridforum.org/cddlm/components/2005/02/events/Lifecycle";
-const MUWS2: &str = "http://docs.oasis-open.org/wsdm/muws2-2.xsd";
+use vcds_protocol::ns::MUWS2;
 
 /// The notification sink, registered with the manager's events.
 pub struct Notifications {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use roxmltree::Node;
 use vcds_soap::ns;
-use vcds_wsrf::{actions, lifetime, query, rp, topic, xsd_datetime, Epr, RpDocument};
+use vcds_wsrf::{lifetime, query, rp, topic, xsd_datetime, Epr, RpDocument};
 use vcds_xml::QName;
 
 use vcds_manager::{Manager, PropertyChange};
@@ -13,135 +13,13 @@ use vcds_model::{Deployment, Resource, State, StoredProperty, SubscriptionState,
 
 use crate::cddlm as system;
 use crate::faults::OpError;
-use crate::kinds::{self, q, Endpoint, Endpoints, API, RESOURCE_ID, VCDS};
+use crate::kinds::{self, q, Endpoint, Endpoints, API, RESOURCE_ID};
 use crate::security::{Principal, Scope};
 use crate::xml::Element;
 use crate::Api;
 
-pub const CREATE: &str =
-    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/CreateRequest";
-pub const LOOKUP_SYSTEM: &str =
-    "http://www.gridforum.org/cddlm/deployapi/2005/02/wsdl/PortalEPR/LookupSystemRequest";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    GetDocument,
-    Get,
-    GetMultiple,
-    Query,
-    Set,
-    Destroy,
-    SetTerminationTime,
-    Subscribe,
-    Renew,
-    Unsubscribe,
-    Create,
-    LookupSystem,
-    Initialize,
-    AddFile,
-    Run,
-    Terminate,
-    Ping,
-    Resolve,
-    Suspend,
-    Resume,
-}
-
-impl Operation {
-    /// The operation an action names at an endpoint, and the body element it expects.
-    pub fn route(endpoint: Endpoint, action: &str) -> Option<(Operation, QName)> {
-        use Endpoint::*;
-        use Operation::*;
-        let (op, ns_uri, local, at): (Operation, &str, &str, &[Endpoint]) = match action {
-            actions::GET_RP_DOCUMENT => (
-                GetDocument,
-                ns::WSRF_RP,
-                "GetResourcePropertyDocument",
-                &[Portal, System, Subscription],
-            ),
-            actions::GET_RP => (
-                Get,
-                ns::WSRF_RP,
-                "GetResourceProperty",
-                &[Portal, System, Subscription],
-            ),
-            actions::GET_MULTIPLE_RP => (
-                GetMultiple,
-                ns::WSRF_RP,
-                "GetMultipleResourceProperties",
-                &[Portal, System, Subscription],
-            ),
-            actions::QUERY_RP => (
-                Query,
-                ns::WSRF_RP,
-                "QueryResourceProperties",
-                &[Portal, System, Subscription],
-            ),
-            actions::SET_RP => (Set, ns::WSRF_RP, "SetResourceProperties", &[System]),
-            actions::DESTROY => (Destroy, ns::WSRF_RL, "Destroy", &[System, Subscription]),
-            actions::SET_TERMINATION_TIME => (
-                SetTerminationTime,
-                ns::WSRF_RL,
-                "SetTerminationTime",
-                &[System],
-            ),
-            actions::SUBSCRIBE => (Subscribe, ns::WSNT, "Subscribe", &[Portal, System]),
-            actions::RENEW => (Renew, ns::WSNT, "Renew", &[Subscription]),
-            actions::UNSUBSCRIBE => (Unsubscribe, ns::WSNT, "Unsubscribe", &[Subscription]),
-            CREATE => (Create, API, "createRequest", &[Portal]),
-            LOOKUP_SYSTEM => (LookupSystem, API, "lookupSystemRequest", &[Portal]),
-            system::INITIALIZE => (Initialize, API, "initializeRequest", &[System]),
-            system::ADD_FILE => (AddFile, API, "addFileRequest", &[System]),
-            system::RUN => (Run, API, "runRequest", &[System]),
-            system::TERMINATE => (Terminate, API, "terminateRequest", &[System]),
-            system::PING => (Ping, API, "pingRequest", &[System]),
-            system::RESOLVE => (Resolve, API, "resolveRequest", &[System]),
-            system::SUSPEND => (Suspend, VCDS, "suspendRequest", &[System]),
-            system::RESUME => (Resume, VCDS, "resumeRequest", &[System]),
-            _ => return None,
-        };
-        at.contains(&endpoint).then(|| (op, q(ns_uri, local)))
-    }
-
-    /// The operation's name in the WSDL, for logs and the audit log.
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::GetDocument => "GetResourcePropertyDocument",
-            Operation::Get => "GetResourceProperty",
-            Operation::GetMultiple => "GetMultipleResourceProperties",
-            Operation::Query => "QueryResourceProperties",
-            Operation::Set => "SetResourceProperties",
-            Operation::Destroy => "Destroy",
-            Operation::SetTerminationTime => "SetTerminationTime",
-            Operation::Subscribe => "Subscribe",
-            Operation::Renew => "Renew",
-            Operation::Unsubscribe => "Unsubscribe",
-            Operation::Create => "Create",
-            Operation::LookupSystem => "LookupSystem",
-            Operation::Initialize => "Initialize",
-            Operation::AddFile => "AddFile",
-            Operation::Run => "Run",
-            Operation::Terminate => "Terminate",
-            Operation::Ping => "Ping",
-            Operation::Resolve => "Resolve",
-            Operation::Suspend => "Suspend",
-            Operation::Resume => "Resume",
-        }
-    }
-
-    pub fn mutates(self) -> bool {
-        !matches!(
-            self,
-            Operation::GetDocument
-                | Operation::Get
-                | Operation::GetMultiple
-                | Operation::Query
-                | Operation::LookupSystem
-                | Operation::Ping
-                | Operation::Resolve
-        )
-    }
-}
+pub use vcds_protocol::cddlm_actions::{CREATE, LOOKUP_SYSTEM};
+pub use vcds_protocol::Operation;
 
 /// What an operation works on.
 pub struct Request<'a, 'input> {
@@ -197,17 +75,17 @@ pub(crate) fn child<'a, 'input>(
 /// Runs `op`; returns the reply body.
 pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> {
     let now = Utc::now();
-    let schema = req.endpoint.schema();
+    let schema = kinds::schema(req.endpoint);
     let scope = Scope::of(req.caller);
     let document_of =
         |doc| kinds::rp_document(doc, &req.resource, req.api, &req.endpoints, now, &scope);
     let document = || document_of(RpDocument::default());
     let body = match op {
-        Operation::GetDocument => Ok(rp_response(
+        Operation::GetResourcePropertyDocument => Ok(rp_response(
             "GetResourcePropertyDocumentResponse",
             &document().render(schema),
         )),
-        Operation::Get => {
+        Operation::GetResourceProperty => {
             let text = text_of(req.body);
             let name = QName::resolve_in(text, req.body)
                 .ok_or_else(|| rp::RpError::BadQName(text.to_string()))?;
@@ -217,7 +95,7 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> 
                 &doc.get(schema, &name)?.concat(),
             ))
         }
-        Operation::GetMultiple => {
+        Operation::GetMultipleResourceProperties => {
             let doc = document();
             let mut out = String::new();
             let names: Vec<Node<'_, '_>> = req
@@ -238,7 +116,7 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> 
             }
             Ok(rp_response("GetMultipleResourcePropertiesResponse", &out))
         }
-        Operation::Query => {
+        Operation::QueryResourceProperties => {
             let expr = child(req.body, ns::WSRF_RP, "QueryExpression").ok_or_else(|| {
                 OpError::BadRequest("QueryResourceProperties has no QueryExpression".to_string())
             })?;
@@ -254,7 +132,7 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> 
             let result = query::evaluate(&rendered, text_of(expr), &namespaces)?;
             Ok(rp_response("QueryResourcePropertiesResponse", &result))
         }
-        Operation::Set => set_properties(&req, schema).await,
+        Operation::SetResourceProperties => set_properties(&req, schema).await,
         Operation::Destroy => {
             req.manager()
                 .destroy(vec![req.resource.id.clone()], "destroyed on request")
@@ -487,7 +365,7 @@ async fn subscribe(req: &Request<'_, '_>, now: chrono::DateTime<Utc>) -> Result<
                 dialect,
                 text_of(f),
                 f,
-                req.endpoint.topics(),
+                kinds::topics(req.endpoint),
             )?);
         }
     }
@@ -594,7 +472,7 @@ pub fn visible(
     manager
         .registry()
         .get(id)
-        .filter(|r| Endpoint::of(&r.state) == endpoint)
+        .filter(|r| kinds::endpoint_of(&r.state) == endpoint)
         .filter(|r| endpoint == Endpoint::Portal || caller.may_access(&r.owner))
         .ok_or_else(|| OpError::ResourceUnknown(id.to_string()))
 }

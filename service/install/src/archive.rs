@@ -1,5 +1,5 @@
 //! Roll archives as admins upload them (`POST /admin/rolls` with a tar body): only the files
-//! the generator reads are taken, nothing is ever written to or read from the file system.
+//! the generator reads (and the roll's Debian package mapping) are taken, nothing is ever written to or read from the file system.
 
 use std::io::Read;
 use std::path::{Component, Path};
@@ -28,7 +28,7 @@ pub(crate) fn source_from_tar(
             continue;
         };
         let wanted = match parts.as_slice() {
-            [.., last] if last == "version.mk" => true,
+            [.., last] if last == "version.mk" || last == vcds_rolls::MAP_FILE => true,
             [.., dir, file] if dir == "nodes" && file.ends_with(".xml") => true,
             [.., graphs, _, file] if graphs == "graphs" && file.ends_with(".xml") => true,
             _ => false,
@@ -114,6 +114,7 @@ mod tests {
         let nested = tar_of(&[
             ("./r1/version.mk", "ROLLNAME = r1\n"),
             ("r1/nodes/a.xml", "<kickstart/>"),
+            ("r1/debian-packages", "openmpi openmpi-bin\n"),
             ("r1/graphs/default/g.xml", "<graph/>"),
             ("r1/README", "skipped"),
             ("r1/RPMS/x.xml", "skipped"),
@@ -122,7 +123,12 @@ mod tests {
         assert_eq!(source.name, "r1");
         assert_eq!(
             source.files.keys().collect::<Vec<_>>(),
-            ["graphs/default/g.xml", "nodes/a.xml", "version.mk"]
+            [
+                "debian-packages",
+                "graphs/default/g.xml",
+                "nodes/a.xml",
+                "version.mk"
+            ]
         );
 
         let top = tar_of(&[("nodes/a.xml", "<kickstart/>"), ("../nodes/b.xml", "x")]);

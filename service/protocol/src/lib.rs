@@ -104,6 +104,13 @@ impl Endpoint {
         }
     }
 
+    /// The endpoint a path's last segment names (`/wsrf/services/{name}`).
+    pub fn from_path(name: &str) -> Option<Endpoint> {
+        Endpoint::ALL
+            .into_iter()
+            .find(|e| e.path().rsplit('/').next() == Some(name))
+    }
+
     /// The WSDL port type the endpoint implements.
     pub fn port_type(self) -> &'static str {
         match self {
@@ -402,6 +409,21 @@ impl Operation {
         actions::response_of(self.spec().action)
     }
 
+    /// Whether the operation may change something (such requests are audited).
+    pub fn mutates(self) -> bool {
+        use Operation::*;
+        !matches!(
+            self,
+            GetResourcePropertyDocument
+                | GetResourceProperty
+                | GetMultipleResourceProperties
+                | QueryResourceProperties
+                | LookupSystem
+                | Ping
+                | Resolve
+        )
+    }
+
     /// The operation `action` names at `endpoint`, if that endpoint serves it.
     pub fn route(endpoint: Endpoint, action: &str) -> Option<Operation> {
         Operation::ALL.into_iter().find(|op| {
@@ -427,6 +449,9 @@ mod tests {
             Some(Operation::Destroy)
         );
         assert_eq!(Operation::route(Endpoint::Portal, "urn:nothing"), None);
+        assert_eq!(Endpoint::from_path("System"), Some(Endpoint::System));
+        assert_eq!(Endpoint::from_path("services"), None);
+        assert!(!Operation::Ping.mutates() && Operation::Destroy.mutates());
     }
 
     #[test]
