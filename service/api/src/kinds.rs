@@ -159,6 +159,13 @@ impl Endpoints {
     }
 }
 
+/// An element of EPR type (`wsa:Address`, reference parameters) named `prefix:local`.
+pub fn epr_element(prefix: &str, ns_uri: &str, local: &str, epr: &Epr) -> Element {
+    Element::new(prefix, ns_uri, local)
+        .declare("wsa", ns::WSA)
+        .raw(&epr.children())
+}
+
 /// `<p:NAME>` of property `name`, in the namespace of the property (bound to `p`).
 fn property(name: &QName) -> Element {
     Element::new("p", &name.ns, &name.local)
@@ -485,10 +492,7 @@ pub fn rp_document(
         }
         State::Subscription(s) => {
             doc.push_with(q(ns::WSNT, "ConsumerReference"), || {
-                vec![s.consumer.element(
-                    "wsnt:ConsumerReference",
-                    &format!(" xmlns:wsnt=\"{}\"", ns::WSNT),
-                )]
+                vec![epr_element("wsnt", ns::WSNT, "ConsumerReference", &s.consumer).render()]
             });
             doc.push_with(q(ns::WSNT, "Filter"), || {
                 let filter = Element::new("wsnt", ns::WSNT, "Filter");
@@ -543,7 +547,7 @@ pub fn active_systems_of(
     let inner: String = systems
         .iter()
         .filter(|s| scope.sees(s))
-        .map(|s| endpoints.of(s).element("wsa:EndpointReference", ""))
+        .map(|s| epr_element("wsa", ns::WSA, "EndpointReference", &endpoints.of(s)).render())
         .collect();
     property(&q(API, "ActiveSystems")).raw(&inner).render()
 }

@@ -221,10 +221,13 @@ pub async fn run(op: Operation, req: Request<'_, '_>) -> Result<Reply, OpError> 
                 .get(id)
                 .filter(|r| matches!(r.state, State::System { .. }) && scope.sees(r))
                 .ok_or_else(|| OpError::ResourceUnknown(id.to_string()))?;
-            Ok(req
-                .endpoints
-                .of(&system)
-                .element("api:lookupSystemResponse", &format!(" xmlns:api=\"{API}\"")))
+            Ok(kinds::epr_element(
+                "api",
+                API,
+                "lookupSystemResponse",
+                &req.endpoints.of(&system),
+            )
+            .render())
         }
         Operation::Initialize => system::initialize(&req).await,
         Operation::AddFile => system::add_file(&req).await,
