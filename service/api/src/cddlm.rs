@@ -7,7 +7,7 @@ use vcds_manager::{Descriptor, InitializeRequest, MAX_FILE_BYTES};
 
 use crate::faults::OpError;
 use crate::kinds::{self, API, CDL_LANGUAGE, VCDS};
-use crate::ops::{child, text_of, Request};
+use crate::request::{child, text_of, Request};
 use crate::xml::Element;
 
 pub use vcds_protocol::cddlm_actions::{

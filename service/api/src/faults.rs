@@ -18,8 +18,8 @@ use vcds_manager::{ManagerError, RegistryError};
 use vcds_model::{Lifecycle, Phase, TransitionError};
 use vcds_web::BodyError;
 
-use crate::kinds::{API, CDL_LANGUAGE, VCDS};
 use crate::xml::Element;
+use vcds_protocol::ns::{API, CDL as CDL_LANGUAGE, VCDS};
 
 /// Everything an operation can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,7 @@ use vcds_wsrf::{
 };
 use vcds_xml::QName;
 
-use crate::security::Scope;
+use crate::scope::Scope;
 use crate::xml::Element;
 use crate::Api;
 

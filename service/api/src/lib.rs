@@ -20,6 +20,9 @@ pub mod metrics;
 pub mod notifier;
 pub mod notify;
 pub mod ops;
+pub mod reply;
+pub mod request;
+pub mod scope;
 pub mod security;
 pub mod xml;
 

@@ -16,7 +16,7 @@ use crate::kinds::{
     RESOURCE_TERMINATION,
 };
 use crate::notifier::Notifier;
-use crate::security::Scope;
+use crate::scope::Scope;
 use crate::xml::Element;
 
 /// GFD.69 lifecycle events carry this EventId.

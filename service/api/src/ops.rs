@@ -13,38 +13,15 @@ use vcds_model::{Deployment, Resource, State, StoredProperty, SubscriptionState,
 
 use crate::cddlm as system;
 use crate::faults::OpError;
-use crate::kinds::{self, q, Endpoint, Endpoints, API, RESOURCE_ID};
-use crate::security::{Principal, Scope};
+use crate::kinds::{self, q, Endpoint, API, RESOURCE_ID};
+use crate::request::{child, text_of, Reply, Request};
+use crate::scope::Scope;
+use crate::security::Principal;
 use crate::xml::Element;
 use crate::Api;
 
 pub use vcds_protocol::cddlm_actions::{CREATE, LOOKUP_SYSTEM};
 pub use vcds_protocol::Operation;
-
-/// What an operation works on.
-pub struct Request<'a, 'input> {
-    pub api: &'a Api,
-    /// EPRs in the reply: the address the caller used.
-    pub endpoints: Endpoints,
-    pub endpoint: Endpoint,
-    pub resource: Arc<Resource>,
-    pub body: Node<'a, 'input>,
-    /// Who asked; `ops::addressed` has checked that they may act on `resource`.
-    pub caller: &'a Principal,
-}
-
-/// An operation's reply body, and the resource it created, if any (for the audit log).
-#[derive(Debug)]
-pub struct Reply {
-    pub body: String,
-    pub created: Option<String>,
-}
-
-impl Request<'_, '_> {
-    pub fn manager(&self) -> &Manager {
-        &self.api.manager
-    }
-}
 
 fn rp_response(local: &str, inner: &str) -> String {
     Element::new("wsrf-rp", ns::WSRF_RP, local)
@@ -58,18 +35,6 @@ fn rl_response(local: &str) -> Element {
 
 fn wsnt_response(local: &str) -> Element {
     Element::new("wsnt", ns::WSNT, local)
-}
-
-pub(crate) fn text_of<'a>(n: Node<'a, '_>) -> &'a str {
-    n.text().unwrap_or("").trim()
-}
-
-pub(crate) fn child<'a, 'input>(
-    n: Node<'a, 'input>,
-    ns_uri: &str,
-    local: &str,
-) -> Option<Node<'a, 'input>> {
-    n.children().find(|c| c.has_tag_name((ns_uri, local)))
 }
 
 /// Runs `op`; returns the reply body.

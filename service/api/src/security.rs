@@ -38,9 +38,8 @@ use vcds_auth::gridmap::MapFileError;
 use vcds_auth::tls::TlsError;
 use vcds_auth::{Admins, AuditLog, AuditRecord, AuthError, Authorizer, Dn, GridMap, Outcome};
 
+pub use crate::scope::Scope;
 pub use vcds_auth::Principal;
-
-use vcds_model::{Resource, State};
 
 /// The files of secure mode, as Globus lays them out under `/etc/grid-security`.
 #[derive(Debug, Clone)]
@@ -98,40 +97,6 @@ pub struct Caller(pub Principal);
 /// as access denied.
 pub fn caller(req: &HttpRequest) -> Option<Principal> {
     req.extensions().get::<Caller>().map(|c| c.0.clone())
-}
-
-/// Which resources someone sees in listings (`api:ActiveSystems`) and lookups.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    /// An admin: everything.
-    All,
-    /// Resources owned by this account.
-    Owner(String),
-}
-
-impl Scope {
-    pub fn of(principal: &Principal) -> Scope {
-        if principal.admin {
-            Scope::All
-        } else {
-            Scope::Owner(principal.account.clone())
-        }
-    }
-
-    /// The scope a subscription was made with: its subscriber's at the time of subscribing.
-    pub fn of_subscription(subscription: &Resource) -> Scope {
-        match &subscription.state {
-            State::Subscription(s) if s.subscriber_admin => Scope::All,
-            _ => Scope::Owner(subscription.owner.clone()),
-        }
-    }
-
-    pub fn sees(&self, resource: &Resource) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Owner(account) => &resource.owner == account,
-        }
-    }
 }
 
 /// The security state shared by every worker.
@@ -317,7 +282,7 @@ pub async fn gate(
             );
             let resp = if req.method() == Method::POST && req.path().starts_with("/wsrf/services/")
             {
-                crate::http::access_denied(req.request())
+                crate::reply::access_denied(req.request())
             } else {
                 forbidden("access denied\n")
             };
@@ -398,21 +363,5 @@ mod tests {
             check_listen("no port", &plain(false)),
             Err(SecurityError::Resolve { .. })
         ));
-    }
-
-    #[test]
-    fn scopes_see_own_resources_or_all() {
-        let resource = |owner: &str| Resource {
-            id: "x".into(),
-            owner: owner.into(),
-            created: chrono::Utc::now(),
-            termination: None,
-            state: State::Portal,
-        };
-        let alice = Scope::Owner("alice".into());
-        assert!(alice.sees(&resource("alice")));
-        assert!(!alice.sees(&resource("bob")));
-        assert!(Scope::All.sees(&resource("bob")));
-        assert_eq!(Scope::of(&Security::local()), Scope::All);
     }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use vcds_install::Progress;
 use vcds_model::{Lifecycle, Phase, Resource};
 
-use crate::monitoring::SystemMetrics;
+use crate::monitoring::metrics::SystemMetrics;
 
 /// One property's values before and after a change (`SetResourceProperties`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,7 @@
 //! [`DomainEvent::MetricsChanged`] when a node's monitored state (up, stale, running,
 //! paused…) changes — not on every new load figure.
 
+pub mod metrics;
 pub mod sim;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +26,8 @@ use vcds_placement::Allocation;
 
 use crate::events::DomainEvent;
 use crate::Manager;
+
+pub use metrics::{ClusterMetrics, NodeMetrics, SystemMetrics};
 
 /// Samples kept per (host, metric) series, and the most series kept.
 const SAMPLES_PER_SERIES: usize = 240;
@@ -70,54 +73,6 @@ pub struct PollFigures {
     pub hosts_stale: usize,
     /// Samples the history refused because it holds as many series as it may.
     pub history_refused: u64,
-}
-
-/// One reporting node's figures (`vcds:NodeMetrics`); figures a gmond did not send are `None`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NodeMetrics {
-    pub name: String,
-    pub pnode: String,
-    pub state: String,
-    pub load_one: Option<f64>,
-    pub cpu_user: Option<f64>,
-    pub mem_used_kb: Option<f64>,
-    pub mem_total_kb: Option<f64>,
-    pub bytes_in: Option<f64>,
-    pub bytes_out: Option<f64>,
-    /// Why the node's data is stale, when it is.
-    pub stale: Option<String>,
-}
-
-/// A System's figures as a whole (`vcds:ClusterMetrics`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ClusterMetrics {
-    pub nodes: usize,
-    pub nodes_up: usize,
-    pub nodes_stale: usize,
-    pub load_one_avg: Option<f64>,
-    pub load_one_max: Option<f64>,
-    pub mem_used_kb: f64,
-    pub mem_total_kb: f64,
-}
-
-impl ClusterMetrics {
-    /// A cluster of `nodes` whose nodes have not reported (yet).
-    pub fn unreported(nodes: usize) -> ClusterMetrics {
-        ClusterMetrics {
-            nodes,
-            ..ClusterMetrics::default()
-        }
-    }
-}
-
-/// A System's monitoring resource properties, as of the last poll cycle.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SystemMetrics {
-    /// One per reporting node, by name.
-    pub nodes: Vec<NodeMetrics>,
-    pub cluster: ClusterMetrics,
-    /// (node, monitored state) pairs: what a change notification is about.
-    states: Vec<(String, String)>,
 }
 
 pub struct Monitoring {
