@@ -9,5 +9,6 @@ bash scripts/setup.sh
 [ "$(id -u)" = 0 ] && bash scripts/build-node-image.sh
 # vcctl too: the README's second command is the client.
 cargo build --release -p vcds -p vcctl
-# The project's own rolls are added at start (--roll); others with POST /admin/rolls?path=DIR.
-exec target/release/vcds serve --roll-root rolls --roll rolls/vcds-base --roll rolls/vcds-compute "$@"
+# The project's own rolls are built in; others are added with POST /admin/rolls?path=DIR
+# (under --roll-root) or a roll archive.
+exec target/release/vcds serve --roll-root rolls "$@"

@@ -89,6 +89,8 @@ pub enum OpError {
     Book(#[from] BookError),
     #[error("the virtual cluster is not alive: {0}")]
     NotAlive(String),
+    #[error("{0}")]
+    Packages(String),
     /// The site could not do what the operation needs; nothing changed.
     #[error("the site could not carry it out: {0}")]
     Site(vcds_manager::executor::ExecError),
@@ -119,6 +121,7 @@ impl From<ManagerError> for OpError {
             ManagerError::Path(e) => OpError::Path(e),
             ManagerError::Book(e) => OpError::Book(e),
             ManagerError::NotAlive(m) => OpError::NotAlive(m),
+            ManagerError::Packages(m) => OpError::Packages(m),
             ManagerError::Site(e) => OpError::Site(e),
             ManagerError::Registry(e) => OpError::Registry(e),
             e @ ManagerError::Unavailable(_) => OpError::Unavailable(e.to_string()),
@@ -379,6 +382,13 @@ impl OpError {
                     reason,
                 )
             }
+            OpError::Packages(_) => deployment(
+                sender,
+                "InitializationFault",
+                "unavailable-package",
+                reason,
+                String::new(),
+            ),
             OpError::NotAlive(_) => deployment(
                 FaultCode::Receiver,
                 "LivenessFault",

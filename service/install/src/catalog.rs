@@ -15,8 +15,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde::{Deserialize, Serialize};
 use vcds_placement::MacAddr;
 use vcds_rolls::{
-    site_defaults, AttributeLayers, Attributes, Deferred, Phase, Roll, RollError, RollSet,
-    RollSource, Target,
+    site_defaults, AttributeLayers, Attributes, DebianPackages, Deferred, PackageMap, PackageMaps,
+    Phase, Profile, Roll, RollError, RollSet, RollSource, Target,
 };
 use vcds_store::{HostRow, RollFileRow, RollRow, Store, StoreError};
 
@@ -295,9 +295,21 @@ struct Cached {
     kickstart: Arc<str>,
 }
 
+/// Where nodes' packages come from, as the catalog resolves them: the provider's mappings of
+/// Rocks names to Debian's (over the rolls' own), and the names the package sources hold.
+#[derive(Debug, Clone, Default)]
+pub struct PackageSource {
+    /// By roll name, as `DIR/ROLL.packages` holds them.
+    pub maps: BTreeMap<String, PackageMap>,
+    /// The names apt's configured sources hold (`Package:` and `Provides:` of their lists);
+    /// `None`: availability is not checked (a site that installs nothing).
+    pub available: Option<Arc<std::collections::BTreeSet<String>>>,
+}
+
 /// Rolls, hosts and generated profiles; shared by every worker.
 pub struct Kickstarts {
     store: Store,
+    packages: PackageSource,
     /// Directories whose rolls admins may add by path.
     roll_roots: Vec<PathBuf>,
     /// Serializes writers, so the store and memory change in the same order.
@@ -332,9 +344,46 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The store rows of a parsed roll and its files.
+fn roll_rows(roll: &Roll, source: &RollSource, arch: String) -> (RollRow, Vec<RollFileRow>) {
+    let row = RollRow {
+        name: roll.name().to_string(),
+        version: roll.version().unwrap_or("0").to_string(),
+        arch,
+        added_ms: now_ms(),
+    };
+    let files = source
+        .files
+        .iter()
+        .map(|(path, body)| RollFileRow {
+            roll: row.name.clone(),
+            path: path.clone(),
+            body: body.clone(),
+        })
+        .collect();
+    (row, files)
+}
+
 impl Kickstarts {
-    /// Loads the catalog and the hosts from the store and parses the rolls.
-    pub fn open(store: Store, roll_roots: Vec<PathBuf>) -> Result<Kickstarts, KickstartError> {
+    /// Loads the catalog and the hosts from the store and parses the rolls; the `builtin`
+    /// rolls the catalog lacks are added (stored) first.
+    pub fn open(
+        store: Store,
+        roll_roots: Vec<PathBuf>,
+        packages: PackageSource,
+        builtin: &[RollSource],
+    ) -> Result<Kickstarts, KickstartError> {
+        let stored: Vec<String> = store
+            .load_rolls()?
+            .into_iter()
+            .map(|(r, _)| r.name)
+            .collect();
+        for source in builtin.iter().filter(|s| !stored.contains(&s.name)) {
+            let roll = Roll::parse(source)?;
+            let (row, files) = roll_rows(&roll, source, "x86_64".into());
+            store.put_roll(&row, &files)?;
+            tracing::info!(roll = %row.name, "built-in roll added to the catalog");
+        }
         let mut rolls = BTreeMap::new();
         for (row, files) in store.load_rolls()? {
             let source = RollSource {
@@ -390,6 +439,7 @@ impl Kickstarts {
         }
         Ok(Kickstarts {
             store,
+            packages,
             roll_roots,
             writer: tokio::sync::Mutex::new(()),
             catalog: RwLock::new(Arc::new(catalog)),
@@ -441,33 +491,19 @@ impl Kickstarts {
         let (roll, source) =
             vcds_store::blocking::run(move || Roll::parse(&source).map(|roll| (roll, source)))
                 .await??;
+        let (row, files) = roll_rows(&roll, &source, arch);
         let info = RollInfo {
-            name: roll.name().to_string(),
-            version: roll.version().unwrap_or("0").to_string(),
-            arch,
-            added_ms: now_ms(),
-            files: source.files.len(),
+            name: row.name.clone(),
+            version: row.version.clone(),
+            arch: row.arch.clone(),
+            added_ms: row.added_ms,
+            files: files.len(),
         };
         let current = read(&self.catalog).clone();
         let next = current.with_roll(CatalogRoll {
             info: info.clone(),
             roll: Arc::new(roll),
         })?;
-        let row = RollRow {
-            name: info.name.clone(),
-            version: info.version.clone(),
-            arch: info.arch.clone(),
-            added_ms: info.added_ms,
-        };
-        let files: Vec<RollFileRow> = source
-            .files
-            .into_iter()
-            .map(|(path, body)| RollFileRow {
-                roll: info.name.clone(),
-                path,
-                body,
-            })
-            .collect();
         self.blocking(move |s| s.put_roll(&row, &files)).await?;
         *write(&self.catalog) = Arc::new(next);
         tracing::info!(roll = %info.name, version = %info.version, "roll added");
@@ -661,10 +697,17 @@ impl Kickstarts {
                 return Ok(cached.kickstart.clone());
             }
         }
-        let kickstart = generate(&set, host).map_err(|source| KickstartError::Generate {
-            host: host.name.clone(),
-            source,
-        })?;
+        let kickstart = profile_of(&set, host)
+            .map(|profile| {
+                // Nodes install Debian: `%packages` in Debian's names.
+                let packages =
+                    profile.debian_packages(&PackageMaps::new(&set, &self.packages.maps));
+                profile.debian_kickstart(&packages)
+            })
+            .map_err(|source| KickstartError::Generate {
+                host: host.name.clone(),
+                source,
+            })?;
         let kickstart: Arc<str> = kickstart.into();
         write(&self.profiles).insert(
             host.name.clone(),
@@ -675,6 +718,45 @@ impl Kickstarts {
             },
         );
         Ok(kickstart)
+    }
+
+    /// The Debian packages each of `hosts` would install from the roll set named `rolls` (none:
+    /// the whole catalog), by appliance, after checking that every appliance is defined and every
+    /// package is held by the package sources: what Initialize asks before it reserves anything.
+    pub fn check_install(
+        &self,
+        rolls: &[String],
+        hosts: &[Host],
+    ) -> Result<BTreeMap<String, DebianPackages>, KickstartError> {
+        let catalog = read(&self.catalog).clone();
+        let set = if rolls.is_empty() {
+            catalog.all.clone().ok_or(RollError::NoRolls)?
+        } else {
+            if let Some(missing) = rolls.iter().find(|r| !catalog.rolls.contains_key(*r)) {
+                return Err(KickstartError::NotFound(format!(
+                    "roll {missing:?} is not in this site's catalog (it has: {})",
+                    catalog.rolls.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            let members = catalog
+                .rolls
+                .values()
+                .filter(|r| rolls.contains(&r.info.name))
+                .map(|r| r.roll.clone());
+            Arc::new(RollSet::new(members)?)
+        };
+        let maps = PackageMaps::new(&set, &self.packages.maps);
+        let mut out = BTreeMap::new();
+        for host in hosts {
+            let packages = profile_of(&set, host)?.debian_packages(&maps);
+            if let Some(available) = &self.packages.available {
+                packages
+                    .check(&|name| available.contains(name))
+                    .map_err(RollError::from)?;
+            }
+            out.insert(host.appliance.clone(), packages);
+        }
+        Ok(out)
     }
 
     /// Install progress as nodes report it, from now on.
@@ -746,9 +828,9 @@ impl Kickstarts {
     }
 }
 
-/// Generates a host's kickstart. Rocks sets `hostname`, `hostaddr` and `ksmac` from its cluster
-/// database; here they come from the registration, and the host's own attributes still win.
-fn generate(set: &RollSet, host: &Host) -> Result<String, RollError> {
+/// A host's profile. Rocks sets `hostname`, `hostaddr` and `ksmac` from its cluster database;
+/// here they come from the registration, and the host's own attributes still win.
+fn profile_of(set: &RollSet, host: &Host) -> Result<Profile, RollError> {
     let defaults = Target::default();
     let target = Target {
         os: host.attributes.get("os").cloned().unwrap_or(defaults.os),
@@ -774,9 +856,7 @@ fn generate(set: &RollSet, host: &Host) -> Result<String, RollError> {
         host: attrs,
         ..Default::default()
     };
-    Ok(set
-        .profile(&host.appliance, &target, &layers, &Deferred)?
-        .kickstart())
+    set.profile(&host.appliance, &target, &layers, &Deferred)
 }
 
 fn valid_host_name(name: &str) -> Result<(), KickstartError> {

@@ -13,3 +13,7 @@ pub use catalog::{
     ApplianceInfo, Host, Install, InstallState, KickstartError, Kickstarts, NodeRow, Progress,
     RollInfo,
 };
+mod builtin;
+
+pub use builtin::{builtin_package_maps, builtin_rolls};
+pub use catalog::PackageSource;

@@ -53,6 +53,9 @@ pub enum ManagerError {
     Book(#[from] BookError),
     #[error("the virtual cluster is not alive: {0}")]
     NotAlive(String),
+    /// Packages the nodes would install that no package source holds, with the rolls asking.
+    #[error("{0}")]
+    Packages(String),
     /// The site could not do what the operation needs; nothing changed.
     #[error("the site could not carry it out: {0}")]
     Site(#[from] executor::ExecError),

@@ -7,11 +7,12 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use vcds_cdl::cluster::{ClusterSpec, Isolation, Subnet};
-use vcds_install::Host;
+use vcds_install::{Host, KickstartError};
 use vcds_placement::{
     Allocation, ClusterRequest, Ipv4Net, NetworkKind, Resources, Role, SiteConfig, Window,
 };
 use vcds_rolls::Attributes;
+use vcds_rolls::RollError;
 use vcds_store::{BookError, ReservationBook};
 
 use crate::executor::Job;
@@ -60,6 +61,29 @@ pub fn cluster_request(
         Subnet::Cidr { network, prefix } => request.subnet = Some(Ipv4Net::new(network, prefix)),
     }
     Ok(request)
+}
+
+/// Node `node` of System `id` as a host that may install (no MAC or address yet).
+fn host_of(id: &str, spec: &ClusterSpec, node: &str, role: Role) -> Host {
+    let appliance = match role {
+        Role::Frontend => &spec.frontend.appliance,
+        Role::Compute => &spec.compute.appliance,
+    };
+    let mut attributes: Attributes = spec
+        .attributes
+        .iter()
+        .map(|a| (a.key.clone(), a.value.clone()))
+        .collect();
+    attributes.insert("hostname".into(), node.to_string());
+    attributes.insert("os".into(), spec.os.name.clone());
+    Host {
+        name: vcds_model::host_name(node, id),
+        mac: None,
+        ip: None,
+        cluster: id.to_string(),
+        appliance: appliance.clone(),
+        attributes,
+    }
 }
 
 pub fn kind_name(kind: NetworkKind) -> &'static str {
@@ -118,6 +142,11 @@ impl Manager {
                 tracing::error!(id, host = %row.host, error = %e, "could not remove an installing host");
             }
         }
+        if self.install.enabled().contains_key(id) {
+            if let Err(e) = self.install.enable_rolls(id, Vec::new()).await {
+                tracing::error!(id, error = %e, "could not forget the cluster's rolls");
+            }
+        }
     }
 
     /// Releases reservations whose System is gone: a manager killed between removing a
@@ -138,36 +167,65 @@ impl Manager {
     }
 
     /// Registers every node of the admitted cluster as a host that may install: its MAC and
-    /// address, appliance, and the descriptor's Rocks attributes with the node's own host name.
+    /// address, appliance, and the descriptor's Rocks attributes with the node's own host name;
+    /// the rolls the descriptor names are enabled for the cluster.
     pub(crate) async fn register_hosts(&self, job: &Job) -> Result<(), ManagerError> {
         let (Some(spec), Some(allocation)) = (&job.spec, &job.allocation) else {
             return Ok(());
         };
+        let unavailable =
+            |e: vcds_install::KickstartError| ManagerError::Unavailable(e.to_string());
+        if !spec.rolls.is_empty() {
+            let names = spec.rolls.iter().map(|r| r.name.clone()).collect();
+            self.install
+                .enable_rolls(&job.system, names)
+                .await
+                .map_err(unavailable)?;
+        }
         for node in &allocation.nodes {
-            let appliance = match node.role {
-                Role::Frontend => &spec.frontend.appliance,
-                Role::Compute => &spec.compute.appliance,
-            };
-            let mut attributes: Attributes = spec
-                .attributes
-                .iter()
-                .map(|a| (a.key.clone(), a.value.clone()))
-                .collect();
-            attributes.insert("hostname".into(), node.name.clone());
-            attributes.insert("os".into(), spec.os.name.clone());
             let host = Host {
-                name: vcds_model::host_name(&node.name, &job.system),
                 mac: node.macs.first().copied(),
                 ip: Some(IpAddr::V4(node.ip)),
-                cluster: job.system.clone(),
-                appliance: appliance.clone(),
-                attributes,
+                ..host_of(&job.system, spec, &node.name, node.role)
             };
             self.install.register_host(host).await.map_err(|e| {
                 ManagerError::Unavailable(format!("registering node {}: {e}", node.name))
             })?;
         }
         Ok(())
+    }
+
+    /// Whether the site can install `spec`'s nodes: the rolls it names are in the catalog,
+    /// its appliances are defined by them, and every package they install is held by the
+    /// package sources. Asked before anything is reserved.
+    pub(crate) fn check_installable(
+        &self,
+        id: &str,
+        spec: &ClusterSpec,
+    ) -> Result<(), ManagerError> {
+        let mut hosts = vec![host_of(id, spec, "frontend", Role::Frontend)];
+        if spec.compute.count > 0 {
+            hosts.push(host_of(id, spec, "compute-0-0", Role::Compute));
+        }
+        let rolls: Vec<String> = spec.rolls.iter().map(|r| r.name.clone()).collect();
+        self.install
+            .check_install(&rolls, &hosts)
+            .map(|_| ())
+            .map_err(|e| match e {
+                KickstartError::Roll(RollError::Unavailable(u)) => {
+                    ManagerError::Packages(u.to_string())
+                }
+                KickstartError::Roll(RollError::UnknownAppliance { name, known }) => {
+                    ManagerError::BadArgument(format!(
+                        "no enabled roll defines appliance {name:?} (the rolls define {known})"
+                    ))
+                }
+                KickstartError::Roll(RollError::NoRolls) => ManagerError::BadArgument(
+                    "this site's roll catalog is empty: no appliance can be installed".into(),
+                ),
+                KickstartError::NotFound(why) => ManagerError::BadArgument(why),
+                e => ManagerError::Unavailable(e.to_string()),
+            })
     }
 
     /// Moves the end of System `id`'s reservation to `end`.

@@ -273,6 +273,7 @@ impl Manager {
         };
         let doc = vcds_cdl::resolve(&text, &DocId::new(&name), &resolver_of(current))?;
         let spec = cluster::cluster_spec(&doc)?;
+        self.check_installable(id, &spec)?;
         let now = Utc::now();
         let cluster = reservation::cluster_request(id, &spec, now, self.book.config())?;
         let allocation = self.reserve(cluster, now, request.validate_only).await?;

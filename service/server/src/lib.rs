@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use std::collections::BTreeSet;
 use vcds_api::security;
 use vcds_api::{Api, ApiConfig};
-use vcds_install::Kickstarts;
+
+use vcds_install::{Kickstarts, PackageSource};
 use vcds_local::{LocalConfig, LocalExecutor};
 use vcds_manager::sim::Simulated;
 use vcds_manager::{Executor, Manager, MonitorConfig};
@@ -62,6 +64,14 @@ pub struct Config {
     pub security: security::SecurityConfig,
     /// Ganglia polling: gmond endpoints, interval, the simulated site's gmonds.
     pub monitor: MonitorConfig,
+    /// Add the project's own rolls (built into the binary) when the catalog lacks them.
+    pub builtin_rolls: bool,
+    /// Mappings of Rocks package names to Debian's for rolls that ship none (`DIR/ROLL.packages`),
+    /// over the built-in ones for the stock Rocks rolls.
+    pub package_maps: Option<std::path::PathBuf>,
+    /// apt's lists, whose package names are what nodes may install (Initialize refuses the rest);
+    /// `None`: not checked.
+    pub apt_lists: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -88,6 +98,9 @@ impl Config {
             body_deadline: Duration::from_secs(30),
             security: security::SecurityConfig::default(),
             monitor: MonitorConfig::default(),
+            builtin_rolls: true,
+            package_maps: None,
+            apt_lists: Some(APT_LISTS.into()),
         }
     }
 
@@ -107,8 +120,47 @@ impl Config {
     }
 }
 
+/// Where apt keeps the package lists of its configured sources.
+pub const APT_LISTS: &str = "/var/lib/apt/lists";
+
+/// The package names of apt's lists in `dir`, read once per process and directory (reading
+/// them takes a while, and in-process tests open many services).
+fn apt_names(dir: &std::path::Path) -> Result<Arc<BTreeSet<String>>, StartError> {
+    type Read = Vec<(std::path::PathBuf, Arc<BTreeSet<String>>)>;
+    static READ: std::sync::Mutex<Read> = std::sync::Mutex::new(Vec::new());
+    let mut read = READ
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, names)) = read.iter().find(|(d, _)| d == dir) {
+        return Ok(names.clone());
+    }
+    let names = Arc::new(vcds_rolls::fs::apt_package_names(dir).map_err(|e| {
+        StartError::Packages(format!(
+            "{e}: run `apt-get update` so the package sources are known, or give --apt-lists"
+        ))
+    })?);
+    tracing::info!(dir = %dir.display(), packages = names.len(), "package names of the apt sources");
+    read.push((dir.to_path_buf(), names.clone()));
+    Ok(names)
+}
+
+/// The package source nodes install from.
+fn package_source(config: &Config) -> Result<PackageSource, StartError> {
+    let packages = |e: vcds_rolls::RollError| StartError::Packages(e.to_string());
+    let mut maps = vcds_install::builtin_package_maps().map_err(packages)?;
+    if let Some(dir) = &config.package_maps {
+        for (roll, map) in vcds_rolls::fs::load_package_maps(dir).map_err(packages)? {
+            maps.entry(roll).or_default().extend(map);
+        }
+    }
+    let available = config.apt_lists.as_deref().map(apt_names).transpose()?;
+    Ok(PackageSource { maps, available })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("package sources: {0}")]
+    Packages(String),
     #[error(transparent)]
     Store(#[from] vcds_store::StoreError),
     #[error(transparent)]
@@ -156,7 +208,17 @@ impl AppState {
             config.site_config.clone(),
             &config.pnodes,
         )?);
-        let kickstarts = Arc::new(Kickstarts::open(store.clone(), config.roll_roots.clone())?);
+        let builtin = if config.builtin_rolls {
+            vcds_install::builtin_rolls()
+        } else {
+            Vec::new()
+        };
+        let kickstarts = Arc::new(Kickstarts::open(
+            store.clone(),
+            config.roll_roots.clone(),
+            package_source(config)?,
+            &builtin,
+        )?);
         let registry = vcds_manager::Registry::open(store)?;
         let (executor, local): (Arc<dyn Executor>, _) = match &config.site {
             Site::Simulated(sim) => (Arc::new(sim.clone()), None),

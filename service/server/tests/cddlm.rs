@@ -633,17 +633,6 @@ fn cluster(
     )
 }
 
-async fn admin(app: &impl Svc, req: test::TestRequest) -> Reply {
-    let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let resp = test::call_service(app, req.peer_addr(peer).to_request()).await;
-    let status = resp.status().as_u16();
-    let bytes = test::read_body(resp).await;
-    Reply {
-        status,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
 /// The state of a service on the two-P-node test site.
 fn site_state(dir: &tempfile::TempDir, step: Duration) -> web::Data<AppState> {
     web::Data::new(AppState::open(&site_config(dir, step)).unwrap())

@@ -25,6 +25,8 @@ fn config(dir: &tempfile::TempDir) -> Config {
         format!("sqlite://{}", dir.path().join("vcds.db").display()),
     );
     config.roll_roots = vec![rolls_dir()];
+    // The catalog starts empty here: these tests add and remove rolls themselves.
+    config.builtin_rolls = false;
     config
 }
 

@@ -209,9 +209,19 @@ struct ServeArgs {
     #[arg(long = "roll-root", value_name = "DIR")]
     roll_roots: Vec<PathBuf>,
     /// A roll directory (under a --roll-root) to add at start unless the catalog has a roll of
-    /// that name already, e.g. --roll rolls/vcds-base; repeatable.
+    /// that name already; repeatable. The project's own rolls (vcds-base: the frontend,
+    /// vcds-compute: compute nodes) are built in and added when the catalog lacks them.
     #[arg(long = "roll", value_name = "DIR")]
     rolls: Vec<String>,
+    /// Mappings of Rocks package names to Debian's for rolls that ship none: DIR/ROLL.packages
+    /// (see rolls/README.md); over the built-in ones for the stock Rocks rolls (rolls/debian/).
+    #[arg(long, value_name = "DIR")]
+    package_maps: Option<PathBuf>,
+    /// apt's lists: the package names nodes may install are those of apt's configured sources;
+    /// Initialize refuses a descriptor whose nodes would need another (naming it and its roll).
+    /// The simulated site goes without them when they are absent.
+    #[arg(long, value_name = "DIR", default_value = vcds_server::APT_LISTS)]
+    apt_lists: PathBuf,
     /// A source AddFile may fetch `api:uri` files from: a `file:///DIR/` or `http://HOST/PATH/`
     /// URL ending in '/'; repeatable. Without one, AddFile takes only inline data.
     #[arg(long = "addfile-from", value_name = "URL", value_parser = vcds_api::fetch::parse_source)]
@@ -474,6 +484,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.public_url = args.public_url;
     config.roll_roots = args.roll_roots;
     config.rolls = args.rolls;
+    config.package_maps = args.package_maps;
+    config.apt_lists = if args.site == SiteKind::Sim && !args.apt_lists.is_dir() {
+        tracing::warn!(dir = %args.apt_lists.display(), "no apt lists: the simulated site does not check package availability");
+        None
+    } else {
+        Some(args.apt_lists)
+    };
     config.site = match args.site {
         SiteKind::Sim => vcds_server::Site::Simulated(vcds_manager::sim::Simulated {
             step: std::time::Duration::from_millis(args.sim_step_ms),
