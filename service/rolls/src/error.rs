@@ -1,7 +1,6 @@
 //! Errors. Everything wrong with a roll names the roll, the file inside it and the line, so an
 //! operator can fix the roll without reading our code.
 
-use crate::cond::CondError;
 use crate::debian::UnavailablePackages;
 
 /// What is wrong at one place in a roll.
@@ -62,6 +61,15 @@ pub enum Problem {
     ReservedCharacter,
     #[error("file is not UTF-8")]
     NotUtf8,
+}
+
+/// A condition that does not parse: what is wrong and where (0-based column).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("condition {text:?} does not parse at column {column}: {reason}")]
+pub struct CondError {
+    pub text: String,
+    pub column: usize,
+    pub reason: String,
 }
 
 /// Why a roll could not be loaded, a profile not generated, or its Debian packages not found.

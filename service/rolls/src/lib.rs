@@ -27,12 +27,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use attrs::{parse_attr, site_defaults, AttributeLayers, Attributes, Phase, Target};
-pub use cond::CondError;
 pub use debian::{
     DebianPackage, DebianPackages, Dropped, MapEntry, Mapping, PackageMap, PackageMaps, Request,
     UnavailablePackages, MAP_FILE,
 };
-pub use error::{Origin, Problem, RollError};
+pub use error::{CondError, Origin, Problem, RollError};
 pub use expand::{
     Boot, Deferred, Directive, EvalRequest, Evaluator, File, Package, PendingEval, Piece, Profile,
     ProfileNode, Script, Section,
