@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::error::{Origin, Problem, RollError};
+use crate::error::{Problem, RollError};
 use crate::expand::Profile;
+use crate::origin::Origin;
 use crate::roll::RollSet;
 
 /// The file a roll ships its mapping in, beside `version.mk`.

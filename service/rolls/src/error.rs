@@ -2,6 +2,7 @@
 //! operator can fix the roll without reading our code.
 
 use crate::debian::UnavailablePackages;
+use crate::origin::Origin;
 
 /// What is wrong at one place in a roll.
 #[derive(Debug, thiserror::Error)]
@@ -118,15 +119,10 @@ impl RollError {
     }
 }
 
-/// Where an element came from; carried by everything parsed so later errors can name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub roll: String,
-    pub file: String,
-    pub line: u32,
-}
-
+// Defined here, not in origin.rs: Origin is a leaf that this module (through the Debian
+// package lists) itself uses.
 impl Origin {
+    /// The error `problem` at this place.
     pub(crate) fn error(&self, problem: impl Into<Problem>) -> RollError {
         RollError::at(&self.roll, &self.file, self.line, problem)
     }

@@ -19,6 +19,7 @@ mod expand;
 pub mod fs;
 mod graph;
 mod node;
+mod origin;
 mod render;
 mod roll;
 mod template;
@@ -31,11 +32,12 @@ pub use debian::{
     DebianPackage, DebianPackages, Dropped, MapEntry, Mapping, PackageMap, PackageMaps, Request,
     UnavailablePackages, MAP_FILE,
 };
-pub use error::{CondError, Origin, Problem, RollError};
+pub use error::{CondError, Problem, RollError};
 pub use expand::{
     Boot, Deferred, Directive, EvalRequest, Evaluator, File, Package, PendingEval, Piece, Profile,
     ProfileNode, Script, Section,
 };
+pub use origin::Origin;
 pub use roll::{Appliance, Roll, RollSet, RollSource};
 
 /// What [`kickstart`] returns.
