@@ -1,7 +1,7 @@
 //! Errors. Everything wrong with a roll names the roll, the file inside it and the line, so an
 //! operator can fix the roll without reading our code.
 
-use crate::debian::UnavailablePackages;
+use crate::debian_list::UnavailablePackages;
 use crate::origin::Origin;
 
 /// What is wrong at one place in a roll.

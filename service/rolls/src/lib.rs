@@ -14,6 +14,7 @@
 mod attrs;
 mod cond;
 mod debian;
+mod debian_list;
 mod error;
 mod expand;
 pub mod fs;
@@ -28,10 +29,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use attrs::{parse_attr, site_defaults, AttributeLayers, Attributes, Phase, Target};
-pub use debian::{
-    DebianPackage, DebianPackages, Dropped, MapEntry, Mapping, PackageMap, PackageMaps, Request,
-    UnavailablePackages, MAP_FILE,
-};
+pub use debian::{MapEntry, Mapping, PackageMap, PackageMaps, MAP_FILE};
+pub use debian_list::{DebianPackage, DebianPackages, Dropped, Request, UnavailablePackages};
 pub use error::{CondError, Problem, RollError};
 pub use expand::{
     Boot, Deferred, Directive, EvalRequest, Evaluator, File, Package, PendingEval, Piece, Profile,
