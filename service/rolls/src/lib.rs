@@ -15,6 +15,7 @@ mod attrs;
 mod cond;
 mod debian;
 mod debian_list;
+mod debian_map;
 mod error;
 mod expand;
 pub mod fs;
@@ -29,8 +30,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use attrs::{parse_attr, site_defaults, AttributeLayers, Attributes, Phase, Target};
-pub use debian::{MapEntry, Mapping, PackageMap, PackageMaps, MAP_FILE};
+pub use debian::PackageMaps;
 pub use debian_list::{DebianPackage, DebianPackages, Dropped, Request, UnavailablePackages};
+pub use debian_map::{MapEntry, Mapping, PackageMap, MAP_FILE};
 pub use error::{CondError, Problem, RollError};
 pub use expand::{
     Boot, Deferred, Directive, EvalRequest, Evaluator, File, Package, PendingEval, Piece, Profile,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::attrs::Attributes;
-use crate::debian::{PackageMap, MAP_FILE};
+use crate::debian_map::{PackageMap, MAP_FILE};
 use crate::error::{Problem, RollError};
 use crate::graph::{parse_graph_file, sort_orders, Edge, Order};
 use crate::node::{parse_node_file, Chunk, Item, NodeFile};
