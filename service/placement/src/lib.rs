@@ -26,13 +26,15 @@
 //! baseline): `cargo bench -p vcds-placement`.
 
 mod admit;
+mod allocation;
 mod calendar;
 mod error;
 mod model;
 mod pools;
 mod state;
 
-pub use admit::{admit, Allocation, ClusterRequest, Constraints, Gateway, NodeAllocation};
+pub use admit::{admit, ClusterRequest, Constraints};
+pub use allocation::{Allocation, Gateway, NodeAllocation};
 pub use calendar::{Booking, Calendar, SweepEvent};
 pub use error::{
     ApplyError, ConfigError, LifecycleError, Refusal, RequestError, RestoreError, Shortage,

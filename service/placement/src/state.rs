@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::admit::Allocation;
+use crate::allocation::Allocation;
 use crate::calendar::{Calendar, Calendars};
 use crate::error::{ApplyError, ConfigError, LifecycleError, RestoreError, Shortage};
 use crate::model::{

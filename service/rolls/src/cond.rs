@@ -6,19 +6,11 @@
 use std::cmp::Ordering;
 
 use crate::attrs::Attributes;
+use crate::error::CondError;
 
 /// Longest `cond=` text accepted, and deepest nesting: both bound the recursive-descent parser.
 const MAX_COND_LEN: usize = 4096;
 const MAX_COND_DEPTH: usize = 64;
-
-/// A condition that does not parse: what is wrong and where (0-based column).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("condition {text:?} does not parse at column {column}: {reason}")]
-pub struct CondError {
-    pub text: String,
-    pub column: usize,
-    pub reason: String,
-}
 
 /// A value as Rocks' `_CondEnv` sees an attribute: unknown → `None`, yes/no words → booleans,
 /// numbers → numbers, anything else a string.

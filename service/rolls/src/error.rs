@@ -1,8 +1,8 @@
 //! Errors. Everything wrong with a roll names the roll, the file inside it and the line, so an
 //! operator can fix the roll without reading our code.
 
-use crate::cond::CondError;
-use crate::debian::UnavailablePackages;
+use crate::debian_list::UnavailablePackages;
+use crate::origin::Origin;
 
 /// What is wrong at one place in a roll.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,15 @@ pub enum Problem {
     NotUtf8,
 }
 
+/// A condition that does not parse: what is wrong and where (0-based column).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("condition {text:?} does not parse at column {column}: {reason}")]
+pub struct CondError {
+    pub text: String,
+    pub column: usize,
+    pub reason: String,
+}
+
 /// Why a roll could not be loaded, a profile not generated, or its Debian packages not found.
 #[derive(Debug, thiserror::Error)]
 pub enum RollError {
@@ -110,15 +119,10 @@ impl RollError {
     }
 }
 
-/// Where an element came from; carried by everything parsed so later errors can name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub roll: String,
-    pub file: String,
-    pub line: u32,
-}
-
+// Defined here, not in origin.rs: Origin is a leaf that this module (through the Debian
+// package lists) itself uses.
 impl Origin {
+    /// The error `problem` at this place.
     pub(crate) fn error(&self, problem: impl Into<Problem>) -> RollError {
         RollError::at(&self.roll, &self.file, self.line, problem)
     }

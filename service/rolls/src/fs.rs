@@ -7,7 +7,8 @@ use std::io::BufRead as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::debian::{index_line_names, PackageMap, MAP_FILE};
+use crate::debian::index_line_names;
+use crate::debian_map::{PackageMap, MAP_FILE};
 use crate::error::{Problem, RollError};
 use crate::roll::{Roll, RollSource};
 

@@ -7,7 +7,8 @@ use roxmltree::Node;
 
 use crate::attrs::Attributes;
 use crate::cond::Cond;
-use crate::error::{Origin, Problem, RollError};
+use crate::error::{Problem, RollError};
+use crate::origin::Origin;
 
 /// The special order vertices: everything else comes after `HEAD` and before `TAIL` unless an
 /// `<order>` says otherwise.

@@ -14,11 +14,14 @@
 mod attrs;
 mod cond;
 mod debian;
+mod debian_list;
+mod debian_map;
 mod error;
 mod expand;
 pub mod fs;
 mod graph;
 mod node;
+mod origin;
 mod render;
 mod roll;
 mod template;
@@ -27,16 +30,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use attrs::{parse_attr, site_defaults, AttributeLayers, Attributes, Phase, Target};
-pub use cond::CondError;
-pub use debian::{
-    DebianPackage, DebianPackages, Dropped, MapEntry, Mapping, PackageMap, PackageMaps, Request,
-    UnavailablePackages, MAP_FILE,
-};
-pub use error::{Origin, Problem, RollError};
+pub use debian::PackageMaps;
+pub use debian_list::{DebianPackage, DebianPackages, Dropped, Request, UnavailablePackages};
+pub use debian_map::{MapEntry, Mapping, PackageMap, MAP_FILE};
+pub use error::{CondError, Problem, RollError};
 pub use expand::{
     Boot, Deferred, Directive, EvalRequest, Evaluator, File, Package, PendingEval, Piece, Profile,
     ProfileNode, Script, Section,
 };
+pub use origin::Origin;
 pub use roll::{Appliance, Roll, RollSet, RollSource};
 
 /// What [`kickstart`] returns.

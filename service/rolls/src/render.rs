@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use vcds_xml::escape;
 
 use crate::attrs::Phase;
-use crate::debian::DebianPackages;
+use crate::debian_list::DebianPackages;
 use crate::expand::{File, Piece, Profile, Section};
 
 impl Profile {

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::attrs::Attributes;
-use crate::debian::{PackageMap, MAP_FILE};
-use crate::error::{Origin, Problem, RollError};
+use crate::debian_map::{PackageMap, MAP_FILE};
+use crate::error::{Problem, RollError};
 use crate::graph::{parse_graph_file, sort_orders, Edge, Order};
 use crate::node::{parse_node_file, Chunk, Item, NodeFile};
+use crate::origin::Origin;
 
 /// A roll's files as data: path inside the roll (`version.mk`, `nodes/x.xml`,
 /// `graphs/default/y.xml`, `debian-packages`) → text. `name` is used when `version.mk` has no `ROLLNAME`.

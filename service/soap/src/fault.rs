@@ -1,7 +1,9 @@
+//! SOAP faults with WS-BaseFaults detail: the ones we render and the ones a client reads.
+
 use vcds_xml::{escape, QName};
 
-use crate::envelope::SoapVersion;
 use crate::ns;
+use crate::version::SoapVersion;
 
 /// The SOAP-level class of a fault; SOAP 1.1 calls Sender "Client" and Receiver "Server".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

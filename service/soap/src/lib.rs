@@ -8,9 +8,11 @@
 mod envelope;
 mod fault;
 pub mod ns;
+mod version;
 
-pub use envelope::{message_id, Addressing, Envelope, SoapVersion};
+pub use envelope::{message_id, Addressing, Envelope};
 pub use fault::{BaseFault, Fault, FaultCode, ReceivedFault};
+pub use version::SoapVersion;
 
 /// The WS-Addressing headers of a reply.
 #[derive(Debug, Clone, Copy)]
