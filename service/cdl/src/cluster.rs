@@ -12,6 +12,8 @@ use vcds_xml::{escape, QName};
 
 use crate::{Element, ResolvedDocument};
 
+pub mod ssh;
+
 /// The vcds CDL namespace.
 pub const NS: &str = "urn:vcds:2026:cdl";
 /// Where descriptors import the built-in vcds cluster prototypes from.
