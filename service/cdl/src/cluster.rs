@@ -1013,7 +1013,11 @@ fn read_login(f: &Field<'_>) -> Result<Login, SpecError> {
         ));
     }
     if is_system_user(user) {
-        return Err(user_field.invalid("a user name that no system account of a node has", user));
+        return Err(user_field.invalid(
+            "a user name that is not one of the nodes' system accounts (root, nobody, sshd, \
+             systemd-*, slurm…)",
+            user,
+        ));
     }
     let mut login = Login {
         user: user.to_string(),

@@ -91,7 +91,7 @@ pub enum KeyError {
     NoKeyData,
     #[error("TYPE BASE64 [COMMENT] with base64 key data ({why})")]
     Base64 { why: String },
-    #[error("key data of type {ty} (the data is of type {found:?})")]
+    #[error("a public key of the type it names, {ty} (its data is of type {found:?})")]
     TypeMismatch { ty: KeyType, found: String },
     #[error("a well-formed {ty} key ({why})")]
     Malformed { ty: KeyType, why: &'static str },
