@@ -7,7 +7,6 @@ use std::fmt;
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 /// The longest key line accepted, in bytes (a 16384-bit RSA key is about 2.8 KiB).
@@ -16,21 +15,14 @@ pub const MAX_LINE: usize = 16 * 1024;
 const RSA_BITS: (usize, usize) = (1024, 16384);
 
 /// The key types accepted, spelled as in the key line and inside the key data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyType {
-    #[serde(rename = "ssh-ed25519")]
     Ed25519,
-    #[serde(rename = "ecdsa-sha2-nistp256")]
     EcdsaP256,
-    #[serde(rename = "ecdsa-sha2-nistp384")]
     EcdsaP384,
-    #[serde(rename = "ecdsa-sha2-nistp521")]
     EcdsaP521,
-    #[serde(rename = "ssh-rsa")]
     Rsa,
-    #[serde(rename = "sk-ssh-ed25519@openssh.com")]
     SkEd25519,
-    #[serde(rename = "sk-ecdsa-sha2-nistp256@openssh.com")]
     SkEcdsaP256,
 }
 
