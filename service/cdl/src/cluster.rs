@@ -12,6 +12,10 @@ use vcds_xml::{escape, QName};
 
 use crate::{Element, ResolvedDocument};
 
+pub mod ssh;
+
+use ssh::{KeyError, PublicKey};
+
 /// The vcds CDL namespace.
 pub const NS: &str = "urn:vcds:2026:cdl";
 /// Where descriptors import the built-in vcds cluster prototypes from.
@@ -32,6 +36,68 @@ const SUBNET_PREFIX: (i64, i64) = (8, 30);
 /// A start this far in the past still counts as "now" (clock skew, slow submission).
 const START_SLACK_MINUTES: i64 = 5;
 const MAX_KEEP_DAYS: i64 = 90;
+/// Longest login name (`useradd`'s limit).
+const MAX_USER: usize = 32;
+/// Most public keys one login may have.
+pub const MAX_AUTHORIZED_KEYS: usize = 32;
+/// The login user when a descriptor names none.
+pub const DEFAULT_USER: &str = "vcds";
+/// Login names a node's system already uses (Debian's base accounts, the daemons the rolls
+/// install, Red Hat's base accounts for Rocks), and prefixes of such names.
+const SYSTEM_USERS: &[&str] = &[
+    "_apt",
+    "_chrony",
+    "_rpc",
+    "adm",
+    "apache",
+    "avahi",
+    "backup",
+    "bin",
+    "chrony",
+    "daemon",
+    "dbus",
+    "dnsmasq",
+    "ftp",
+    "games",
+    "ganglia",
+    "gnats",
+    "halt",
+    "irc",
+    "list",
+    "lp",
+    "mail",
+    "man",
+    "messagebus",
+    "munge",
+    "mysql",
+    "news",
+    "nfsnobody",
+    "nobody",
+    "nogroup",
+    "ntp",
+    "operator",
+    "polkitd",
+    "postfix",
+    "postgres",
+    "proxy",
+    "root",
+    "rpc",
+    "rpcuser",
+    "sge",
+    "sgeadmin",
+    "shutdown",
+    "slurm",
+    "sshd",
+    "statd",
+    "sync",
+    "sys",
+    "tcpdump",
+    "tss",
+    "uucp",
+    "uuidd",
+    "www-data",
+];
+const SYSTEM_USER_PREFIXES: &[&str] = &["systemd-"];
 
 /// Why a resolved descriptor is not a usable cluster request. `field` is the dotted path of
 /// the offending element inside the cluster, e.g. `compute.count` or `gateway.forward[2].port`.
@@ -99,6 +165,23 @@ keywords!(
     /// The batch scheduler configured across the cluster.
     Scheduler { None = "none", Sge = "sge", Slurm = "slurm" }
 );
+keywords!(
+    /// How the cluster's nodes are installed.
+    Installer {
+        // PXE or direct boot, kickstart from the manager, %pre, packages, %post: the Rocks way.
+        Rocks = "rocks",
+        // A cloud image (a Debian root with cloud-init) seeded by the manager (NoCloud).
+        Image = "image",
+    }
+);
+
+impl Default for Installer {
+    /// Specs stored before the field existed were installed the Rocks way.
+    fn default() -> Self {
+        Installer::Rocks
+    }
+}
+
 keywords!(Protocol { Tcp = "tcp", Udp = "udp" });
 keywords!(StorageKind { Iscsi = "iscsi", Nfs = "nfs" });
 keywords!(
@@ -111,6 +194,9 @@ keywords!(
 pub struct ClusterSpec {
     pub name: String,
     pub os: Os,
+    /// How the nodes are installed (absent in specs stored before it existed: Rocks).
+    #[serde(default)]
+    pub installer: Installer,
     pub rolls: Vec<Roll>,
     /// Rocks attributes, in descriptor order.
     pub attributes: Vec<RocksAttribute>,
@@ -121,6 +207,9 @@ pub struct ClusterSpec {
     pub lifetime: Lifetime,
     pub scheduler: Scheduler,
     pub gateway: Gateway,
+    /// Who logs in (absent in specs stored before it existed: the default user, no keys).
+    #[serde(default)]
+    pub login: Login,
     pub storage: Option<Storage>,
 }
 
@@ -239,6 +328,69 @@ pub struct Forward {
     pub port: u16,
     /// The gateway's port (defaults to `port`).
     pub external: u16,
+}
+
+/// The user who logs in to the cluster's nodes, with the public keys that may log in as them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Login {
+    /// A portable login name that is no system account.
+    pub user: String,
+    /// Normalized OpenSSH public key lines (`TYPE BASE64 COMMENT`), no two the same key.
+    pub authorized_keys: Vec<String>,
+}
+
+impl Default for Login {
+    fn default() -> Self {
+        Login {
+            user: DEFAULT_USER.to_string(),
+            authorized_keys: Vec::new(),
+        }
+    }
+}
+
+impl Login {
+    /// Adds a key line after the same checks the descriptor's keys pass (for keys a client adds
+    /// at deploy time); the stored line is normalized.
+    pub fn add_key(&mut self, line: &str) -> Result<(), KeyError> {
+        let key = PublicKey::parse(line)?;
+        if let Some(of) = self
+            .authorized_keys
+            .iter()
+            .position(|k| PublicKey::parse(k).is_ok_and(|known| known.same_key(&key)))
+        {
+            return Err(KeyError::Duplicate { of });
+        }
+        if self.authorized_keys.len() >= MAX_AUTHORIZED_KEYS {
+            return Err(KeyError::TooMany {
+                max: MAX_AUTHORIZED_KEYS,
+            });
+        }
+        self.authorized_keys.push(key.to_string());
+        Ok(())
+    }
+
+    /// The keys, parsed (stored lines were checked when they were added).
+    pub fn keys(&self) -> impl Iterator<Item = PublicKey> + '_ {
+        self.authorized_keys
+            .iter()
+            .filter_map(|k| PublicKey::parse(k).ok())
+    }
+}
+
+/// Whether `user` is a POSIX portable login name vcds may create: a lower-case letter or `_`,
+/// then lower-case letters, digits, `_` and `-`, at most 32.
+pub fn is_login_name(user: &str) -> bool {
+    user.len() <= MAX_USER
+        && user.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && user
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
+}
+
+/// Whether `user` is (or is shaped like) an account the node's own system uses.
+pub fn is_system_user(user: &str) -> bool {
+    SYSTEM_USERS.contains(&user) || SYSTEM_USER_PREFIXES.iter().any(|p| user.starts_with(p))
 }
 
 /// A shared-storage request; validated here, not yet provisioned.
@@ -556,6 +708,7 @@ fn read_cluster(c: &Field<'_>, now: DateTime<Utc>) -> Result<ClusterSpec, SpecEr
     c.only(&[
         "name",
         "os",
+        "installer",
         "rolls",
         "attributes",
         "frontend",
@@ -565,6 +718,7 @@ fn read_cluster(c: &Field<'_>, now: DateTime<Utc>) -> Result<ClusterSpec, SpecEr
         "lifetime",
         "scheduler",
         "gateway",
+        "login",
         "storage",
     ])?;
     let name_field = c.required("name")?;
@@ -584,6 +738,7 @@ fn read_cluster(c: &Field<'_>, now: DateTime<Utc>) -> Result<ClusterSpec, SpecEr
     Ok(ClusterSpec {
         name: name.to_string(),
         os: read_os(&c.required("os")?)?,
+        installer: c.required("installer")?.keyword(Installer::WORDS)?,
         rolls: read_rolls(&c.required("rolls")?)?,
         attributes: read_attributes(&c.required("attributes")?)?,
         frontend,
@@ -593,6 +748,7 @@ fn read_cluster(c: &Field<'_>, now: DateTime<Utc>) -> Result<ClusterSpec, SpecEr
         lifetime: read_lifetime(&c.required("lifetime")?)?,
         scheduler: c.required("scheduler")?.keyword(Scheduler::WORDS)?,
         gateway: read_gateway(&c.required("gateway")?)?,
+        login: read_login(&c.required("login")?)?,
         storage: c.child("storage").map(|s| read_storage(&s)).transpose()?,
     })
 }
@@ -846,6 +1002,56 @@ fn read_gateway(f: &Field<'_>) -> Result<Gateway, SpecError> {
     Ok(Gateway { forwards })
 }
 
+fn read_login(f: &Field<'_>) -> Result<Login, SpecError> {
+    f.only(&["user", "authorizedKey"])?;
+    let user_field = f.required("user")?;
+    let user = user_field.nonempty()?;
+    if !is_login_name(user) {
+        return Err(user_field.invalid(
+            format!("a login name (a-z or '_' first, then a-z, 0-9, '_', '-'; at most {MAX_USER})"),
+            user,
+        ));
+    }
+    if is_system_user(user) {
+        return Err(user_field.invalid(
+            "a user name that is not one of the nodes' system accounts (root, nobody, sshd, \
+             systemd-*, slurm…)",
+            user,
+        ));
+    }
+    let mut login = Login {
+        user: user.to_string(),
+        authorized_keys: Vec::new(),
+    };
+    for k in f.list("authorizedKey") {
+        let line = k.nonempty()?;
+        login.add_key(line).map_err(|e| match e {
+            KeyError::Duplicate { of } => SpecError::Inconsistent {
+                field: k.path.clone(),
+                reason: format!(
+                    "the same key as {}",
+                    f.sub_path(&format!("authorizedKey[{}]", of + 1))
+                ),
+            },
+            KeyError::TooMany { max } => SpecError::Inconsistent {
+                field: k.path.clone(),
+                reason: format!("a login has at most {max} authorized keys"),
+            },
+            other => k.invalid(other.to_string(), &abbreviated(line)),
+        })?;
+    }
+    Ok(login)
+}
+
+/// A long value shortened for a message (a key line can be 16 KiB).
+fn abbreviated(text: &str) -> String {
+    const SHOWN: usize = 60;
+    match text.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
 fn read_storage(f: &Field<'_>) -> Result<Storage, SpecError> {
     f.only(&["sizeGiB", "kind"])?;
     Ok(Storage {
@@ -863,7 +1069,9 @@ impl ClusterSpec {
         x.push_str("<vc:os>");
         leaf(&mut x, "name", &self.os.name);
         leaf(&mut x, "version", &self.os.version);
-        x.push_str("</vc:os><vc:rolls>");
+        x.push_str("</vc:os>");
+        leaf(&mut x, "installer", self.installer.as_str());
+        x.push_str("<vc:rolls>");
         for r in &self.rolls {
             let _ = write!(
                 x,
@@ -918,7 +1126,22 @@ impl ClusterSpec {
                 f.external
             );
         }
-        x.push_str("</vc:gateway>");
+        x.push_str("</vc:gateway><vc:login>");
+        leaf(&mut x, "user", &self.login.user);
+        for line in &self.login.authorized_keys {
+            match PublicKey::parse(line) {
+                Ok(key) => {
+                    let _ = write!(
+                        x,
+                        "<vc:authorizedKey fingerprint=\"{}\">{}</vc:authorizedKey>",
+                        key.fingerprint(),
+                        escape(line)
+                    );
+                }
+                Err(_) => leaf(&mut x, "authorizedKey", line),
+            }
+        }
+        x.push_str("</vc:login>");
         if let Some(s) = &self.storage {
             x.push_str("<vc:storage>");
             leaf(&mut x, "sizeGiB", &s.size_gib.to_string());
