@@ -111,7 +111,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let image = cache
                 .get(&key)?
                 .ok_or_else(|| Error::Build(format!("no image {key} in the cache")))?;
-            create_overlay(&image, &path, size)?;
+            create_overlay(&image.disk(), &path, size)?;
             println!(
                 "{}: {size} bytes on {}",
                 path.display(),

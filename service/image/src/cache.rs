@@ -98,10 +98,6 @@ impl BaseImage {
     pub fn disk_boot_append(&self) -> String {
         format!("root=/dev/vda rw {DISK_BOOT_ARGS}")
     }
-
-    fn users(&self) -> PathBuf {
-        self.dir.join(USERS)
-    }
 }
 
 /// One entry of [`ImageCache::list`].
@@ -413,10 +409,10 @@ impl ImageCache {
         Ok(true)
     }
 
-    /// Records that the overlay at `overlay` uses `image`: it is not evicted while that file
+    /// Records that the overlay at `overlay` uses the image in `image_dir`: it is not evicted while that file
     /// exists.
-    pub(crate) fn add_user(image: &BaseImage, overlay: &Path) -> Result<(), Error> {
-        let users = image.users();
+    pub(crate) fn add_user(image_dir: &Path, overlay: &Path) -> Result<(), Error> {
+        let users = image_dir.join(USERS);
         fs::create_dir_all(&users).map_err(io_err(format!("creating {}", users.display())))?;
         let link = users.join(user_link_name(overlay));
         remove_if_exists(&link)?;
@@ -435,7 +431,7 @@ fn user_link_name(overlay: &Path) -> String {
 }
 
 /// The overlays `users` links to that still exist; links to removed ones are cleared.
-fn live_users(users: &Path) -> Vec<PathBuf> {
+pub(crate) fn live_users(users: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(users) else {
         return Vec::new();
     };
@@ -592,7 +588,7 @@ mod tests {
         let aa = cache.get(&sets[0].key()).unwrap().unwrap();
         let overlay = dir.path().join("node.qcow2");
         fs::write(&overlay, "").unwrap();
-        ImageCache::add_user(&aa, &overlay).unwrap();
+        ImageCache::add_user(aa.dir(), &overlay).unwrap();
         touch(&aa.dir().join(LAST_USED), epoch).unwrap();
         cache
             .get_or_build(&sets[2].key(), fake_build(&sets[2], 64 * 1024))

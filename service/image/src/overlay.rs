@@ -7,11 +7,11 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use crate::cache::{BaseImage, ImageCache};
+use crate::cache::ImageCache;
 use crate::cmd::run;
 use crate::Error;
 
-/// What `qemu-img info` says of an overlay.
+/// What `qemu-img info` says of an overlay (or any image).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct OverlayInfo {
     /// The size the guest sees.
@@ -31,16 +31,26 @@ fn overlay_err(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Creates the overlay `path` (absolute, not existing) of `size_bytes` on `image`, and
-/// records it as a user of the image so the cache keeps the image while it exists.
-pub fn create_overlay(image: &BaseImage, path: &Path, size_bytes: u64) -> Result<(), Error> {
+/// Creates the overlay `path` (absolute, not existing) of `size_bytes` on a base image's
+/// disk (`BaseImage::disk`), and records it as a user of that image so the cache keeps the
+/// image while the overlay exists.
+pub fn create_overlay(base_disk: &Path, path: &Path, size_bytes: u64) -> Result<(), Error> {
     if !path.is_absolute() {
         return Err(overlay_err(path, "must be an absolute path"));
     }
     if path.exists() {
         return Err(overlay_err(path, "exists already"));
     }
-    let base = image.manifest().filesystem_bytes;
+    let image_dir = base_disk
+        .parent()
+        .filter(|_| base_disk.is_absolute())
+        .ok_or_else(|| {
+            overlay_err(
+                path,
+                format!("base {} is no absolute path", base_disk.display()),
+            )
+        })?;
+    let base = overlay_info(base_disk)?.virtual_size;
     if size_bytes < base {
         return Err(overlay_err(
             path,
@@ -49,10 +59,10 @@ pub fn create_overlay(image: &BaseImage, path: &Path, size_bytes: u64) -> Result
     }
     run(Command::new("qemu-img")
         .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
-        .arg(image.disk())
+        .arg(base_disk)
         .arg(path)
         .arg(size_bytes.to_string()))?;
-    ImageCache::add_user(image, path)
+    ImageCache::add_user(image_dir, path)
 }
 
 /// `qemu-img info` of an overlay.
@@ -87,6 +97,51 @@ pub fn remove_overlay(path: &Path) -> Result<bool, Error> {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlays_are_sparse_sized_and_keep_their_image() {
+        if run(Command::new("qemu-img").arg("--version")).is_err() {
+            // Written to the real stderr: libtest swallows eprintln! of a passing test.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"SKIP: qemu-img not found (scripts/build-node-image.sh installs qemu-utils)\n",
+            );
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let image_dir = dir.path().join("key");
+        std::fs::create_dir(&image_dir).unwrap();
+        let base = image_dir.join("disk.qcow2");
+        run(Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&base)
+            .arg("64M"))
+        .unwrap();
+        let node = dir.path().join("n0.qcow2");
+        let err = create_overlay(&base, &node, 1 << 20).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("smaller than its base image's 67108864"),
+            "{err}"
+        );
+        create_overlay(&base, &node, 40 << 30).unwrap();
+        let info = overlay_info(&node).unwrap();
+        assert_eq!(info.virtual_size, 40 << 30);
+        assert!(info.actual_size < 1 << 20, "not sparse: {info:?}");
+        assert_eq!(info.backing.as_deref(), Some(base.as_path()));
+        assert!(create_overlay(&base, &node, 40 << 30).is_err(), "replaced");
+        assert_eq!(
+            crate::cache::live_users(&image_dir.join("users")),
+            std::slice::from_ref(&node)
+        );
+        assert!(remove_overlay(&node).unwrap());
+        assert!(!remove_overlay(&node).unwrap());
+        assert!(crate::cache::live_users(&image_dir.join("users")).is_empty());
+        assert_eq!(
+            std::fs::read_dir(image_dir.join("users")).unwrap().count(),
+            0
+        );
+    }
 
     #[test]
     fn qemu_img_info_is_read() {
