@@ -355,6 +355,7 @@ fn scenario(
                         initrd: image.join("initrd.img"),
                         append,
                     },
+                    disk: None,
                     tap: net::tap_name(cluster, node),
                     mac: net::node_mac(cluster, node),
                     qmp_socket: run_dir.join(format!("{name}.qmp")),
@@ -568,6 +569,7 @@ fn pxe_boot_from_a_frontend_on_the_cluster_bridge() {
             memory_mib: 160,
             cpus: 1,
             boot: Boot::Pxe,
+            disk: None,
             tap,
             mac,
             qmp_socket: run_dir.path().join("c300-n0.qmp"),
@@ -786,6 +788,7 @@ fn agent_in_a_pnode() {
                     "console=ttyS0 quiet panic=1 vcds.hostname={name} vcds.ip=10.3.0.11/24"
                 ),
             },
+            disk: None,
             tap: net::tap_name(CLUSTER, 0),
             mac: net::node_mac(CLUSTER, 0),
             // The agent keeps these in its state directory.
@@ -1578,6 +1581,7 @@ fn vm_network_boots_through_the_gateway() {
             memory_mib: 160,
             cpus: 1,
             boot: Boot::Pxe,
+            disk: None,
             tap,
             mac: net::node_mac(id, 1),
             qmp_socket: run_dir.path().join("vm.qmp"),
