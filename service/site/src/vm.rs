@@ -105,9 +105,12 @@ pub fn qemu_argv(spec: &VmSpec) -> Result<Vec<String>, Error> {
     if let Some(ns) = &spec.netns {
         argv.extend(["ip", "netns", "exec", ns].map(str::to_owned));
     }
+    // A 128 MiB translation cache: QEMU's default let a booted node's QEMU reach ~500 MiB
+    // of RSS whatever its memory; this one ~370 MiB (512 MiB guest), with the same boot time
+    // (64 MiB: 1.5 s slower).
     let accel = match spec.accel {
-        Accel::Tcg if spec.cpus > 1 => vec!["-accel", "tcg,thread=multi"],
-        Accel::Tcg => vec!["-accel", "tcg"],
+        Accel::Tcg if spec.cpus > 1 => vec!["-accel", "tcg,thread=multi,tb-size=128"],
+        Accel::Tcg => vec!["-accel", "tcg,tb-size=128"],
         Accel::Kvm => vec!["-accel", "kvm", "-cpu", "host"],
     };
     argv.extend(
@@ -479,7 +482,7 @@ mod tests {
         assert_eq!(
             qemu_argv(&spec(boot, Accel::Tcg)).unwrap().join(" "),
             "ip netns exec pn1 qemu-system-x86_64 -name c100-n1 -nodefaults -no-user-config \
-             -accel tcg -m 160 -smp 1 -kernel /img/vmlinuz -initrd /img/initrd.img \
+             -accel tcg,tb-size=128 -m 160 -smp 1 -kernel /img/vmlinuz -initrd /img/initrd.img \
              -append console=ttyS0 vcds.hostname=c100-n1 \
              -netdev tap,id=n0,ifname=vt100x0,script=no,downscript=no \
              -device virtio-net-pci,netdev=n0,mac=52:54:00:00:64:00,romfile= \
@@ -521,7 +524,7 @@ mod tests {
         assert_eq!(
             qemu_argv(&s).unwrap().join(" "),
             "ip netns exec pn1 qemu-system-x86_64 -name c100-n1 -nodefaults -no-user-config \
-             -accel tcg,thread=multi -m 2048 -smp 2 -kernel /cache/images/KEY/vmlinuz \
+             -accel tcg,thread=multi,tb-size=128 -m 2048 -smp 2 -kernel /cache/images/KEY/vmlinuz \
              -initrd /cache/images/KEY/initrd.img -append root=/dev/vda rw console=ttyS0 \
              -drive file=/run/vcds/c100-n1.disk.qcow2,format=qcow2,if=none,id=d0,discard=unmap \
              -device virtio-blk-pci,drive=d0 \
