@@ -19,10 +19,17 @@
 //!   restarts dnsmasq only for a changed configuration; remove leaves nothing.
 //! - The same GW-node kept by an agent across kill -9 (dnsmasq re-adopted by its pid file).
 //! - A VM network-boots through the GW-node's dnsmasq (PXE with iPXE's IPv6 wait cut short).
+//! - A real node: a base image of vcds-image (built into `$VCDS_CACHE_DIR/images`, default
+//!   /var/cache/vcds, when the cache lacks it: minutes the first time), the node's disk an
+//!   overlay of it made by the agent; the installer installs onto it from a kickstart served in
+//!   a frontend namespace (a package the image lacks fails the install), the disk's systemd
+//!   answers SSH with the key %post installed, a file under /root survives kill -9 of agent and
+//!   QEMU and the restart from the disk; prints build, install, boot and size figures.
 //!
-//! Needs root, /dev/net/tun, qemu-system-x86_64, ping, dnsmasq and the node image, and for the
-//! GW-node nft, busybox (udhcpc), socat and curl, all from scripts/build-node-image.sh;
-//! otherwise prints `SKIP: …` (fails instead when VCDS_REQUIRE_ROOT_TESTS=1).
+//! Needs root, /dev/net/tun, qemu-system-x86_64, ping, dnsmasq and the node image, for the
+//! GW-node nft, busybox (udhcpc), socat and curl, for the disk mmdebstrap, apt-ftparchive,
+//! mke2fs, qemu-img and ssh, all from scripts/build-node-image.sh; otherwise prints `SKIP: …`
+//! (fails instead when VCDS_REQUIRE_ROOT_TESTS=1).
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::io::Write;
@@ -444,6 +451,56 @@ fn scenario(
 /// dnsmasq serving DHCP and TFTP in the frontend namespace; killed when dropped.
 struct Frontend(Child);
 
+impl Frontend {
+    /// dnsmasq on `fe0` of `netns`, without DNS, its leases in `leases`, with `args`.
+    fn start(netns: &str, leases: &Path, args: &[&str]) -> Frontend {
+        Frontend(
+            Command::new("ip")
+                .args(["netns", "exec", netns, "dnsmasq", "--keep-in-foreground"])
+                .args([
+                    "--conf-file=/dev/null",
+                    "--port=0",
+                    "--interface=fe0",
+                    "--bind-interfaces",
+                    "--user=root",
+                    "--pid-file=",
+                ])
+                .arg(format!("--dhcp-leasefile={}", leases.display()))
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
+
+/// A frontend namespace `{prefix}-fe` with `fe0` (address `cidr`) on the bridge of
+/// `cluster` in `pnode_netns`.
+fn frontend_on(
+    namespaces: &mut Namespaces,
+    prefix: &str,
+    pnode_netns: &str,
+    cluster: u32,
+    cidr: &str,
+) -> String {
+    let fe = format!("{prefix}-fe");
+    namespaces.create(&fe).unwrap();
+    add_leg(
+        &Leg {
+            bridge_netns: pnode_netns,
+            bridge: &net::bridge_name(cluster),
+            port: &format!("fe{cluster}"),
+            netns: &fe,
+            dev: "fe0",
+            cidr,
+        },
+        1500,
+    )
+    .unwrap();
+    fe
+}
+
 impl Drop for Frontend {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -496,20 +553,13 @@ fn pxe_boot_from_a_frontend_on_the_cluster_bridge() {
             taps: vec![tap.clone()],
         })
         .unwrap();
-        let frontend_ns = format!("{prefix}-fe");
-        namespaces.create(&frontend_ns).unwrap();
-        add_leg(
-            &Leg {
-                bridge_netns: &pnode.netns,
-                bridge: &net::bridge_name(cluster),
-                port: "fe300",
-                netns: &frontend_ns,
-                dev: "fe0",
-                cidr: "10.1.0.1/24",
-            },
-            1500,
-        )
-        .unwrap();
+        let frontend_ns = frontend_on(
+            &mut namespaces,
+            &prefix,
+            &pnode.netns,
+            cluster,
+            "10.1.0.1/24",
+        );
         let ula = Command::new("ip")
             .args([
                 "-n",
@@ -524,42 +574,22 @@ fn pxe_boot_from_a_frontend_on_the_cluster_bridge() {
             .unwrap();
         assert!(ula.success());
         let mac = net::node_mac(cluster, 0);
-        let _frontend = Frontend(
-            Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &frontend_ns,
-                    "dnsmasq",
-                    "--keep-in-foreground",
-                ])
-                .args([
-                    "--conf-file=/dev/null",
-                    "--port=0",
-                    "--interface=fe0",
-                    "--bind-interfaces",
-                    "--user=root",
-                    "--pid-file=",
-                    "--dhcp-range=10.1.0.100,10.1.0.199,255.255.255.0,1h",
-                    &format!("--dhcp-host={mac},10.1.0.11,c300-n0"),
-                    &format!(
-                        "--dhcp-leasefile={}",
-                        run_dir.path().join("leases").display()
-                    ),
-                    // iPXE announces itself with option 175: hand it the script directly.
-                    "--dhcp-match=set:ipxe,175",
-                    "--dhcp-boot=tag:ipxe,boot.ipxe",
-                    // iPXE also configures IPv6 and, with no router advertisement, waits ~15 s
-                    // for one before it fetches its script: advertise the ULA prefix.
-                    "--enable-ra",
-                    "--dhcp-range=fd00:10:1::,ra-only",
-                    "--enable-tftp",
-                    &format!("--tftp-root={}", tftp.display()),
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        let _frontend = Frontend::start(
+            &frontend_ns,
+            &run_dir.path().join("leases"),
+            &[
+                "--dhcp-range=10.1.0.100,10.1.0.199,255.255.255.0,1h",
+                &format!("--dhcp-host={mac},10.1.0.11,c300-n0"),
+                // iPXE announces itself with option 175: hand it the script directly.
+                "--dhcp-match=set:ipxe,175",
+                "--dhcp-boot=tag:ipxe,boot.ipxe",
+                // iPXE also configures IPv6 and, with no router advertisement, waits ~15 s
+                // for one before it fetches its script: advertise the ULA prefix.
+                "--enable-ra",
+                "--dhcp-range=fd00:10:1::,ra-only",
+                "--enable-tftp",
+                &format!("--tftp-root={}", tftp.display()),
+            ],
         );
 
         let mut vm = Vm::start(VmSpec {
@@ -1903,39 +1933,21 @@ fn a_node_installs_onto_its_disk_and_boots_it_again() {
         };
         client.ensure_network(&cluster_net).unwrap();
         // The frontend: DHCP (the node's address and name by MAC) and the install server.
-        let fe = format!("{prefix}-fe");
-        namespaces.create(&fe).unwrap();
-        add_leg(
-            &Leg {
-                bridge_netns: &pnode.netns,
-                bridge: &net::bridge_name(DISK_CLUSTER),
-                port: "fe310",
-                netns: &fe,
-                dev: "fe0",
-                cidr: &format!("{DISK_FRONTEND_IP}/24"),
-            },
-            1500,
-        )
-        .unwrap();
+        let fe = frontend_on(
+            &mut namespaces,
+            &prefix,
+            &pnode.netns,
+            DISK_CLUSTER,
+            &format!("{DISK_FRONTEND_IP}/24"),
+        );
         let mac = net::node_mac(DISK_CLUSTER, 0);
-        let _dhcp = Frontend(
-            Command::new("ip")
-                .args(["netns", "exec", &fe, "dnsmasq", "--keep-in-foreground"])
-                .args([
-                    "--conf-file=/dev/null",
-                    "--port=0",
-                    "--interface=fe0",
-                    "--bind-interfaces",
-                    "--user=root",
-                    "--pid-file=",
-                    "--dhcp-range=10.9.0.100,10.9.0.199,255.255.255.0,1h",
-                    &format!("--dhcp-host={mac},{DISK_NODE_IP},{DISK_NODE}"),
-                    &format!("--dhcp-leasefile={}", dir.path().join("leases").display()),
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        let _dhcp = Frontend::start(
+            &fe,
+            &dir.path().join("leases"),
+            &[
+                "--dhcp-range=10.9.0.100,10.9.0.199,255.255.255.0,1h",
+                &format!("--dhcp-host={mac},{DISK_NODE_IP},{DISK_NODE}"),
+            ],
         );
         let server = InstallServer::start(&fe, DISK_FRONTEND_IP);
         let spec = VmSpec {
