@@ -26,7 +26,8 @@
 #                                 /etc/vcds/image, see service/image): mounted as the root;
 #                                 every %packages name (not @groups, not -exclusions) must be
 #                                 installed there (dpkg status), else the install fails naming
-#                                 the missing ones; the image's kernel modules must be this
+#                                 the missing ones (--ignoremissing or not: the image was built
+#                                 for the kickstart, a missing package is a wrong image); the image's kernel modules must be this
 #                                 kernel's; the filesystem grows to the disk; the node gets its
 #                                 host name (`network --hostname` of the kickstart, else as
 #                                 above), /etc/hosts, a machine id, an ed25519 host key and a
