@@ -83,6 +83,7 @@ pub(crate) fn build(
     stamp(&root, set)?;
     let installed = installed_packages(&root)?;
     let kernel_release = keep_kernel(&root, dir)?;
+    write_static_nodes(&root, &kernel_release)?;
     let filesystem_bytes = make_disk(&root, dir)?;
     remove_build_dir(&root)?;
     remove_build_dir(&early)?;
@@ -141,7 +142,22 @@ fn inside(root: &Path, path: &str) -> Result<PathBuf, Error> {
     Ok(at)
 }
 
-/// Carries out `steps` in `root` (the last component of a path is replaced, never followed).
+/// Writes `contents` to `path` in `root` with `mode`, creating its parents and replacing
+/// (never following) what is there.
+fn write_inside(root: &Path, path: &str, contents: &str, mode: u32) -> Result<(), Error> {
+    let file = inside(root, path)?;
+    if let Some(parent) = file.parent() {
+        fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
+    }
+    if fs::symlink_metadata(&file).is_ok() {
+        fs::remove_file(&file).map_err(io_err(format!("replacing {}", file.display())))?;
+    }
+    fs::write(&file, contents).map_err(io_err(format!("writing {}", file.display())))?;
+    fs::set_permissions(&file, fs::Permissions::from_mode(mode))
+        .map_err(io_err(format!("chmod {}", file.display())))
+}
+
+/// Carries out `steps` in `root`.
 fn apply(root: &Path, steps: &[Step]) -> Result<(), Error> {
     for step in steps {
         match step {
@@ -149,21 +165,7 @@ fn apply(root: &Path, steps: &[Step]) -> Result<(), Error> {
                 path,
                 contents,
                 mode,
-            } => {
-                let file = inside(root, path)?;
-                if let Some(parent) = file.parent() {
-                    fs::create_dir_all(parent)
-                        .map_err(io_err(format!("creating {}", parent.display())))?;
-                }
-                if fs::symlink_metadata(&file).is_ok() {
-                    fs::remove_file(&file)
-                        .map_err(io_err(format!("replacing {}", file.display())))?;
-                }
-                fs::write(&file, contents)
-                    .map_err(io_err(format!("writing {}", file.display())))?;
-                fs::set_permissions(&file, fs::Permissions::from_mode(*mode))
-                    .map_err(io_err(format!("chmod {}", file.display())))?;
-            }
+            } => write_inside(root, path, contents, *mode)?,
             Step::Remove(path) => {
                 let file = inside(root, path)?;
                 match fs::remove_file(&file) {
@@ -184,20 +186,31 @@ fn apply(root: &Path, steps: &[Step]) -> Result<(), Error> {
 /// The image's identity for the installer, and systemd's "already updated" stamps: without
 /// them its first boot runs the units of `ConditionNeedsUpdate=` (sysusers and others).
 fn stamp(root: &Path, set: &PackageSet) -> Result<(), Error> {
-    let image = inside(root, IMAGE_STAMP)?;
-    if let Some(parent) = image.parent() {
-        fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
-    }
-    fs::write(&image, format!("key {}\n{}", set.key(), set.canonical()))
-        .map_err(io_err(format!("writing {}", image.display())))?;
+    let identity = format!("key {}\n{}", set.key(), set.canonical());
+    write_inside(root, IMAGE_STAMP, &identity, 0o644)?;
     let usr = fs::metadata(root.join("usr")).map_err(io_err("reading the root's /usr"))?;
     let nsec = i128::from(usr.mtime()) * 1_000_000_000 + i128::from(usr.mtime_nsec());
     for updated in ["/etc/.updated", "/var/.updated"] {
-        let file = inside(root, updated)?;
-        fs::write(&file, format!("TIMESTAMP_NSEC={nsec}\n"))
-            .map_err(io_err(format!("writing {}", file.display())))?;
+        write_inside(root, updated, &format!("TIMESTAMP_NSEC={nsec}\n"), 0o644)?;
     }
     Ok(())
+}
+
+/// The static device nodes of the image's kernel, for systemd-tmpfiles (instead of
+/// kmod-static-nodes at every boot).
+fn write_static_nodes(root: &Path, release: &str) -> Result<(), Error> {
+    let devname = root
+        .join("lib/modules")
+        .join(release)
+        .join("modules.devname");
+    let text =
+        fs::read_to_string(&devname).map_err(io_err(format!("reading {}", devname.display())))?;
+    write_inside(
+        root,
+        tuning::STATIC_NODES,
+        &tuning::static_nodes(&text),
+        0o644,
+    )
 }
 
 /// Installed packages and their versions, from the root's dpkg database.

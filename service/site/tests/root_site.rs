@@ -2032,7 +2032,7 @@ fn a_node_installs_onto_its_disk_and_boots_it_again() {
             &key,
             "hostname; nproc; cat /root/post-marker; df -B1 --output=size / | tail -n 1; \
              dpkg-query -W -f '${Status}\\n' openssh-server; cat /var/lib/vcds/installed; \
-             free -m | awk '/^Mem:/ {print $3}'; \
+             free -m | awk '/^Mem:/ {print $3}'; test -c /dev/net/tun && echo tun; \
              echo survives > /root/survivor && sync",
         )
         .unwrap();
@@ -2044,6 +2044,8 @@ fn a_node_installs_onto_its_disk_and_boots_it_again() {
         assert!(size > DISK_BYTES * 9 / 10, "not grown: {facts:?}");
         assert_eq!(facts[4], "install ok installed", "{facts:?}");
         let installed_marker = facts[5].to_owned();
+        // The static device nodes the builder wrote (kmod-static-nodes is masked).
+        assert_eq!(facts[7], "tun", "{facts:?}");
         assert!(installed_marker.starts_with("installed "), "{facts:?}");
         let qemu_rss = rss_mib(status.pid);
         overlay = dir
@@ -2100,7 +2102,18 @@ fn a_node_installs_onto_its_disk_and_boots_it_again() {
             "the installer ran again"
         );
         assert_eq!(server.reports(), reports, "the installer reported again");
-        eprintln!("disk: boot from the disk → SSH {ssh_after_restart:?}");
+        // The tuning leaves no unit failed.
+        let state = ssh(
+            &fe,
+            &key,
+            "systemctl is-system-running --wait; systemd-analyze",
+        );
+        let state = state.unwrap_or_default();
+        assert!(state.starts_with("running\n"), "{state}");
+        eprintln!(
+            "disk: boot from the disk → SSH {ssh_after_restart:?} ({})",
+            state.lines().nth(1).unwrap_or("")
+        );
 
         assert!(client.destroy_vm(DISK_NODE).unwrap());
         assert!(!overlay.exists(), "DestroyVm left the disk");
