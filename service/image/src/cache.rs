@@ -243,7 +243,8 @@ impl ImageCache {
         BaseImage::open(&dir).map(Some)
     }
 
-    /// The image of `set`: from the cache, or built by [`crate::build::build`] from `repo`.
+    /// The image of `set`: from the cache, or built from `repo` (mmdebstrap, see
+    /// [`crate::build`]); refused, naming them, when `index` lacks some of its packages.
     pub fn build(
         &self,
         set: &PackageSet,
