@@ -1,25 +1,44 @@
 #!/usr/bin/env bash
 # Builds the virtual-node boot image used by vcds-site: Debian's cloud kernel plus a busybox
-# initramfs whose /init loads the virtio-net modules, configures eth0 from the kernel command line
-# and prints `VCDS-NODE-UP <hostname>` on the serial console.
+# initramfs whose /init loads the virtio modules (network and disk), configures eth0 from the
+# kernel command line and prints `VCDS-NODE-UP <hostname>` on the serial console.
 #
 # Output (cached; rebuilt with --force or when the kernel package or this script changes):
 #   $VCDS_CACHE_DIR/node/vmlinuz, $VCDS_CACHE_DIR/node/initrd.img, $VCDS_CACHE_DIR/node/stamp
 # VCDS_CACHE_DIR defaults to /var/cache/vcds for root, else ${XDG_CACHE_HOME:-~/.cache}/vcds.
+# The kernel is the candidate of linux-image-cloud-amd64, as in the base images vcds-image
+# builds: a node installed onto its disk goes on running this kernel with the disk's modules.
 #
 # Kernel command line understood by /init:
-#   vcds.hostname=NAME          host name, printed in the marker
+#   vcds.hostname=NAME          host name, printed in the marker (default: the DHCP lease's)
 #   vcds.ip=A.B.C.D/NN | dhcp   static address for eth0, or busybox udhcpc
 #   vcds.ping=IP[,IP...]        after boot, ping each IP (up to ~60 s) and print
 #                               `VCDS-PING-OK IP` or `VCDS-PING-FAIL IP`
 #   vcds.ks=URL                 install first (Rocks' path, /bin/vcds-install): fetch this
 #                               node's kickstart from URL (?mac=eth0's MAC), report
 #                               started/finished/failed to URL's /install/progress, run %pre,
-#                               build the installed root (tmpfs), record %packages in it, run
-#                               %post chrooted into it, then switch_root into it. Markers
-#                               `VCDS-INSTALL ...`; a failure is reported with its reason.
-# Console markers: `VCDS-NODE-ADDR A.B.C.D/NN` (eth0's address), then `VCDS-NODE-UP <hostname>`.
-# Also installs the host side: qemu-system-x86 (the VM runner) and the build/probe tools.
+#                               install, run %post chrooted into the installed root, then
+#                               switch_root into it. Markers `VCDS-INSTALL ...`; a failure is
+#                               reported with its reason. Where it installs:
+#                               - no disk: a tmpfs root with busybox, %packages recorded in
+#                                 /var/lib/vcds/packages, its /init prints the markers below;
+#                               - a disk /dev/vda holding a vcds base image (ext4 with
+#                                 /etc/vcds/image, see service/image): mounted as the root;
+#                                 every %packages name (not @groups, not -exclusions) must be
+#                                 installed there (dpkg status), else the install fails naming
+#                                 the missing ones (--ignoremissing or not: the image was built
+#                                 for the kickstart, a missing package is a wrong image); the image's kernel modules must be this
+#                                 kernel's; the filesystem grows to the disk; the node gets its
+#                                 host name (`network --hostname` of the kickstart, else as
+#                                 above), /etc/hosts, a machine id, an ed25519 host key and a
+#                                 systemd-networkd DHCP configuration for eth0's MAC; %post
+#                                 runs chrooted with /proc, /sys and /dev; the disk is marked
+#                                 /var/lib/vcds/installed; then the disk's systemd boots.
+#   vcds.root=DEV               no install: boot the system installed on DEV (its /sbin/init)
+# Console markers: `VCDS-NODE-ADDR A.B.C.D/NN` (eth0's address), then `VCDS-NODE-UP <hostname>`
+# (the diskless paths only: a disk's systemd prints none).
+# Also installs the host side: qemu-system-x86 (the VM runner), the build/probe tools and what
+# vcds-image builds base images with (mmdebstrap, apt-utils, e2fsprogs, qemu-utils).
 set -euo pipefail
 
 force=0
@@ -37,10 +56,12 @@ mkdir -p "$out" "$debs"
 # Host packages: QEMU to run nodes; cpio, gzip, xz and kmod (depmod) to build the image;
 # ping and dnsmasq (DHCP/TFTP for network boot and the GW-node) for vcds-site's root tests;
 # nftables (the GW-node's NAT); for the GW-node root tests curl (TFTP client), busybox (udhcpc,
-# the DHCP client of a node namespace) and socat (TCP listeners that report the peer address).
+# the DHCP client of a node namespace) and socat (TCP listeners that report the peer address);
+# base images: mmdebstrap, apt-utils (apt-ftparchive), e2fsprogs (mke2fs -d), qemu-utils
+# (qemu-img); openssh-client for the disk-install root test.
 need_apt=()
 for pkg in qemu-system-x86 cpio gzip xz-utils kmod iputils-ping dnsmasq-base nftables curl tcpdump \
-           busybox socat; do
+           busybox socat mmdebstrap apt-utils e2fsprogs qemu-utils openssh-client; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -110,7 +131,7 @@ add_module() {
   order+=("$name:$path")
 }
 for m in virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
-         failover net_failover virtio_net; do
+         failover net_failover virtio_net virtio_blk; do
   add_module "$m"
 done
 
@@ -134,6 +155,7 @@ case "$1" in
     ip addr flush dev "$interface"
     ip addr add "$ip/${mask:-24}" dev "$interface"
     [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    [ -n "$hostname" ] && echo "$hostname" > /tmp/dhcp-hostname
     ;;
   deconfig) ip addr flush dev "$interface" ;;
 esac
@@ -146,6 +168,8 @@ cat > "$root/bin/vcds-install" <<'EOF'
 # vcds-install KS_URL: Rocks' install path on busybox. Every script runs under busybox sh
 # (ash), whatever its --interpreter; a script that exits non-zero fails the install.
 ks="$1"
+# The installer's busybox is in /bin; a disk root's tools (resize2fs, %post's) in the others.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mac="$(cat /sys/class/net/eth0/address)"
 base="${ks%/sbin/kickstart.cgi}"
 say() { echo "VCDS-INSTALL $*"; }
@@ -159,6 +183,76 @@ report() {
   return 1
 }
 fail() { say "FAILED $*"; report failed "$*"; exit 1; }
+# No disk: a tmpfs root with busybox, the packages recorded only.
+tmpfs_root() {
+  mount -t tmpfs -o size=64m,mode=755 tmpfs /sysroot || fail "cannot mount the installed root"
+  mkdir -p /sysroot/bin /sysroot/etc /sysroot/tmp /sysroot/proc /sysroot/sys /sysroot/dev \
+           /sysroot/var/log /sysroot/var/lib/vcds /sysroot/root
+  cp /bin/busybox /sysroot/bin/busybox
+  chroot /sysroot /bin/busybox --install -s /bin
+  hostname > /sysroot/etc/hostname
+  cat /tmp/ks/*-packages 2>/dev/null | grep -v '^[[:space:]]*$' > /sysroot/var/lib/vcds/packages
+  say "recorded $(wc -l < /sysroot/var/lib/vcds/packages) packages"
+}
+finish_tmpfs_root() {
+  cat > /sysroot/init <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+hostname "$(cat /etc/hostname)"
+echo "VCDS-INSTALLED $(hostname) $(wc -l < /var/lib/vcds/packages) packages"
+exec /bin/sh /etc/vcds-up
+INIT
+  chmod +x /sysroot/init
+  cp /etc/vcds-up /sysroot/etc/vcds-up
+}
+# A disk: the base image's root filesystem on /dev/vda, installed in place.
+disk_root() {
+  mount -t ext4 -o noinit_itable /dev/vda /sysroot \
+    || fail "cannot mount /dev/vda as ext4: the disk holds no base image"
+  [ -f /sysroot/etc/vcds/image ] || fail "/dev/vda holds no vcds base image (no /etc/vcds/image)"
+  kver="$(uname -r)"
+  [ -d "/sysroot/lib/modules/$kver" ] \
+    || fail "the image has no modules of the installer's kernel $kver, only: $(ls /sysroot/lib/modules | tr '\n' ' ')"
+  missing="$(awk '
+    FNR == NR { want[$1] = 1; next }
+    /^Package: / { p = $2 }
+    /^Status: / && $2 == "install" && $NF == "installed" { have[p] = 1 }
+    END { for (w in want) if (!(w in have)) print w }
+  ' /tmp/ks-packages /sysroot/var/lib/dpkg/status | sort | tr '\n' ' ')"
+  [ -z "$missing" ] || fail "the image lacks packages: ${missing% }"
+  mkdir -p /sysroot/var/lib/vcds
+  cp /tmp/ks-packages /sysroot/var/lib/vcds/packages
+  say "image $(sed -n 's/^key //p' /sysroot/etc/vcds/image) holds the $(wc -l < /tmp/ks-packages) packages"
+  mount -t proc proc /sysroot/proc && mount -t sysfs sysfs /sysroot/sys \
+    && mount -t devtmpfs devtmpfs /sysroot/dev || fail "cannot mount /proc, /sys and /dev in the disk root"
+  log=/sysroot/var/log/vcds-install.log
+  chroot /sysroot resize2fs /dev/vda >> "$log" 2>&1 || fail "cannot grow the filesystem: $(tail -n 1 "$log")"
+  say "filesystem grown to $(df -h /sysroot | awk 'NR == 2 {print $2}')"
+  kshost="$(sed -n 's/^network .*--hostname[= ]\([^ ]*\).*/\1/p' /tmp/ks.cfg | head -n 1)"
+  [ -n "$kshost" ] && hostname "$kshost"
+  hostname > /sysroot/etc/hostname
+  printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$(hostname)" > /sysroot/etc/hosts
+  tr -d '-' < /proc/sys/kernel/random/uuid > /sysroot/etc/machine-id
+  mkdir -p /sysroot/etc/systemd/network
+  cat > /sysroot/etc/systemd/network/10-vcds-node.network <<NET
+[Match]
+MACAddress=$mac
+
+[Network]
+DHCP=ipv4
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+
+[DHCPv4]
+ClientIdentifier=mac
+UseHostname=false
+NET
+  rm -f /sysroot/etc/ssh/ssh_host_*
+  chroot /sysroot ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key >> "$log" 2>&1 \
+    || fail "cannot make the host key: $(tail -n 1 "$log")"
+}
 say "fetching $ks"
 for _ in $(seq 60); do
   wget -q -O /tmp/ks.cfg "$ks?mac=$mac" && break
@@ -180,15 +274,15 @@ for f in /tmp/ks/*-pre; do
   say "%pre $(basename "$f")"
   sh "$f" >> /tmp/ks-pre.log 2>&1 || fail "%pre $(basename "$f") exited $?: $(tail -n 1 /tmp/ks-pre.log)"
 done
+# The names %packages gives, one per line: neither @groups nor -exclusions.
+cat /tmp/ks/*-packages 2>/dev/null | sed 's/#.*//' | tr -s ' \t' '\n\n' | grep -v -e '^$' -e '^[@-]' \
+  | sort -u > /tmp/ks-packages
 mkdir -p /sysroot
-mount -t tmpfs -o size=64m,mode=755 tmpfs /sysroot || fail "cannot mount the installed root"
-mkdir -p /sysroot/bin /sysroot/etc /sysroot/tmp /sysroot/proc /sysroot/sys /sysroot/dev \
-         /sysroot/var/log /sysroot/var/lib/vcds /sysroot/root
-cp /bin/busybox /sysroot/bin/busybox
-chroot /sysroot /bin/busybox --install -s /bin
-hostname > /sysroot/etc/hostname
-cat /tmp/ks/*-packages 2>/dev/null | grep -v '^[[:space:]]*$' > /sysroot/var/lib/vcds/packages
-say "recorded $(wc -l < /sysroot/var/lib/vcds/packages) packages"
+if [ -b /dev/vda ]; then
+  disk_root
+else
+  tmpfs_root
+fi
 cp /tmp/ks.cfg /sysroot/root/vcds-ks.cfg
 for f in /tmp/ks/*-post; do
   [ -e "$f" ] || continue
@@ -197,21 +291,24 @@ for f in /tmp/ks/*-post; do
   if grep -q -- '--nochroot' "$f.hdr"; then
     sh "$f" >> /sysroot/var/log/vcds-install.log 2>&1
   else
+    # Its --interpreter when the installed root has it (a disk's bash), else sh.
+    interp="$(sed -n 's/.*--interpreter[= ]\([^ ]*\).*/\1/p' "$f.hdr")"
+    [ -n "$interp" ] && [ -x "/sysroot$interp" ] || interp=/bin/sh
     cp "$f" "/sysroot/tmp/$name"
-    chroot /sysroot /bin/sh "/tmp/$name" >> /sysroot/var/log/vcds-install.log 2>&1
+    chroot /sysroot "$interp" "/tmp/$name" >> /sysroot/var/log/vcds-install.log 2>&1
   fi || fail "%post $name exited $?: $(tail -n 1 /sysroot/var/log/vcds-install.log)"
+  rm -f "/sysroot/tmp/$name"
 done
-cat > /sysroot/init <<'INIT'
-#!/bin/sh
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-hostname "$(cat /etc/hostname)"
-echo "VCDS-INSTALLED $(hostname) $(wc -l < /var/lib/vcds/packages) packages"
-exec /bin/sh /etc/vcds-up
-INIT
-chmod +x /sysroot/init
-cp /etc/vcds-up /sysroot/etc/vcds-up
+if [ -b /dev/vda ]; then
+  echo "installed $(date -u +%Y-%m-%dT%H:%M:%SZ) from $ks for $mac" > /sysroot/var/lib/vcds/installed
+  umount /sysroot/dev /sysroot/sys /sysroot/proc
+  # The install is on the disk before anyone hears of it.
+  sync
+  echo /sbin/init > /tmp/vcds-init
+else
+  finish_tmpfs_root
+  echo /init > /tmp/vcds-init
+fi
 report finished || exit 1
 say "finished"
 EOF
@@ -243,27 +340,42 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 for m in $(cat /etc/vcds-modules); do insmod "/lib/modules/$m.ko" || echo "VCDS-ERROR insmod $m"; done
 
-host=node ip=dhcp ks=
+host= ip=dhcp ks= root=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     vcds.hostname=*) host="${arg#*=}" ;;
     vcds.ip=*) ip="${arg#*=}" ;;
     vcds.ks=*) ks="${arg#*=}" ;;
+    vcds.root=*) root="${arg#*=}" ;;
   esac
 done
-hostname "$host"
+# Into the system on a disk: its systemd finds /dev, /proc and /sys mounted, as after any
+# initramfs.
+boot_disk() {
+  for d in dev proc sys; do mount -o move "/$d" "/sysroot/$d"; done
+  exec switch_root /sysroot /sbin/init
+}
+if [ -n "$root" ]; then
+  mkdir -p /sysroot
+  mount -t ext4 -o noinit_itable "$root" /sysroot && boot_disk
+  echo "VCDS-ERROR cannot boot $root"
+  while :; do sleep 3600; done
+fi
+hostname "${host:-node}"
 ip link set lo up
 ip link set eth0 up
 if [ "$ip" = dhcp ]; then
   udhcpc -i eth0 -s /usr/share/udhcpc/default.script -q -t 10 -T 1 -n || echo "VCDS-ERROR dhcp"
+  [ -z "$host" ] && [ -s /tmp/dhcp-hostname ] && hostname "$(cat /tmp/dhcp-hostname)"
 else
   ip addr add "$ip" dev eth0
 fi
 if [ -n "$ks" ]; then
   if /bin/vcds-install "$ks"; then
+    [ "$(cat /tmp/vcds-init)" = /sbin/init ] && boot_disk
     exec switch_root /sysroot /init
   fi
-  echo "VCDS-INSTALL-FAILED $host"
+  echo "VCDS-INSTALL-FAILED $(hostname)"
   while :; do sleep 3600; done
 fi
 exec /bin/sh /etc/vcds-up

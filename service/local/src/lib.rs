@@ -354,6 +354,7 @@ impl LocalExecutor {
             memory_mib: self.config.vm_memory_mib,
             cpus: 1,
             boot,
+            disk: None,
             tap: n.tap.clone(),
             mac: mac_text(n.mac),
             // The agent puts them in its state directory.

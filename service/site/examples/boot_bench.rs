@@ -47,6 +47,7 @@ fn boot_times(image: &Path, count: u8) -> Result<Vec<Duration>, Box<dyn Error>> 
                         11 + u16::from(n)
                     ),
                 },
+                disk: None,
                 tap: net::tap_name(NETWORK_ID, n),
                 mac: net::node_mac(NETWORK_ID, n),
                 qmp_socket: run_dir.path().join(format!("{name}.qmp")),

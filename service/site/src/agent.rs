@@ -6,7 +6,10 @@
 //! request says) and keeps each VM's QMP socket and console log in its state directory. VMs
 //! outlive the agent: their records (name, cluster, pid, spec) are in `agent-state.json`, so an
 //! agent restarted after a crash (kill -9) re-adopts the VMs that still run and forgets the
-//! dead ones.
+//! dead ones. A VM with a disk is not forgotten when its QEMU ends (a crash, StopVm, an
+//! agent restart that finds it dead): it is kept as stopped, with its overlay (`NAME.disk.qcow2`
+//! in the state directory), and `RestartVm` boots the system installed on its disk without
+//! reinstalling. Only DestroyVm removes the disk.
 //!
 //! GW-nodes ([`crate::gateway`]) are kept the same way: their specs are in the state file and
 //! their files in `gw-<network id>/` of the state directory; dnsmasq runs daemonized in the GW
@@ -31,7 +34,7 @@ use crate::gateway::{self, GatewaySpec, GatewayStatus};
 use crate::net::{self, bridge_name, ClusterNet, Cmd, Observed};
 use crate::process::{self, live_argv};
 use crate::rpc::{self, Client, Endpoint, Key, RpcError};
-use crate::vm::{self, Qmp, VmSpec};
+use crate::vm::{self, Boot, Qmp, VmSpec};
 use crate::Error;
 
 const STATE_FILE: &str = "agent-state.json";
@@ -52,10 +55,17 @@ pub enum Request {
     /// Remove the cluster's taps, uplink and bridge; refused while VMs of the cluster run.
     RemoveNetwork(ClusterNet),
     /// Start the VM on cluster `cluster` (its tap must be a port of that cluster bridge); a
-    /// VM of that name that already runs is left alone.
+    /// VM of that name that already runs is left alone. With a disk: any boot but
+    /// [`Boot::Disk`] installs, so the VM gets a fresh overlay on its base image; `Disk` boots
+    /// the overlay it has.
     StartVm {
         cluster: u32,
         spec: VmSpec,
+    },
+    /// Start a stopped VM again from its disk ([`Boot::Disk`], no installer); one that runs is
+    /// left alone.
+    RestartVm {
+        name: String,
     },
     /// End QEMU, keeping the console log.
     StopVm {
@@ -69,7 +79,7 @@ pub enum Request {
     ResumeVm {
         name: String,
     },
-    /// End QEMU and delete its console log and other files.
+    /// End QEMU and delete its disk, console log and other files.
     DestroyVm {
         name: String,
     },
@@ -147,6 +157,21 @@ pub struct Inventory {
     /// Where the agent serves its gmond-compatible port, when it does: the manager polls it.
     #[serde(default)]
     pub gmond: Option<std::net::SocketAddr>,
+    /// VMs whose QEMU has ended and whose disk stays: `RestartVm` boots them again.
+    #[serde(default)]
+    pub stopped: Vec<StoppedVm>,
+}
+
+/// A VM that does not run but keeps its disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoppedVm {
+    pub name: String,
+    /// The cluster's network id.
+    pub cluster: u32,
+    pub tap: String,
+    pub mac: String,
+    /// Its disk, the overlay it boots from.
+    pub overlay: PathBuf,
 }
 
 impl Inventory {
@@ -172,6 +197,9 @@ struct State {
     /// GW-nodes by network id (absent in state files of older agents).
     #[serde(default)]
     gateways: BTreeMap<u32, GatewaySpec>,
+    /// VMs with a disk whose QEMU has ended (their pid is stale), by name.
+    #[serde(default)]
+    stopped: BTreeMap<String, VmRecord>,
 }
 
 /// The agent's state and operations, independent of the transport.
@@ -225,6 +253,9 @@ impl Agent {
         for (name, record) in &agent.state.vms {
             tracing::info!("re-adopted VM {name} (pid {})", record.pid);
         }
+        for name in agent.state.stopped.keys() {
+            tracing::info!("VM {name} is stopped; RestartVm boots it from its disk");
+        }
         for id in agent.state.gateways.keys() {
             match gateway::dnsmasq_pid(*id, &agent.state_dir) {
                 Some(pid) => tracing::info!("re-adopted the dnsmasq of GW-node {id} (pid {pid})"),
@@ -242,6 +273,7 @@ impl Agent {
             Request::EnsureNetwork(net) => self.ensure_network(net),
             Request::RemoveNetwork(net) => self.remove_network(net),
             Request::StartVm { cluster, spec } => self.start_vm(cluster, spec),
+            Request::RestartVm { name } => self.restart_vm(&name),
             Request::StopVm { name } => self.end_vm(&name, false),
             Request::DestroyVm { name } => self.end_vm(&name, true),
             Request::SuspendVm { name } => self.qmp_op(&name, Qmp::stop),
@@ -279,7 +311,8 @@ impl Agent {
         }
     }
 
-    /// Forgets the VMs whose QEMU has ended (reaping those this instance started).
+    /// Forgets the VMs whose QEMU has ended (reaping those this instance started), keeping
+    /// those with a disk as stopped.
     fn reap(&mut self) -> Result<(), Error> {
         let recorded: Vec<(String, u32)> = self
             .state
@@ -290,8 +323,8 @@ impl Agent {
         let mut changed = false;
         for (name, pid) in recorded {
             if !self.is_running(&name, pid) {
-                tracing::warn!("VM {name} (pid {pid}) is no longer running; forgetting it");
-                self.forget(&name);
+                tracing::warn!("VM {name} (pid {pid}) is no longer running");
+                self.retire(&name);
                 changed = true;
             }
         }
@@ -301,10 +334,20 @@ impl Agent {
         Ok(())
     }
 
-    fn forget(&mut self, name: &str) {
+    /// Drops the running record of `name`; one with a disk becomes stopped.
+    fn retire(&mut self, name: &str) {
         self.children.remove(name);
-        self.state.vms.remove(name);
         let _ = fs::remove_file(self.vm_file(name, "qmp"));
+        if let Some(record) = self.state.vms.remove(name) {
+            if record.spec.disk.is_some() {
+                tracing::info!("VM {name} keeps its disk: stopped");
+                self.state.stopped.insert(name.to_owned(), record);
+            }
+        }
+    }
+
+    fn overlay_file(&self, name: &str) -> PathBuf {
+        self.vm_file(name, "disk.qcow2")
     }
 
     fn ensure_network(&mut self, mut net: ClusterNet) -> Result<Reply, Error> {
@@ -408,12 +451,30 @@ impl Agent {
         spec.netns.clone_from(&self.netns);
         spec.qmp_socket = self.vm_file(&name, "qmp");
         spec.console_log = self.vm_file(&name, "console");
+        let overlay = self.overlay_file(&name);
+        if spec.boot == Boot::Disk {
+            if spec.disk.is_none() || !overlay.is_file() {
+                return Err(Error::InvalidSpec(format!(
+                    "VM {name} has no installed disk to boot: start it with an installer first"
+                )));
+            }
+        } else {
+            // An install starts from the base image: the VM's old disk, if any, goes.
+            vcds_image::remove_overlay(&overlay)?;
+        }
+        if let Some(disk) = &mut spec.disk {
+            disk.overlay = overlay;
+            if spec.boot != Boot::Disk {
+                vcds_image::create_overlay(&disk.base, &disk.overlay, disk.size_bytes)?;
+            }
+        }
         let stderr_path = self.vm_file(&name, "stderr");
         let stderr = fs::File::create(&stderr_path)
             .map_err(io_err(format!("creating {}", stderr_path.display())))?;
         let child = vm::spawn(&spec, Stdio::from(stderr), true)?;
         let pid = child.id();
         self.children.insert(name.clone(), child);
+        self.state.stopped.remove(&name);
         self.state
             .vms
             .insert(name.clone(), VmRecord { cluster, pid, spec });
@@ -425,6 +486,22 @@ impl Agent {
         }
         tracing::info!("started VM {name} (pid {pid}) on cluster {cluster}");
         self.status(&name).map(Reply::Vm)
+    }
+
+    fn restart_vm(&mut self, name: &str) -> Result<Reply, Error> {
+        check_vm_name(name)?;
+        if self.state.vms.contains_key(name) {
+            return self.status(name).map(Reply::Vm);
+        }
+        let record = self
+            .state
+            .stopped
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::NoSuchVm(name.to_owned()))?;
+        let mut spec = record.spec;
+        spec.boot = Boot::Disk;
+        self.start_vm(record.cluster, spec)
     }
 
     fn wait_for_qmp(&mut self, name: &str, pid: u32) -> Result<(), Error> {
@@ -499,8 +576,9 @@ impl Agent {
         self.status(name).map(Reply::Vm)
     }
 
-    /// Ends the VM (QMP `quit`, then SIGKILL) and forgets it; `destroy` also deletes its
-    /// console log and stderr.
+    /// Ends the VM (QMP `quit`, then SIGKILL) and forgets it, or keeps it as stopped when it
+    /// has a disk; `destroy` forgets it in any case and deletes its disk, console log and
+    /// stderr.
     fn end_vm(&mut self, name: &str, destroy: bool) -> Result<Reply, Error> {
         check_vm_name(name)?;
         let record = self.state.vms.get(name).cloned();
@@ -516,11 +594,17 @@ impl Agent {
                     });
                 }
             }
-            self.forget(name);
+            self.retire(name);
             self.save()?;
             tracing::info!("ended VM {name} (pid {})", record.pid);
         }
+        let mut had_disk = false;
         if destroy {
+            if self.state.stopped.remove(name).is_some() {
+                had_disk = true;
+                self.save()?;
+            }
+            had_disk |= vcds_image::remove_overlay(&self.overlay_file(name))?;
             for ext in ["console", "stderr"] {
                 match fs::remove_file(self.vm_file(name, ext)) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -531,7 +615,7 @@ impl Agent {
             }
         }
         Ok(Reply::Done {
-            changed: record.is_some(),
+            changed: record.is_some() || had_disk,
         })
     }
 
@@ -623,6 +707,15 @@ impl Agent {
             gateways,
             unknown_gateways: self.unknown_gateways(),
             gmond: self.gmond,
+            stopped: (self.state.stopped.iter())
+                .map(|(name, r)| StoppedVm {
+                    name: name.clone(),
+                    cluster: r.cluster,
+                    tap: r.spec.tap.clone(),
+                    mac: r.spec.mac.clone(),
+                    overlay: self.overlay_file(name),
+                })
+                .collect(),
         })
     }
 }
@@ -782,6 +875,13 @@ impl AgentClient {
         })
     }
 
+    /// Boots a stopped VM from its disk (see [`Request::RestartVm`]).
+    pub fn restart_vm(&mut self, name: &str) -> Result<VmStatus, RpcError> {
+        self.vm(&Request::RestartVm {
+            name: name.to_owned(),
+        })
+    }
+
     pub fn suspend_vm(&mut self, name: &str) -> Result<VmStatus, RpcError> {
         self.vm(&Request::SuspendVm {
             name: name.to_owned(),
@@ -833,7 +933,7 @@ mod tests {
     use std::process::Command;
     use std::thread;
 
-    use crate::vm::{Accel, Boot};
+    use crate::vm::Accel;
 
     fn spec(name: &str) -> VmSpec {
         VmSpec {
@@ -843,6 +943,7 @@ mod tests {
             memory_mib: 128,
             cpus: 1,
             boot: Boot::Pxe,
+            disk: None,
             tap: "vt999x0".to_owned(),
             mac: net::node_mac(999, 0),
             qmp_socket: PathBuf::from("/ignored.qmp"),
@@ -893,6 +994,69 @@ mod tests {
     }
 
     #[test]
+    fn dead_vms_with_a_disk_are_kept_stopped_until_destroyed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut exited = Command::new("true").spawn().unwrap();
+        let pid = exited.id();
+        exited.wait().unwrap();
+        let mut with_disk = spec("n1");
+        with_disk.disk = Some(vm::VmDisk {
+            base: PathBuf::from("/nonexistent/disk.qcow2"),
+            size_bytes: 1 << 30,
+            overlay: PathBuf::from("/ignored"),
+            kernel: PathBuf::from("/nonexistent/vmlinuz"),
+            initrd: PathBuf::from("/nonexistent/initrd.img"),
+            append: "root=/dev/vda rw".to_owned(),
+        });
+        let mut state = State::default();
+        state.vms.insert(
+            "n1".to_owned(),
+            VmRecord {
+                cluster: 999,
+                pid,
+                spec: with_disk,
+            },
+        );
+        fs::write(
+            dir.path().join(STATE_FILE),
+            serde_json::to_vec(&state).unwrap(),
+        )
+        .unwrap();
+        let mut agent = Agent::open(dir.path(), None).unwrap();
+        assert!(agent.state.vms.is_empty());
+        assert_eq!(agent.state.stopped.keys().collect::<Vec<_>>(), ["n1"]);
+        let Reply::Inventory(inventory) = agent.handle(Request::Inventory) else {
+            panic!("no inventory");
+        };
+        assert_eq!(
+            inventory.stopped,
+            [StoppedVm {
+                name: "n1".to_owned(),
+                cluster: 999,
+                tap: "vt999x0".to_owned(),
+                mac: net::node_mac(999, 0),
+                overlay: dir.path().canonicalize().unwrap().join("n1.disk.qcow2"),
+            }]
+        );
+        // Its disk is gone (it never existed here): a restart says so, and keeps the record.
+        let Reply::Failed(reason) = agent.handle(Request::RestartVm {
+            name: "n1".to_owned(),
+        }) else {
+            panic!("restarted without a disk");
+        };
+        assert!(reason.contains("tap vt999x0 is not a port"), "{reason}");
+        assert!(agent.state.stopped.contains_key("n1"));
+        let destroyed = agent.handle(Request::DestroyVm {
+            name: "n1".to_owned(),
+        });
+        assert_eq!(destroyed, Reply::Done { changed: true });
+        assert!(agent.state.stopped.is_empty());
+        let saved: State =
+            serde_json::from_slice(&fs::read(dir.path().join(STATE_FILE)).unwrap()).unwrap();
+        assert!(saved.stopped.is_empty());
+    }
+
+    #[test]
     fn a_pid_counts_as_the_vm_only_while_it_is_that_qemu() {
         // This test process is alive but not QEMU (a reused pid looks like this).
         assert!(!qemu_alive(std::process::id(), "gone"));
@@ -921,6 +1085,11 @@ mod tests {
         assert_eq!(
             err,
             "the agent could not do it: no VM named nothing runs on this P-node"
+        );
+        let err = client.restart_vm("nothing").unwrap_err().to_string();
+        assert!(
+            err.ends_with("no VM named nothing runs on this P-node"),
+            "{err}"
         );
         let err = client.start_vm(999, &spec("../x")).unwrap_err().to_string();
         assert!(err.contains("VM name \"../x\" must be"), "{err}");
@@ -992,6 +1161,7 @@ mod tests {
         fs::write(dir.path().join(STATE_FILE), r#"{"vms":{}}"#).unwrap();
         let agent = Agent::open(dir.path(), None).unwrap();
         assert!(agent.state.gateways.is_empty());
+        assert!(agent.state.stopped.is_empty());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub enum Error {
     InUse { what: String, users: Vec<String> },
     #[error(transparent)]
     Rpc(#[from] crate::rpc::RpcError),
+    #[error("node disk: {0}")]
+    Image(#[from] vcds_image::Error),
     #[error("QMP: {0}")]
     Qmp(String),
     #[error("timed out after {after:?} waiting for {what}")]

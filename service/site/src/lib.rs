@@ -6,8 +6,9 @@
 //!   an idempotent executor.
 //! - [`netns`]: network namespaces standing in for P-nodes and their underlay, with a guard that
 //!   removes everything it created.
-//! - [`vm`]: QEMU command line, launch inside a P-node namespace, console markers and a QMP
-//!   client for suspend/resume.
+//! - [`vm`]: QEMU command line (vCPUs and memory as booked, an optional disk: a qcow2 overlay
+//!   on a base image of `vcds-image`), launch inside a P-node namespace, console markers and a
+//!   QMP client for suspend/resume.
 //! - [`gateway`]: the GW-node of a virtual cluster: a namespace `gw-<network id>` with a leg on
 //!   the cluster bridge and one on the outside bridge, NAT and port forwards to the frontend
 //!   (nftables), DHCP with the plan's fixed addresses and host names, TFTP/PXE and the kickstart

@@ -19,10 +19,17 @@
 //!   restarts dnsmasq only for a changed configuration; remove leaves nothing.
 //! - The same GW-node kept by an agent across kill -9 (dnsmasq re-adopted by its pid file).
 //! - A VM network-boots through the GW-node's dnsmasq (PXE with iPXE's IPv6 wait cut short).
+//! - A real node: a base image of vcds-image (built into `$VCDS_CACHE_DIR/images`, default
+//!   /var/cache/vcds, when the cache lacks it: minutes the first time), the node's disk an
+//!   overlay of it made by the agent; the installer installs onto it from a kickstart served in
+//!   a frontend namespace (a package the image lacks fails the install), the disk's systemd
+//!   answers SSH with the key %post installed, a file under /root survives kill -9 of agent and
+//!   QEMU and the restart from the disk; prints build, install, boot and size figures.
 //!
-//! Needs root, /dev/net/tun, qemu-system-x86_64, ping, dnsmasq and the node image, and for the
-//! GW-node nft, busybox (udhcpc), socat and curl, all from scripts/build-node-image.sh;
-//! otherwise prints `SKIP: …` (fails instead when VCDS_REQUIRE_ROOT_TESTS=1).
+//! Needs root, /dev/net/tun, qemu-system-x86_64, ping, dnsmasq and the node image, for the
+//! GW-node nft, busybox (udhcpc), socat and curl, for the disk mmdebstrap, apt-ftparchive,
+//! mke2fs, qemu-img and ssh, all from scripts/build-node-image.sh; otherwise prints `SKIP: …`
+//! (fails instead when VCDS_REQUIRE_ROOT_TESTS=1).
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::io::Write;
@@ -186,9 +193,11 @@ fn can_run() -> bool {
 
 /// [`can_run`], also needing `extra_programs` on the PATH.
 fn can_run_with(extra_programs: &[&str]) -> bool {
-    let Some(reason) = skip_reason(extra_programs) else {
-        return true;
-    };
+    skip_reason(extra_programs).is_none_or(skip)
+}
+
+/// Says why a test does not run (false), or fails when root tests are required.
+fn skip(reason: String) -> bool {
     if std::env::var("VCDS_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
         panic!("VCDS_REQUIRE_ROOT_TESTS=1 but: {reason}");
     }
@@ -355,6 +364,7 @@ fn scenario(
                         initrd: image.join("initrd.img"),
                         append,
                     },
+                    disk: None,
                     tap: net::tap_name(cluster, node),
                     mac: net::node_mac(cluster, node),
                     qmp_socket: run_dir.join(format!("{name}.qmp")),
@@ -443,6 +453,56 @@ fn scenario(
 /// dnsmasq serving DHCP and TFTP in the frontend namespace; killed when dropped.
 struct Frontend(Child);
 
+impl Frontend {
+    /// dnsmasq on `fe0` of `netns`, without DNS, its leases in `leases`, with `args`.
+    fn start(netns: &str, leases: &Path, args: &[&str]) -> Frontend {
+        Frontend(
+            Command::new("ip")
+                .args(["netns", "exec", netns, "dnsmasq", "--keep-in-foreground"])
+                .args([
+                    "--conf-file=/dev/null",
+                    "--port=0",
+                    "--interface=fe0",
+                    "--bind-interfaces",
+                    "--user=root",
+                    "--pid-file=",
+                ])
+                .arg(format!("--dhcp-leasefile={}", leases.display()))
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
+
+/// A frontend namespace `{prefix}-fe` with `fe0` (address `cidr`) on the bridge of
+/// `cluster` in `pnode_netns`.
+fn frontend_on(
+    namespaces: &mut Namespaces,
+    prefix: &str,
+    pnode_netns: &str,
+    cluster: u32,
+    cidr: &str,
+) -> String {
+    let fe = format!("{prefix}-fe");
+    namespaces.create(&fe).unwrap();
+    add_leg(
+        &Leg {
+            bridge_netns: pnode_netns,
+            bridge: &net::bridge_name(cluster),
+            port: &format!("fe{cluster}"),
+            netns: &fe,
+            dev: "fe0",
+            cidr,
+        },
+        1500,
+    )
+    .unwrap();
+    fe
+}
+
 impl Drop for Frontend {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -495,20 +555,13 @@ fn pxe_boot_from_a_frontend_on_the_cluster_bridge() {
             taps: vec![tap.clone()],
         })
         .unwrap();
-        let frontend_ns = format!("{prefix}-fe");
-        namespaces.create(&frontend_ns).unwrap();
-        add_leg(
-            &Leg {
-                bridge_netns: &pnode.netns,
-                bridge: &net::bridge_name(cluster),
-                port: "fe300",
-                netns: &frontend_ns,
-                dev: "fe0",
-                cidr: "10.1.0.1/24",
-            },
-            1500,
-        )
-        .unwrap();
+        let frontend_ns = frontend_on(
+            &mut namespaces,
+            &prefix,
+            &pnode.netns,
+            cluster,
+            "10.1.0.1/24",
+        );
         let ula = Command::new("ip")
             .args([
                 "-n",
@@ -523,42 +576,22 @@ fn pxe_boot_from_a_frontend_on_the_cluster_bridge() {
             .unwrap();
         assert!(ula.success());
         let mac = net::node_mac(cluster, 0);
-        let _frontend = Frontend(
-            Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &frontend_ns,
-                    "dnsmasq",
-                    "--keep-in-foreground",
-                ])
-                .args([
-                    "--conf-file=/dev/null",
-                    "--port=0",
-                    "--interface=fe0",
-                    "--bind-interfaces",
-                    "--user=root",
-                    "--pid-file=",
-                    "--dhcp-range=10.1.0.100,10.1.0.199,255.255.255.0,1h",
-                    &format!("--dhcp-host={mac},10.1.0.11,c300-n0"),
-                    &format!(
-                        "--dhcp-leasefile={}",
-                        run_dir.path().join("leases").display()
-                    ),
-                    // iPXE announces itself with option 175: hand it the script directly.
-                    "--dhcp-match=set:ipxe,175",
-                    "--dhcp-boot=tag:ipxe,boot.ipxe",
-                    // iPXE also configures IPv6 and, with no router advertisement, waits ~15 s
-                    // for one before it fetches its script: advertise the ULA prefix.
-                    "--enable-ra",
-                    "--dhcp-range=fd00:10:1::,ra-only",
-                    "--enable-tftp",
-                    &format!("--tftp-root={}", tftp.display()),
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        let _frontend = Frontend::start(
+            &frontend_ns,
+            &run_dir.path().join("leases"),
+            &[
+                "--dhcp-range=10.1.0.100,10.1.0.199,255.255.255.0,1h",
+                &format!("--dhcp-host={mac},10.1.0.11,c300-n0"),
+                // iPXE announces itself with option 175: hand it the script directly.
+                "--dhcp-match=set:ipxe,175",
+                "--dhcp-boot=tag:ipxe,boot.ipxe",
+                // iPXE also configures IPv6 and, with no router advertisement, waits ~15 s
+                // for one before it fetches its script: advertise the ULA prefix.
+                "--enable-ra",
+                "--dhcp-range=fd00:10:1::,ra-only",
+                "--enable-tftp",
+                &format!("--tftp-root={}", tftp.display()),
+            ],
         );
 
         let mut vm = Vm::start(VmSpec {
@@ -568,6 +601,7 @@ fn pxe_boot_from_a_frontend_on_the_cluster_bridge() {
             memory_mib: 160,
             cpus: 1,
             boot: Boot::Pxe,
+            disk: None,
             tap,
             mac,
             qmp_socket: run_dir.path().join("c300-n0.qmp"),
@@ -641,6 +675,32 @@ enum Placement<'a> {
     Inside(&'a str),
     /// In the host namespace with `--netns NETNS`.
     Outside(&'a str),
+}
+
+/// A directory for an agent process, with its key.
+fn agent_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, "0123456789abcdef0123456789abcdef-test-key\n").unwrap();
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    dir
+}
+
+/// The agent of `dir` left nothing in its state directory but its state file.
+fn assert_state_dir_clean(dir: &Path) {
+    let state: Vec<_> = std::fs::read_dir(dir.join("state"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        state,
+        ["agent-state.json"],
+        "files left in the state directory"
+    );
 }
 
 /// Starts the agent and connects to it once it listens.
@@ -739,14 +799,7 @@ fn agent_in_a_pnode() {
     let _one = ONE_VM_TEST.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
     let prefix = format!("vcdsa{}", std::process::id());
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("key");
-    std::fs::write(&key_file, "0123456789abcdef0123456789abcdef-test-key\n").unwrap();
-    std::fs::set_permissions(
-        &key_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    let dir = agent_dir();
     const CLUSTER: u32 = 300;
     let name = "c300-n0";
     let qemu_pid;
@@ -786,6 +839,7 @@ fn agent_in_a_pnode() {
                     "console=ttyS0 quiet panic=1 vcds.hostname={name} vcds.ip=10.3.0.11/24"
                 ),
             },
+            disk: None,
             tap: net::tap_name(CLUSTER, 0),
             mac: net::node_mac(CLUSTER, 0),
             // The agent keeps these in its state directory.
@@ -866,15 +920,7 @@ fn agent_in_a_pnode() {
     }
     assert_clean(&prefix, &[], &[]);
     assert!(!process_alive(qemu_pid));
-    let state: Vec<_> = std::fs::read_dir(dir.path().join("state"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert_eq!(
-        state,
-        ["agent-state.json"],
-        "files left in the state directory"
-    );
+    assert_state_dir_clean(dir.path());
     eprintln!("agent in a P-node: {:?} in total", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(60));
 }
@@ -1435,14 +1481,7 @@ fn agent_keeps_a_gateway() {
     let prefix = format!("vcdsv{}", std::process::id());
     let id = gw_network_id(2);
     let gw_ns = gateway::netns_name(id);
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("key");
-    std::fs::write(&key_file, "0123456789abcdef0123456789abcdef-test-key\n").unwrap();
-    std::fs::set_permissions(
-        &key_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    let dir = agent_dir();
     let dnsmasq;
     {
         let mut namespaces = Namespaces::new();
@@ -1513,15 +1552,7 @@ fn agent_keeps_a_gateway() {
         namespaces.delete_all().unwrap();
     }
     assert_clean(&prefix, &[], &[]);
-    let state: Vec<_> = std::fs::read_dir(dir.path().join("state"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert_eq!(
-        state,
-        ["agent-state.json"],
-        "files left in the state directory"
-    );
+    assert_state_dir_clean(dir.path());
     eprintln!("agent keeps a GW-node: {:?} in total", started.elapsed());
 }
 
@@ -1578,6 +1609,7 @@ fn vm_network_boots_through_the_gateway() {
             memory_mib: 160,
             cpus: 1,
             boot: Boot::Pxe,
+            disk: None,
             tap,
             mac: net::node_mac(id, 1),
             qmp_socket: run_dir.path().join("vm.qmp"),
@@ -1623,4 +1655,503 @@ fn vm_network_boots_through_the_gateway() {
     assert_clean(&prefix, &pids, &[]);
     assert!(!netns_list().contains(&gw_ns));
     assert!(dnsmasq_pids_under(run_dir.path()).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A real node: a Debian base image on a persistent disk, reachable by SSH
+
+/// What the disk test needs besides the common tools: vcds-image's builders and the SSH
+/// client (all installed by scripts/build-node-image.sh).
+const DISK_TOOLS: [&str; 6] = [
+    "mmdebstrap",
+    "apt-ftparchive",
+    "mke2fs",
+    "qemu-img",
+    "ssh",
+    "ssh-keygen",
+];
+/// A cold image build fetches ~150 packages and runs mmdebstrap: minutes on a busy 2-core
+/// machine; a cached one takes a second.
+const IMAGE_BUILD_BUDGET: Duration = Duration::from_secs(900);
+/// Everything after the image: two installs, two boots of the disk, SSH (TCG, 2 busy cores).
+const DISK_TEST_BUDGET: Duration = Duration::from_secs(300);
+const DISK_CLUSTER: u32 = 310;
+const DISK_FRONTEND_IP: &str = "10.9.0.1";
+const DISK_NODE_IP: &str = "10.9.0.11";
+const DISK_NODE: &str = "d310-n0";
+/// The node's booked disk.
+const DISK_BYTES: u64 = 4 << 30;
+
+/// The base image of the mandatory packages, from vcds-image's cache
+/// (`$VCDS_CACHE_DIR/images`, built there from the local repository in `repo/` if missing),
+/// within [`IMAGE_BUILD_BUDGET`].
+fn base_image() -> vcds_image::BuildReport {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let built = (|| {
+            let root = vcds_image::cache_root();
+            let (suite, arch) = vcds_image::build::host_release()?;
+            let set = vcds_image::PackageSet::new(&suite, &arch, Vec::<String>::new())?;
+            let cache = vcds_image::ImageCache::open(&root.join("images"), 20 << 30)?;
+            let repo = vcds_image::LocalRepo::open(&root.join("repo"))?;
+            cache.build(&set, &repo, &vcds_image::AptIndex::load(&arch)?)
+        })();
+        let _ = tx.send(built);
+    });
+    rx.recv_timeout(IMAGE_BUILD_BUDGET)
+        .expect("the base image was not built in time")
+        .unwrap()
+}
+
+/// The install server of the frontend namespace: `GET /install/sbin/kickstart.cgi` answers
+/// the current kickstart, `GET /install/progress?…` is recorded; stopped when dropped.
+struct InstallServer {
+    kickstart: std::sync::Arc<Mutex<String>>,
+    progress: std::sync::Arc<Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InstallServer {
+    fn start(netns: &str, addr: &str) -> InstallServer {
+        use std::io::{BufRead, BufReader};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let listener =
+            vcds_site::local::bind_tcp_in(netns, format!("{addr}:80").parse().unwrap()).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let kickstart = Arc::new(Mutex::new(String::new()));
+        let progress = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ks, log, done) = (kickstart.clone(), progress.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reader = BufReader::new(&stream);
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    continue;
+                }
+                // The headers are read and ignored.
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let target = request.split_whitespace().nth(1).unwrap_or("");
+                let (path, query) = target.split_once('?').unwrap_or((target, ""));
+                let (status, body) = match path {
+                    "/install/sbin/kickstart.cgi" => ("200 OK", ks.lock().unwrap().clone()),
+                    "/install/progress" => {
+                        log.lock().unwrap().push(query.to_owned());
+                        ("200 OK", "ok\n".to_owned())
+                    }
+                    _ => ("404 Not Found", String::new()),
+                };
+                let _ = (&stream).write_all(
+                    format!(
+                        "HTTP/1.0 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        InstallServer {
+            kickstart,
+            progress,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn serve(&self, kickstart: String) {
+        *self.kickstart.lock().unwrap() = kickstart;
+    }
+
+    /// The first progress report with `state=` one of `states` since `from` reports, within
+    /// `wait`.
+    fn wait_for(&self, from: usize, states: &[&str], wait: Duration) -> Option<String> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let found = self.progress.lock().unwrap()[from..]
+                .iter()
+                .find(|q| states.iter().any(|s| q.contains(&format!("state={s}&"))))
+                .cloned();
+            if found.is_some() || Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn reports(&self) -> usize {
+        self.progress.lock().unwrap().len()
+    }
+}
+
+impl Drop for InstallServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A kickstart the Rocks way: `network` names the host, %packages what the image must hold,
+/// %post (bash, chrooted into the disk) installs the login key and leaves a marker.
+fn disk_kickstart(packages: &[&str], public_key: &str) -> String {
+    format!(
+        "# vcds disk test\n\
+         network --bootproto=dhcp --hostname={DISK_NODE}\n\
+         \n%packages --ignoremissing\n@base\n-nano\n{}\n%end\n\
+         \n%post --interpreter=/bin/bash --log=/var/log/vcds-test.log\n\
+         mkdir -p -m 700 /root/.ssh\n\
+         echo '{public_key}' > /root/.ssh/authorized_keys\n\
+         chmod 600 /root/.ssh/authorized_keys\n\
+         echo \"post ran in bash $BASH_VERSION\" > /root/post-marker\n\
+         %end\n",
+        packages.join("\n")
+    )
+}
+
+/// `command` on the node over SSH from `netns` (each try bounded); its stdout on success.
+fn ssh(netns: &str, key: &Path, command: &str) -> Option<String> {
+    let out = Command::new("timeout")
+        .args(["20", "ip", "netns", "exec", netns, "ssh", "-i"])
+        .arg(key)
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=2",
+            "-o",
+            "LogLevel=ERROR",
+            &format!("root@{DISK_NODE_IP}"),
+            command,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// [`ssh`] retried until it answers or `wait` has passed.
+fn ssh_within(netns: &str, key: &Path, command: &str, wait: Duration) -> Option<String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let answer = ssh(netns, key, command);
+        if answer.is_some() || Instant::now() >= deadline {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Resident memory of a process in MiB.
+fn rss_mib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kib| kib / 1024)
+}
+
+/// A node installs onto its own disk (an overlay on a cached base image) through the
+/// installer and a kickstart served from the frontend namespace: a package the image lacks
+/// fails the install, naming it; the good kickstart finishes, the disk's systemd boots and
+/// answers SSH with the key %post installed; a file written under /root survives a kill -9 of
+/// the agent and of QEMU, and the restart from the disk (no installer). Prints the figures.
+#[test]
+fn a_node_installs_onto_its_disk_and_boots_it_again() {
+    if !can_run_with(&DISK_TOOLS) {
+        return;
+    }
+    // Older installer images have no virtio_blk: they would install diskless.
+    let initrd = image_dir().join("initrd.img");
+    let has_disk_driver = Command::new("sh")
+        .arg("-c")
+        .arg("gzip -dc \"$1\" | cpio -it --quiet | grep -qx lib/modules/virtio_blk.ko")
+        .arg("sh")
+        .arg(&initrd)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_disk_driver {
+        skip(format!(
+            "{} has no virtio_blk (run scripts/build-node-image.sh)",
+            initrd.display()
+        ));
+        return;
+    }
+    let _one = ONE_VM_TEST.lock().unwrap_or_else(|e| e.into_inner());
+    let report = base_image();
+    let image = &report.image;
+    eprintln!(
+        "disk: base image {} {} in {:.1} s ({} packages fetched, {} bytes), disk {} MiB \
+         (filesystem {} MiB), {} packages installed, kernel {}",
+        image.key(),
+        if report.built { "built" } else { "cached" },
+        report.seconds,
+        report.fetched.packages,
+        report.fetched.bytes,
+        vcds_image::overlay_info(&image.disk()).unwrap().actual_size >> 20,
+        image.manifest().filesystem_bytes >> 20,
+        image.manifest().installed.len(),
+        image.manifest().kernel_release
+    );
+    let started = Instant::now();
+    let left = || DISK_TEST_BUDGET.saturating_sub(started.elapsed());
+    let prefix = format!("vcdsd{}", std::process::id());
+    let dir = agent_dir();
+    let key = dir.path().join("id_ed25519");
+    let keygen = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "vcds-disk-test",
+            "-f",
+        ])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    let public_key = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let installer = image_dir();
+    let (qemu_pids, overlay);
+    {
+        let mut namespaces = Namespaces::new();
+        let underlay = namespaces.build_underlay(&prefix, 1).unwrap();
+        let pnode = &underlay.pnodes[0];
+        let (agent_proc, mut client) = start_agent(Placement::Inside(&pnode.netns), dir.path());
+        let cluster_net = ClusterNet {
+            netns: None,
+            network_id: DISK_CLUSTER,
+            mode: L2Mode::Vxlan {
+                underlay_dev: pnode.underlay_dev.clone(),
+                underlay_ip: pnode.underlay_ip,
+                peers: Vec::new(),
+            },
+            taps: vec![net::tap_name(DISK_CLUSTER, 0)],
+        };
+        client.ensure_network(&cluster_net).unwrap();
+        // The frontend: DHCP (the node's address and name by MAC) and the install server.
+        let fe = frontend_on(
+            &mut namespaces,
+            &prefix,
+            &pnode.netns,
+            DISK_CLUSTER,
+            &format!("{DISK_FRONTEND_IP}/24"),
+        );
+        let mac = net::node_mac(DISK_CLUSTER, 0);
+        let _dhcp = Frontend::start(
+            &fe,
+            &dir.path().join("leases"),
+            &[
+                "--dhcp-range=10.9.0.100,10.9.0.199,255.255.255.0,1h",
+                &format!("--dhcp-host={mac},{DISK_NODE_IP},{DISK_NODE}"),
+            ],
+        );
+        let server = InstallServer::start(&fe, DISK_FRONTEND_IP);
+        let spec = VmSpec {
+            name: DISK_NODE.to_owned(),
+            netns: None,
+            accel: Accel::Tcg,
+            memory_mib: 512,
+            cpus: 2,
+            boot: Boot::Direct {
+                kernel: installer.join("vmlinuz"),
+                initrd: installer.join("initrd.img"),
+                append: format!(
+                    "console=ttyS0 quiet panic=1 vcds.ip=dhcp \
+                     vcds.ks=http://{DISK_FRONTEND_IP}/install/sbin/kickstart.cgi"
+                ),
+            },
+            // The agent puts the overlay in its state directory.
+            disk: Some(vcds_site::vm::VmDisk::of_image(
+                image,
+                DISK_BYTES,
+                PathBuf::from("/ignored"),
+            )),
+            tap: net::tap_name(DISK_CLUSTER, 0),
+            mac,
+            qmp_socket: PathBuf::from("/nonexistent/ignored.qmp"),
+            console_log: PathBuf::from("/nonexistent/ignored.log"),
+        };
+        let console = dir
+            .path()
+            .join("state")
+            .join(format!("{DISK_NODE}.console"));
+        let console_text = || std::fs::read_to_string(&console).unwrap_or_default();
+        let mut pids = Vec::new();
+
+        // A package the image lacks: the install fails, naming it.
+        server.serve(disk_kickstart(
+            &["openssh-server", "vcds-no-such-package"],
+            &public_key,
+        ));
+        pids.push(client.start_vm(DISK_CLUSTER, &spec).unwrap().pid);
+        let failed = server
+            .wait_for(0, &["failed", "finished"], left())
+            .unwrap_or_else(|| panic!("no report from the installer:\n{}", console_text()));
+        assert!(
+            failed.starts_with("state=failed&")
+                && failed.contains("the+image+lacks+packages:+vcds-no-such-package"),
+            "{failed}\n{}",
+            console_text()
+        );
+        assert!(client.destroy_vm(DISK_NODE).unwrap());
+
+        // The good kickstart: installed, the disk's systemd boots and answers SSH.
+        server.serve(disk_kickstart(&["openssh-server", "iproute2"], &public_key));
+        let from = server.reports();
+        let install_started = Instant::now();
+        let status = client.start_vm(DISK_CLUSTER, &spec).unwrap();
+        pids.push(status.pid);
+        let finished = server
+            .wait_for(from, &["failed", "finished"], left())
+            .unwrap_or_else(|| panic!("no report from the installer:\n{}", console_text()));
+        let install_time = install_started.elapsed();
+        assert!(
+            finished.starts_with("state=finished&"),
+            "{finished}\n{}",
+            console_text()
+        );
+        assert!(
+            console_text().contains(&format!(
+                "VCDS-INSTALL image {} holds the 2 packages",
+                image.key()
+            )),
+            "the installer did not install onto the disk (an installer image without virtio_blk? \
+             run scripts/build-node-image.sh):\n{}",
+            console_text()
+        );
+        let answers = ssh_within(&fe, &key, "cat /etc/debian_version", left())
+            .unwrap_or_else(|| panic!("no SSH after the install:\n{}", console_text()));
+        let ssh_after_install = install_started.elapsed();
+        assert!(!answers.trim().is_empty());
+        let facts = ssh(
+            &fe,
+            &key,
+            "hostname; nproc; cat /root/post-marker; df -B1 --output=size / | tail -n 1; \
+             dpkg-query -W -f '${Status}\\n' openssh-server; cat /var/lib/vcds/installed; \
+             free -m | awk '/^Mem:/ {print $3}'; test -c /dev/net/tun && echo tun; \
+             echo survives > /root/survivor && sync",
+        )
+        .unwrap();
+        let facts: Vec<&str> = facts.lines().collect();
+        assert_eq!(facts[0], DISK_NODE, "{facts:?}");
+        assert_eq!(facts[1], "2", "vCPUs: {facts:?}");
+        assert!(facts[2].starts_with("post ran in bash 5"), "{facts:?}");
+        let size: u64 = facts[3].trim().parse().unwrap();
+        assert!(size > DISK_BYTES * 9 / 10, "not grown: {facts:?}");
+        assert_eq!(facts[4], "install ok installed", "{facts:?}");
+        let installed_marker = facts[5].to_owned();
+        // The static device nodes the builder wrote (kmod-static-nodes is masked).
+        assert_eq!(facts[7], "tun", "{facts:?}");
+        assert!(installed_marker.starts_with("installed "), "{facts:?}");
+        let qemu_rss = rss_mib(status.pid);
+        overlay = dir
+            .path()
+            .join("state")
+            .join(format!("{DISK_NODE}.disk.qcow2"));
+        let overlay_bytes = vcds_image::overlay_info(&overlay).unwrap().actual_size;
+        eprintln!(
+            "disk: installer boot → finished {install_time:?}, → SSH {ssh_after_install:?}; \
+             overlay {} KiB written (virtual {} MiB); QEMU RSS {qemu_rss} MiB, guest uses {} MiB \
+             of {} MiB",
+            overlay_bytes >> 10,
+            DISK_BYTES >> 20,
+            facts[6],
+            spec.memory_mib
+        );
+
+        // kill -9 of the agent and of QEMU: the restarted agent keeps the VM as stopped, and
+        // boots it from its disk, without the installer.
+        drop(agent_proc);
+        let _ = Command::new("kill")
+            .args(["-KILL", &status.pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process_alive(status.pid) {
+            assert!(Instant::now() < deadline, "QEMU survived kill -9");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (agent_proc, mut client) = start_agent(Placement::Inside(&pnode.netns), dir.path());
+        let inventory = client.inventory().unwrap();
+        assert!(inventory.vms.is_empty(), "{inventory:?}");
+        assert_eq!(inventory.stopped.len(), 1, "{inventory:?}");
+        assert_eq!(inventory.stopped[0].overlay, overlay);
+        let reports = server.reports();
+        let restarted = Instant::now();
+        let status = client.restart_vm(DISK_NODE).unwrap();
+        pids.push(status.pid);
+        assert_eq!(
+            client.restart_vm(DISK_NODE).unwrap().pid,
+            status.pid,
+            "not idempotent"
+        );
+        let read_back = ssh_within(
+            &fe,
+            &key,
+            "cat /root/survivor /var/lib/vcds/installed",
+            left(),
+        )
+        .unwrap_or_else(|| panic!("no SSH after the restart:\n{}", console_text()));
+        let ssh_after_restart = restarted.elapsed();
+        assert_eq!(read_back, format!("survives\n{installed_marker}\n"));
+        assert!(
+            !console_text().contains("VCDS-INSTALL"),
+            "the installer ran again"
+        );
+        assert_eq!(server.reports(), reports, "the installer reported again");
+        // The tuning leaves no unit failed.
+        let state = ssh(
+            &fe,
+            &key,
+            "systemctl is-system-running --wait; systemd-analyze",
+        );
+        let state = state.unwrap_or_default();
+        assert!(state.starts_with("running\n"), "{state}");
+        eprintln!(
+            "disk: boot from the disk → SSH {ssh_after_restart:?} ({})",
+            state.lines().nth(1).unwrap_or("")
+        );
+
+        assert!(client.destroy_vm(DISK_NODE).unwrap());
+        assert!(!overlay.exists(), "DestroyVm left the disk");
+        assert!(client.inventory().unwrap().stopped.is_empty());
+        client.remove_network(&cluster_net).unwrap();
+        drop(agent_proc);
+        drop(server);
+        namespaces.delete_all().unwrap();
+        qemu_pids = pids;
+    }
+    assert_clean(&prefix, &qemu_pids, &[]);
+    assert_state_dir_clean(dir.path());
+    // The cache no longer counts the node as a user of its image.
+    assert!(
+        vcds_image::ImageCache::open(&vcds_image::cache_root().join("images"), u64::MAX)
+            .unwrap()
+            .list()
+            .unwrap()
+            .iter()
+            .all(|i| !i.users.contains(&overlay))
+    );
+    eprintln!("disk test: {:?} after the image", started.elapsed());
 }
