@@ -30,10 +30,12 @@
 #                                 for the kickstart, a missing package is a wrong image); the image's kernel modules must be this
 #                                 kernel's; the filesystem grows to the disk; the node gets its
 #                                 host name (`network --hostname` of the kickstart, else as
-#                                 above), /etc/hosts, a machine id, an ed25519 host key and a
-#                                 systemd-networkd DHCP configuration for eth0's MAC; %post
+#                                 above), a first /etc/hosts and a machine id (network, hosts
+#                                 and host keys are the rolls' %post); %post
 #                                 runs chrooted with /proc, /sys and /dev; the disk is marked
-#                                 /var/lib/vcds/installed; then the disk's systemd boots.
+#                                 /var/lib/vcds/installed; then the disk's systemd boots, and
+#                                 reports `finished` once sshd runs (vcds-report-ready.service,
+#                                 once: a node that reports ready is usable).
 #   vcds.root=DEV               no install: boot the system installed on DEV (its /sbin/init)
 # Console markers: `VCDS-NODE-ADDR A.B.C.D/NN` (eth0's address), then `VCDS-NODE-UP <hostname>`
 # (the diskless paths only: a disk's systemd prints none).
@@ -235,23 +237,6 @@ disk_root() {
   hostname > /sysroot/etc/hostname
   printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$(hostname)" > /sysroot/etc/hosts
   tr -d '-' < /proc/sys/kernel/random/uuid > /sysroot/etc/machine-id
-  mkdir -p /sysroot/etc/systemd/network
-  cat > /sysroot/etc/systemd/network/10-vcds-node.network <<NET
-[Match]
-MACAddress=$mac
-
-[Network]
-DHCP=ipv4
-LinkLocalAddressing=no
-IPv6AcceptRA=no
-
-[DHCPv4]
-ClientIdentifier=mac
-UseHostname=false
-NET
-  rm -f /sysroot/etc/ssh/ssh_host_*
-  chroot /sysroot ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key >> "$log" 2>&1 \
-    || fail "cannot make the host key: $(tail -n 1 "$log")"
 }
 say "fetching $ks"
 for _ in $(seq 60); do
@@ -301,16 +286,55 @@ for f in /tmp/ks/*-post; do
 done
 if [ -b /dev/vda ]; then
   echo "installed $(date -u +%Y-%m-%dT%H:%M:%SZ) from $ks for $mac" > /sysroot/var/lib/vcds/installed
+  # Finished is what the installed system says, once it serves logins: a node that reports
+  # ready is usable. bash's /dev/tcp needs no package the rolls did not ask for.
+  hostport="${base#http://}"; hostport="${hostport%%/*}"
+  host="${hostport%%:*}"; port="${hostport#*:}"; [ "$port" = "$hostport" ] && port=80
+  path="/${base#http://*/}/progress?state=finished&mac=$mac"
+  mkdir -p /sysroot/usr/local/sbin /sysroot/etc/systemd/system/multi-user.target.wants
+  cat > /sysroot/usr/local/sbin/vcds-report-ready <<READY
+#!/bin/bash
+# Tells the site this node is up (installed by vcds's installer; runs once, after sshd).
+# A failed connect in a subshell ends only the subshell.
+report() (
+  exec 3<>/dev/tcp/$host/$port || exit 1
+  printf 'GET $path HTTP/1.0\r\nHost: $host\r\n\r\n' >&3
+  read -r status <&3
+  case "\$status" in *" 204 "*|*" 200 "*) exit 0 ;; *) exit 1 ;; esac
+)
+for _ in \$(seq 60); do
+  report && { touch /var/lib/vcds/ready-reported; exit 0; }
+  sleep 2
+done
+exit 1
+READY
+  chmod 755 /sysroot/usr/local/sbin/vcds-report-ready
+  cat > /sysroot/etc/systemd/system/vcds-report-ready.service <<'UNIT'
+[Unit]
+Description=Tell the vcds site this node is installed and serves logins
+After=ssh.service networking.service
+ConditionPathExists=!/var/lib/vcds/ready-reported
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/vcds-report-ready
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  ln -sf /etc/systemd/system/vcds-report-ready.service \
+    /sysroot/etc/systemd/system/multi-user.target.wants/vcds-report-ready.service
   umount /sysroot/dev /sysroot/sys /sysroot/proc
   # The install is on the disk before anyone hears of it.
   sync
   echo /sbin/init > /tmp/vcds-init
+  say "installed; the installed system reports finished once it serves logins"
 else
   finish_tmpfs_root
   echo /init > /tmp/vcds-init
+  report finished || exit 1
+  say "finished"
 fi
-report finished || exit 1
-say "finished"
 EOF
 chmod +x "$root/bin/vcds-install"
 

@@ -102,6 +102,7 @@ static SYSTEM_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
         PropertyDecl::read_only(q(VCDS, "Nodes")),
         PropertyDecl::read_only(q(VCDS, "Reservation")),
         PropertyDecl::read_only(q(VCDS, "Network")),
+        PropertyDecl::read_only(q(VCDS, "Access")),
         PropertyDecl::read_only(NODE_METRICS.clone()),
         PropertyDecl::read_only(CLUSTER_METRICS.clone()),
         PropertyDecl::writable(q(VCDS, "Description"), 0, Some(1)),
@@ -184,6 +185,8 @@ pub struct NodeView<'a> {
     pub state: &'static str,
     /// Why the install failed or what it last said, when it reported a message.
     pub message: Option<String>,
+    /// The node's SSH host public key, once the site made it.
+    pub host_key: Option<String>,
 }
 
 /// The nodes of `d`'s placement (frontend first), with their install progress.
@@ -206,26 +209,27 @@ pub fn node_views<'a>(
         .iter()
         .map(|n| {
             let host = vcds_model::host_name(&n.name, &r.id);
-            let install = installs
-                .iter()
-                .find(|row| row.host == host)
-                .and_then(|row| row.install.as_ref());
+            let row = installs.iter().find(|row| row.host == host);
+            let install = row.and_then(|row| row.install.as_ref());
             NodeView {
                 node: n,
                 appliance: appliance(n.role),
                 state: install.map_or_else(|| node_state(d.phase), |i| i.state.as_str()),
                 message: install.and_then(|i| i.message.clone()),
+                host_key: row.and_then(|row| row.host_key.clone()),
             }
         })
         .collect()
 }
 
-/// One `vcds:Node` per node of the placement, with the install progress the node reported.
-fn nodes(r: &Resource, d: &Deployment, kickstarts: &Kickstarts) -> Vec<Element> {
-    node_views(r, d, kickstarts)
+/// One `vcds:Node` per node of the placement, with the install progress the node reported,
+/// its host key and the size its VM got.
+fn nodes(r: &Resource, d: &Deployment, manager: &vcds_manager::Manager) -> Vec<Element> {
+    node_views(r, d, manager.install())
         .iter()
         .map(|v| {
             let n = v.node;
+            let vm = manager.vm_size(n.resources);
             Element::new("p", VCDS, "Node")
                 .child(vcds("name", &n.name))
                 .child(vcds("appliance", v.appliance))
@@ -236,8 +240,21 @@ fn nodes(r: &Resource, d: &Deployment, kickstarts: &Kickstarts) -> Vec<Element> 
                 .child(vcds("memoryMiB", &n.resources.memory_mib.to_string()))
                 .child(vcds("diskGiB", &n.resources.disk_gib.to_string()))
                 .child(vcds("state", v.state))
+                .maybe(v.host_key.as_deref().map(|k| vcds("hostKey", k)))
+                .maybe(vm.map(|(cpus, _)| vcds("vmCpus", &cpus.to_string())))
+                .maybe(vm.map(|(_, mib)| vcds("vmMemoryMiB", &mib.to_string())))
         })
         .collect()
+}
+
+/// `vcds:Access`: who logs in where (the GW-node's forward to the frontend's sshd).
+fn access(d: &Deployment, access: &vcds_manager::executor::Access) -> Vec<Element> {
+    let user = d.spec.as_ref().map_or("", |s| s.login.user.as_str());
+    vec![
+        vcds("user", user),
+        vcds("host", &access.host.to_string()),
+        vcds("port", &access.port.to_string()),
+    ]
 }
 
 /// A node's state when it has reported no install progress: what its cluster's phase says.
@@ -456,7 +473,7 @@ pub fn rp_document(
             }
             doc.push_with(q(VCDS, "Nodes"), || {
                 vec![property(&q(VCDS, "Nodes"))
-                    .children(nodes(r, deployment, manager.install()))
+                    .children(nodes(r, deployment, manager))
                     .render()]
             });
             if let Some(a) = &deployment.allocation {
@@ -467,6 +484,13 @@ pub fn rp_document(
                 });
                 doc.push_with(q(VCDS, "Network"), || {
                     vec![property(&q(VCDS, "Network")).children(network(a)).render()]
+                });
+            }
+            if let Some(a) = manager.access(r) {
+                doc.push_with(q(VCDS, "Access"), || {
+                    vec![property(&q(VCDS, "Access"))
+                        .children(access(deployment, &a))
+                        .render()]
                 });
             }
             let metrics = manager.monitoring().system(&r.id);

@@ -246,7 +246,14 @@ pub struct NodeRow {
     pub ip: Option<IpAddr>,
     pub appliance: String,
     pub install: Option<Install>,
+    /// The node's SSH host public key, when the manager made it one.
+    pub host_key: Option<String>,
 }
+
+/// The host attribute holding a node's SSH host public key (the private one, base64, is
+/// [`HOST_KEY`]); both reach only the node, in its kickstart.
+pub const HOST_KEY_PUB: &str = "vcds_host_key_pub";
+pub const HOST_KEY: &str = "vcds_host_key_b64";
 
 #[derive(Default)]
 struct Hosts {
@@ -650,10 +657,16 @@ impl Kickstarts {
                 ip: h.ip,
                 appliance: h.appliance.clone(),
                 install: hosts.install.get(&h.name).cloned(),
+                host_key: h.attributes.get(HOST_KEY_PUB).cloned(),
             })
             .collect();
         rows.sort_by(|a, b| a.host.cmp(&b.host));
         rows
+    }
+
+    /// The host named `name`.
+    pub fn host(&self, name: &str) -> Option<Arc<Host>> {
+        read(&self.hosts).by_name.get(name).cloned()
     }
 
     /// The host registered with `mac`.

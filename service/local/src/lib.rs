@@ -5,9 +5,15 @@
 //! its kickstart and reports its progress to the install endpoints — and removes what the
 //! manager finds no System holds.
 //!
+//! Each node's VM gets the vCPUs and memory it booked (the site may cap them) and a disk of its
+//! booked size: an overlay of its appliance's base image ([`images`]), onto which the installer
+//! puts the node; a VM whose QEMU ended boots from its disk again, without reinstalling.
+//!
 //! Agent calls block, so they run on the blocking pool. Builds of different clusters run side
 //! by side; a reconcile pass runs alone (`passes` lock), so it never sees a network a
 //! deployment is half-way through building. Connections to each agent are kept and reused.
+
+pub mod images;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -18,7 +24,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use vcds_install::{BootFiles, InstallState, Kickstarts, IPXE_SCRIPT};
 use vcds_manager::executor::{
-    orphans, BoxFuture, ExecError, Executor, Job, Reconciled, Reporter, SiteObject,
+    orphans, restarts, BoxFuture, ExecError, Executor, Job, Reconciled, Reporter, SiteObject,
 };
 use vcds_model::{Event, Lifecycle, Phase};
 use vcds_placement::{Allocation, MacAddr};
@@ -26,7 +32,9 @@ use vcds_site::agent::{AgentClient, Inventory};
 use vcds_site::gateway::{GatewayNode, GatewaySpec, OutsideLeg, PortForward, Protocol, PxeBoot};
 use vcds_site::local::{LocalPnode, LocalSite, MANAGER_IP, OUTSIDE_BRIDGE, OUTSIDE_PREFIX};
 use vcds_site::net::{bridge_name, bridge_network_id, tap_name};
-use vcds_site::vm::{Accel, Boot, VmSpec};
+use vcds_site::vm::{Accel, Boot, VmDisk, VmSpec};
+
+use crate::images::{ImageConfig, ImageError, Images};
 
 /// How virtual nodes boot the installer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +52,17 @@ pub struct NodeImage {
     pub initrd: PathBuf,
 }
 
+/// What a virtual node is.
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    /// A Debian system installed onto a disk of its booked size (an overlay of its
+    /// appliance's base image); boots from that disk once installed.
+    Installed(ImageConfig),
+    /// Diskless: the installer's busybox image in memory (`memory_mib` each) runs the
+    /// kickstart's scripts into a tmpfs. Nothing to log in to: for tests of networks.
+    Diskless { memory_mib: u32 },
+}
+
 /// What the local executor is told.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
@@ -51,9 +70,13 @@ pub struct LocalConfig {
     pub boot: BootMode,
     pub image: NodeImage,
     pub accel: Accel,
-    /// Memory of every VM (the installer image needs about 160 MiB); the plan's node size is
-    /// what placement books.
-    pub vm_memory_mib: u32,
+    /// What a node is: an installed Debian system on its own disk, or only the installer's
+    /// image in memory (a node for tests of the site's networks, not a usable one).
+    pub nodes: NodeKind,
+    /// The most vCPUs and memory a VM gets, whatever its node booked (`None`: as booked);
+    /// placement books what the descriptor asks for either way.
+    pub vm_max_cpus: Option<u32>,
+    pub vm_max_memory_mib: Option<u32>,
     /// From a node's VM start to its `finished` report.
     pub install_timeout: Duration,
     /// Port of the manager's install listener on the outside network.
@@ -94,6 +117,10 @@ pub enum LocalError {
     InstallTimeout(String, Duration),
     #[error("the VM of node {0} is gone")]
     VmGone(String),
+    #[error("node {node}: {source}")]
+    Image { node: String, source: ImageError },
+    #[error("appliance {0} has no package set")]
+    NoPackages(String),
     #[error(transparent)]
     Blocking(#[from] vcds_store::blocking::BlockingError),
 }
@@ -107,6 +134,9 @@ struct NodePlan {
     tap: String,
     mac: Option<MacAddr>,
     ip: Ipv4Addr,
+    role: vcds_placement::Role,
+    /// What the node booked.
+    resources: vcds_placement::Resources,
 }
 
 fn plan_nodes(id: &str, allocation: &Allocation) -> Result<Vec<NodePlan>, LocalError> {
@@ -123,6 +153,8 @@ fn plan_nodes(id: &str, allocation: &Allocation) -> Result<Vec<NodePlan>, LocalE
                 tap: tap_name(allocation.network_id.id, index),
                 mac: n.macs.first().copied(),
                 ip: n.ip,
+                role: n.role,
+                resources: n.resources,
             })
         })
         .collect()
@@ -144,6 +176,7 @@ pub struct LocalExecutor {
     install: Arc<Kickstarts>,
     /// Builds hold it shared, a reconcile pass exclusively.
     passes: RwLock<()>,
+    images: Option<Images>,
     /// Idle connections to each P-node's agent.
     connections: Mutex<HashMap<String, Vec<AgentClient>>>,
 }
@@ -151,6 +184,10 @@ pub struct LocalExecutor {
 impl LocalExecutor {
     pub fn new(config: LocalConfig, install: Arc<Kickstarts>) -> LocalExecutor {
         LocalExecutor {
+            images: match &config.nodes {
+                NodeKind::Installed(images) => Some(Images::new(images.clone())),
+                NodeKind::Diskless { .. } => None,
+            },
             config,
             install,
             passes: RwLock::new(()),
@@ -239,24 +276,13 @@ impl LocalExecutor {
         })
     }
 
-    /// Runs blocking agent work on the blocking pool, shared with other builds (`exclusive`:
-    /// alone, as a reconcile pass).
+    /// Runs blocking agent work on the blocking pool.
     async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,
-        exclusive: bool,
         work: impl FnOnce(&LocalExecutor) -> Result<T, LocalError> + Send + 'static,
     ) -> Result<T, LocalError> {
         let this = self.clone();
-        vcds_store::blocking::run(move || {
-            if exclusive {
-                let _alone = this.passes.write().unwrap_or_else(PoisonError::into_inner);
-                work(&this)
-            } else {
-                let _shared = this.passes.read().unwrap_or_else(PoisonError::into_inner);
-                work(&this)
-            }
-        })
-        .await?
+        vcds_store::blocking::run(move || work(&this)).await?
     }
 
     /// P-nodes holding the cluster (its nodes' and its GW-node's), each with its taps.
@@ -303,6 +329,17 @@ impl LocalExecutor {
                     .collect()
             })
             .unwrap_or_default();
+        let mut forwards: Vec<PortForward> = forwards;
+        let ssh = ssh_port(job);
+        if let (Some(to), false) = (frontend, forwards.iter().any(|f| f.external_port == ssh)) {
+            // The user always logs in: sshd is reachable even when the descriptor names no port.
+            forwards.push(PortForward {
+                protocol: Protocol::Tcp,
+                external_port: ssh,
+                to,
+                to_port: SSH,
+            });
+        }
         GatewaySpec {
             network_id: id,
             netns: None,
@@ -334,7 +371,45 @@ impl LocalExecutor {
         }
     }
 
-    fn vm_spec(&self, n: &NodePlan) -> VmSpec {
+    /// The vCPUs and memory a VM of a node that booked `booked` gets.
+    fn vm_size(&self, booked: vcds_placement::Resources) -> (u32, u32) {
+        let cap = |v: u32, max: Option<u32>| max.map_or(v, |m| v.min(m)).max(1);
+        let memory = u32::try_from(booked.memory_mib).unwrap_or(u32::MAX);
+        match self.config.nodes {
+            NodeKind::Installed(_) => (
+                cap(booked.cpu, self.config.vm_max_cpus),
+                cap(memory, self.config.vm_max_memory_mib),
+            ),
+            NodeKind::Diskless { memory_mib } => (1, memory_mib),
+        }
+    }
+
+    /// The base image of each appliance of `job` (built where none is cached), for the
+    /// nodes' disks; none for diskless nodes.
+    fn images_of(&self, job: &Job) -> Result<BTreeMap<String, vcds_image::BaseImage>, LocalError> {
+        let (Some(images), Some(spec)) = (&self.images, &job.spec) else {
+            return Ok(BTreeMap::new());
+        };
+        let mut out = BTreeMap::new();
+        let appliances = std::iter::once(&spec.frontend.appliance)
+            .chain((spec.compute.count > 0).then_some(&spec.compute.appliance));
+        for appliance in appliances {
+            let packages = job
+                .packages
+                .get(appliance)
+                .ok_or_else(|| LocalError::NoPackages(appliance.clone()))?;
+            let image = images
+                .image_of(packages)
+                .map_err(|source| LocalError::Image {
+                    node: appliance.clone(),
+                    source,
+                })?;
+            out.insert(appliance.clone(), image);
+        }
+        Ok(out)
+    }
+
+    fn vm_spec(&self, n: &NodePlan, disk: Option<VmDisk>) -> VmSpec {
         let boot = match self.config.boot {
             BootMode::Direct => Boot::Direct {
                 kernel: self.config.image.kernel.clone(),
@@ -347,14 +422,15 @@ impl LocalExecutor {
             },
             BootMode::Pxe => Boot::Pxe,
         };
+        let (cpus, memory_mib) = self.vm_size(n.resources);
         VmSpec {
             name: n.vm.clone(),
             netns: None,
             accel: self.config.accel,
-            memory_mib: self.config.vm_memory_mib,
-            cpus: 1,
+            memory_mib,
+            cpus,
             boot,
-            disk: None,
+            disk,
             tap: n.tap.clone(),
             mac: mac_text(n.mac),
             // The agent puts them in its state directory.
@@ -363,11 +439,18 @@ impl LocalExecutor {
         }
     }
 
-    /// Builds (or repairs) everything of `job`: networks, GW-node, VMs. Idempotent.
-    fn build(&self, job: &Job) -> Result<(), LocalError> {
+    /// Builds (or repairs) everything of `job`: networks, GW-node, VMs (each on a disk made
+    /// from its appliance's image in `images`); a VM whose QEMU ended boots from its disk
+    /// again. Idempotent.
+    fn build(
+        &self,
+        job: &Job,
+        images: &BTreeMap<String, vcds_image::BaseImage>,
+    ) -> Result<(), LocalError> {
         let Some(allocation) = &job.allocation else {
             return Ok(());
         };
+        let _shared = self.passes.read().unwrap_or_else(PoisonError::into_inner);
         let nodes = plan_nodes(&job.system, allocation)?;
         let pnodes = self.cluster_pnodes(allocation, &nodes)?;
         let id = allocation.network_id.id;
@@ -401,8 +484,23 @@ impl LocalExecutor {
             agent.ensure_gateway(&gateway)
         })?;
         for n in &nodes {
-            let spec = self.vm_spec(n);
-            self.with_agent(&n.pnode, |agent| agent.start_vm(id, &spec))?;
+            let appliance = job.spec.as_ref().map(|s| match n.role {
+                vcds_placement::Role::Frontend => &s.frontend.appliance,
+                vcds_placement::Role::Compute => &s.compute.appliance,
+            });
+            let disk = appliance.and_then(|a| images.get(a)).map(|image| {
+                // The agent puts the overlay in its state directory.
+                VmDisk::of_image(image, n.resources.disk_gib << 30, PathBuf::new())
+            });
+            let spec = self.vm_spec(n, disk);
+            self.with_agent(&n.pnode, |agent| {
+                let stopped = agent.inventory()?.stopped.iter().any(|v| v.name == n.vm);
+                if stopped {
+                    agent.restart_vm(&n.vm)
+                } else {
+                    agent.start_vm(id, &spec)
+                }
+            })?;
         }
         Ok(())
     }
@@ -420,6 +518,13 @@ impl LocalExecutor {
                 pnode: pnode.name.clone(),
                 name: vm.name.clone(),
                 network_id: vm.cluster,
+                stopped: false,
+            }));
+            held.extend(inventory.stopped.iter().map(|vm| SiteObject::Vm {
+                pnode: pnode.name.clone(),
+                name: vm.name.clone(),
+                network_id: vm.cluster,
+                stopped: true,
             }));
             held.extend(
                 inventory
@@ -486,10 +591,14 @@ impl LocalExecutor {
         let started = Instant::now();
         let id = job.system.clone();
         let to_build = job.clone();
-        if let Err(e) = self
-            .blocking(false, move |this| this.build(&to_build))
-            .await
-        {
+        // Images first, outside the build: the first one of a package set takes minutes.
+        let built = self
+            .blocking(move |this| {
+                let images = this.images_of(&to_build)?;
+                this.build(&to_build, &images)
+            })
+            .await;
+        if let Err(e) = built {
             let why = format!("provisioning failed: {e}");
             reporter.report(
                 &id,
@@ -550,8 +659,7 @@ impl LocalExecutor {
                 ));
             }
             let checked = job.clone();
-            self.blocking(false, move |this| this.check_vms(&checked))
-                .await?;
+            self.blocking(move |this| this.check_vms(&checked)).await?;
         }
     }
 
@@ -573,13 +681,21 @@ impl LocalExecutor {
     }
 
     async fn pass(self: Arc<Self>, reporter: Reporter) -> Result<Reconciled, LocalError> {
-        self.blocking(true, move |this| {
+        self.blocking(move |this| {
+            let _alone = this.passes.write().unwrap_or_else(PoisonError::into_inner);
             // The live set is read inside the pass, so no deployment is half-built then.
             let live = reporter.live();
             let (held, gmond) = this.site_objects()?;
             let gone = orphans(&live, &held);
             for object in &gone {
                 this.remove(object)?;
+            }
+            // A live System's VM whose QEMU ended boots from its disk again.
+            for object in restarts(&live, &held) {
+                if let SiteObject::Vm { pnode, name, .. } = &object {
+                    tracing::info!(%pnode, vm = %name, "restarting a stopped VM from its disk");
+                    this.with_agent(pnode, |agent| agent.restart_vm(name))?;
+                }
             }
             Ok(Reconciled {
                 removed: gone.len(),
@@ -591,6 +707,18 @@ impl LocalExecutor {
 }
 
 impl Executor for LocalExecutor {
+    fn access(&self, job: &Job) -> Option<vcds_manager::executor::Access> {
+        let allocation = job.allocation.as_ref()?;
+        Some(vcds_manager::executor::Access {
+            host: LocalSite::gateway_outside_ip(allocation.network_id.id).into(),
+            port: ssh_port(job),
+        })
+    }
+
+    fn vm_size(&self, booked: vcds_placement::Resources) -> Option<(u32, u32)> {
+        Some(LocalExecutor::vm_size(self, booked))
+    }
+
     fn carry_on(self: Arc<Self>, job: Job, reporter: Reporter) {
         match (job.lifecycle, job.phase) {
             (Lifecycle::Running, Some(Phase::Provisioning | Phase::Installing)) => {
@@ -610,7 +738,7 @@ impl Executor for LocalExecutor {
 
     fn pause(self: Arc<Self>, job: Job, pause: bool) -> BoxFuture<'static, Result<(), ExecError>> {
         Box::pin(async move {
-            let paused = self.blocking(false, move |this| {
+            let paused = self.blocking(move |this| {
                 let Some(allocation) = &job.allocation else {
                     return Ok(());
                 };
@@ -638,3 +766,21 @@ impl Executor for LocalExecutor {
 }
 
 const VM_CHECK_PERIOD: Duration = Duration::from_secs(3);
+
+/// The frontend's sshd.
+const SSH: u16 = 22;
+
+/// The GW-node's outside port that reaches the frontend's sshd: the descriptor's forward of
+/// TCP port 22, else 22 itself (the GW-node forwards it regardless: see `gateway_spec`).
+fn ssh_port(job: &Job) -> u16 {
+    job.spec
+        .as_ref()
+        .and_then(|s| {
+            s.gateway
+                .forwards
+                .iter()
+                .find(|f| f.port == SSH && f.protocol == vcds_cdl::cluster::Protocol::Tcp)
+                .map(|f| f.external)
+        })
+        .unwrap_or(SSH)
+}

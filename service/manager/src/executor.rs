@@ -34,9 +34,13 @@ pub struct Job {
     pub phase: Option<Phase>,
     pub spec: Option<Arc<vcds_cdl::cluster::ClusterSpec>>,
     pub allocation: Option<Arc<vcds_placement::Allocation>>,
+    /// The Debian packages each appliance of the cluster installs, by appliance (what its
+    /// kickstart's `%packages` names).
+    pub packages: BTreeMap<String, Vec<String>>,
 }
 
 impl Job {
+    /// The job of System `r`, without its packages (see `Manager::job_of`).
     pub fn of(r: &Resource) -> Option<Job> {
         let d = r.deployment()?;
         Some(Job {
@@ -45,6 +49,7 @@ impl Job {
             phase: d.phase,
             spec: d.spec.as_deref().cloned().map(Arc::new),
             allocation: d.allocation.as_deref().cloned().map(Arc::new),
+            packages: BTreeMap::new(),
         })
     }
 }
@@ -93,11 +98,13 @@ impl Reporter {
 /// Something a site holds for a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SiteObject {
-    /// A VM, named by `vcds_model::host_name`, on the cluster network `network_id`.
+    /// A VM, named by `vcds_model::host_name`, on the cluster network `network_id`;
+    /// `stopped`: its QEMU ended, its disk stays.
     Vm {
         pnode: String,
         name: String,
         network_id: u32,
+        stopped: bool,
     },
     /// A cluster's GW-node.
     Gateway { pnode: String, network_id: u32 },
@@ -126,6 +133,15 @@ pub fn orphans(live: &Live, held: &[SiteObject]) -> Vec<SiteObject> {
         .collect()
 }
 
+/// The stopped VMs of live Systems: they boot from their disks again.
+pub fn restarts(live: &Live, held: &[SiteObject]) -> Vec<SiteObject> {
+    let gone = orphans(live, held);
+    held.iter()
+        .filter(|o| matches!(o, SiteObject::Vm { stopped: true, .. }) && !gone.contains(o))
+        .cloned()
+        .collect()
+}
+
 /// One reconcile pass: what it removed, and each P-node's monitoring port (`host:port`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reconciled {
@@ -133,7 +149,27 @@ pub struct Reconciled {
     pub gmond: BTreeMap<String, String>,
 }
 
+/// Where the cluster's user logs in from outside: the address and port that reach the
+/// frontend's sshd (the GW-node forwards it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub host: std::net::IpAddr,
+    pub port: u16,
+}
+
 pub trait Executor: Send + Sync + 'static {
+    /// Where the user of `job`'s cluster reaches its frontend's sshd, where the site forwards
+    /// one; `None` when it gives no such access (the simulated site).
+    fn access(&self, _job: &Job) -> Option<Access> {
+        None
+    }
+
+    /// The (vCPUs, memory MiB) a VM of a node that booked `booked` gets, when the site runs
+    /// VMs (a site setting may cap them).
+    fn vm_size(&self, _booked: vcds_placement::Resources) -> Option<(u32, u32)> {
+        None
+    }
+
     /// Carries `job` on from its phase: a running deployment through provisioning → installing
     /// → ready, a terminated one from tearing down to released, reporting each step (or the
     /// failure) through `reporter`. Does nothing for a phase with nothing for the site to do.
@@ -162,6 +198,7 @@ mod tests {
             pnode: "p1".into(),
             name: name.into(),
             network_id,
+            stopped: false,
         };
         let held = vec![
             vm("frontend.s1", 7),
@@ -194,5 +231,18 @@ mod tests {
             ]
         );
         assert_eq!(orphans(&Live::new(), &held).len(), held.len());
+        let stopped = |name: &str| SiteObject::Vm {
+            pnode: "p2".into(),
+            name: name.into(),
+            network_id: 7,
+            stopped: true,
+        };
+        let held = vec![
+            stopped("compute-0-1.s1"),
+            stopped("frontend.s9"),
+            vm("frontend.s1", 7),
+        ];
+        assert_eq!(restarts(&live, &held), vec![stopped("compute-0-1.s1")]);
+        assert_eq!(orphans(&live, &held), vec![stopped("frontend.s9")]);
     }
 }

@@ -16,6 +16,7 @@ pub mod pnodes;
 mod reconcile;
 pub mod registry;
 mod reservation;
+mod secrets;
 pub mod sim;
 mod system;
 
@@ -135,6 +136,17 @@ impl Manager {
         &self.events
     }
 
+    /// Where System `r`'s user logs in, while the site holds its cluster.
+    pub fn access(&self, r: &Resource) -> Option<executor::Access> {
+        r.deployment().filter(|d| d.site_holds())?;
+        self.executor.access(&Job::of(r)?)
+    }
+
+    /// What the site gives a VM of a node that booked `booked`.
+    pub fn vm_size(&self, booked: vcds_placement::Resources) -> Option<(u32, u32)> {
+        self.executor.vm_size(booked)
+    }
+
     /// The line executors report through.
     pub fn reporter(&self) -> Reporter {
         Reporter {
@@ -187,10 +199,24 @@ impl Manager {
         }
     }
 
+    /// System `r`'s deployment as the site needs it, with the packages its appliances install.
+    pub(crate) fn job_of(&self, r: &Resource) -> Option<Job> {
+        let mut job = Job::of(r)?;
+        if let Some(spec) = &job.spec {
+            match self.packages_of(&job.system, spec) {
+                Ok(packages) => job.packages = packages,
+                Err(e) => {
+                    tracing::warn!(id = %job.system, error = %e, "the cluster's packages do not resolve")
+                }
+            }
+        }
+        Some(job)
+    }
+
     /// Hands System `r` to the executor to move it on from its phase; before provisioning,
     /// its nodes become hosts that may install (idempotent, so a restart repeats it safely).
     async fn carry_on(&self, r: &Resource) {
-        let Some(job) = Job::of(r) else { return };
+        let Some(job) = self.job_of(r) else { return };
         if job.phase == Some(vcds_model::Phase::Provisioning) {
             if let Err(e) = self.register_hosts(&job).await {
                 self.fail(&job.system, format!("provisioning failed: {e}"))

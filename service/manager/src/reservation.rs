@@ -3,11 +3,12 @@
 //! extended with SetTerminationTime, and released at Terminate, Destroy, failure or its end.
 //! Book calls block on the store, so they run on the blocking pool.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use vcds_cdl::cluster::{ClusterSpec, Isolation, Subnet};
-use vcds_install::{Host, KickstartError};
+use vcds_install::{Host, KickstartError, HOST_KEY, HOST_KEY_PUB};
 use vcds_placement::{
     Allocation, ClusterRequest, Ipv4Net, NetworkKind, Resources, Role, SiteConfig, Window,
 };
@@ -16,6 +17,7 @@ use vcds_rolls::RollError;
 use vcds_store::{BookError, ReservationBook};
 
 use crate::executor::Job;
+use crate::secrets::{ssh_key_pair, KeyPair};
 use crate::{Manager, ManagerError};
 
 /// The placement request for System `id`'s cluster, with "now" taken as `now`.
@@ -61,6 +63,109 @@ pub fn cluster_request(
         Subnet::Cidr { network, prefix } => request.subnet = Some(Ipv4Net::new(network, prefix)),
     }
     Ok(request)
+}
+
+/// The attribute of the cluster user's private key (the public one: [`CLUSTER_KEY_PUB`]).
+const CLUSTER_KEY: &str = "vcds_cluster_key_b64";
+const CLUSTER_KEY_PUB: &str = "vcds_cluster_key_pub";
+
+/// A cluster's keys: its user's, and each node's host key (in the allocation's node order).
+struct ClusterKeys {
+    user: KeyPair,
+    hosts: Vec<KeyPair>,
+}
+
+/// What every node of the cluster shares, as Rocks attributes: its private network as the
+/// allocation placed it (the site's own `Kickstart_Private*`, over the descriptor's), every
+/// node by name (`/etc/hosts`, the SSH known hosts), and the login.
+fn cluster_attributes(spec: &ClusterSpec, a: &Allocation, keys: &ClusterKeys) -> Attributes {
+    let domain = "local";
+    let frontend = a.nodes.first();
+    let frontend_ip = frontend.map_or(a.gateway.ip, |n| n.ip).to_string();
+    let prefix = a.subnet.prefix_len;
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    let network = std::net::Ipv4Addr::from(u32::from(a.subnet.addr) & mask);
+    let broadcast = std::net::Ipv4Addr::from(u32::from(network) | !mask);
+    let gateway = a.gateway.ip.to_string();
+    let hosts: String = a
+        .nodes
+        .iter()
+        .map(|n| format!("{}\t{}.{domain} {}\n", n.ip, n.name, n.name))
+        .collect();
+    let known: String = a
+        .nodes
+        .iter()
+        .zip(&keys.hosts)
+        .map(|(n, k)| {
+            format!(
+                "{},{}.{domain},{} {}\n",
+                n.name,
+                n.name,
+                n.ip,
+                key_only(&k.public)
+            )
+        })
+        .collect();
+    let authorized: String = spec
+        .login
+        .authorized_keys
+        .iter()
+        .cloned()
+        .chain(std::iter::once(keys.user.public.clone()))
+        .map(|k| k + "\n")
+        .collect();
+    [
+        ("Info_ClusterName", spec.name.clone()),
+        ("Kickstart_PrivateAddress", frontend_ip.clone()),
+        ("Kickstart_PrivateKickstartHost", frontend_ip.clone()),
+        ("Kickstart_PrivateNTPHost", frontend_ip.clone()),
+        ("Kickstart_PrivateSyslogHost", frontend_ip),
+        (
+            "Kickstart_PrivateHostname",
+            frontend.map_or("frontend", |n| n.name.as_str()).to_string(),
+        ),
+        ("Kickstart_PrivateDNSDomain", domain.to_string()),
+        ("Kickstart_PrivateGateway", gateway.clone()),
+        ("Kickstart_PrivateDNSServers", gateway),
+        ("Kickstart_PrivateNetwork", network.to_string()),
+        (
+            "Kickstart_PrivateNetmask",
+            std::net::Ipv4Addr::from(mask).to_string(),
+        ),
+        ("Kickstart_PrivateNetmaskCIDR", prefix.to_string()),
+        ("Kickstart_PrivateBroadcast", broadcast.to_string()),
+        ("vcds_hosts_b64", b64(&hosts)),
+        ("vcds_known_hosts_b64", b64(&known)),
+        ("vcds_user", spec.login.user.clone()),
+        ("vcds_authorized_keys_b64", b64(&authorized)),
+        (CLUSTER_KEY, b64(&keys.user.private)),
+        (CLUSTER_KEY_PUB, keys.user.public.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// A file's text as one line, as attribute values are (the roll's `%post` decodes it).
+fn b64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+fn unb64(text: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// `TYPE BASE64` of a public key line, without its comment.
+fn key_only(line: &str) -> String {
+    line.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Node `node` of System `id` as a host that may install (no MAC or address yet).
@@ -167,8 +272,10 @@ impl Manager {
     }
 
     /// Registers every node of the admitted cluster as a host that may install: its MAC and
-    /// address, appliance, and the descriptor's Rocks attributes with the node's own host name;
-    /// the rolls the descriptor names are enabled for the cluster.
+    /// address, appliance, and the descriptor's Rocks attributes with the node's own host name
+    /// and what the site decides for the cluster (its network, the hosts, the login, the SSH
+    /// keys); the rolls the descriptor names are enabled for the cluster. Keys are made once:
+    /// registering again (a restart while provisioning) keeps them.
     pub(crate) async fn register_hosts(&self, job: &Job) -> Result<(), ManagerError> {
         let (Some(spec), Some(allocation)) = (&job.spec, &job.allocation) else {
             return Ok(());
@@ -182,17 +289,56 @@ impl Manager {
                 .await
                 .map_err(unavailable)?;
         }
-        for node in &allocation.nodes {
-            let host = Host {
+        let keys = self.cluster_keys(&job.system, allocation)?;
+        let shared = cluster_attributes(spec, allocation, &keys);
+        for (node, host_key) in allocation.nodes.iter().zip(&keys.hosts) {
+            let mut host = Host {
                 mac: node.macs.first().copied(),
                 ip: Some(IpAddr::V4(node.ip)),
                 ..host_of(&job.system, spec, &node.name, node.role)
             };
+            host.attributes.extend(shared.clone());
+            host.attributes
+                .insert(HOST_KEY.into(), b64(&host_key.private));
+            host.attributes
+                .insert(HOST_KEY_PUB.into(), host_key.public.clone());
             self.install.register_host(host).await.map_err(|e| {
                 ManagerError::Unavailable(format!("registering node {}: {e}", node.name))
             })?;
         }
         Ok(())
+    }
+
+    /// The cluster's SSH keys: those of its earlier registration, else new ones.
+    fn cluster_keys(&self, id: &str, allocation: &Allocation) -> Result<ClusterKeys, ManagerError> {
+        let registered = |node: &str| self.install.host(&vcds_model::host_name(node, id));
+        let kept = |node: &str, private: &str, public: &str| {
+            let host = registered(node)?;
+            Some(KeyPair {
+                private: unb64(host.attributes.get(private)?)?,
+                public: host.attributes.get(public)?.clone(),
+            })
+        };
+        let made = |comment: String| {
+            ssh_key_pair(&comment).map_err(|e| ManagerError::Unavailable(e.to_string()))
+        };
+        let first = allocation
+            .nodes
+            .first()
+            .map_or("frontend", |n| n.name.as_str());
+        let user = match kept(first, CLUSTER_KEY, CLUSTER_KEY_PUB) {
+            Some(k) => k,
+            None => made(format!("cluster {id}"))?,
+        };
+        let hosts = allocation
+            .nodes
+            .iter()
+            .map(|n| match kept(&n.name, HOST_KEY, HOST_KEY_PUB) {
+                Some(k) => Ok(k),
+                None => made(vcds_model::host_name(&n.name, id)),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ClusterKeys { user, hosts })
     }
 
     /// Whether the site can install `spec`'s nodes: the rolls it names are in the catalog,
@@ -203,6 +349,15 @@ impl Manager {
         id: &str,
         spec: &ClusterSpec,
     ) -> Result<(), ManagerError> {
+        self.packages_of(id, spec).map(|_| ())
+    }
+
+    /// The Debian packages each of `spec`'s appliances installs, by appliance.
+    pub(crate) fn packages_of(
+        &self,
+        id: &str,
+        spec: &ClusterSpec,
+    ) -> Result<BTreeMap<String, Vec<String>>, ManagerError> {
         let mut hosts = vec![host_of(id, spec, "frontend", Role::Frontend)];
         if spec.compute.count > 0 {
             hosts.push(host_of(id, spec, "compute-0-0", Role::Compute));
@@ -210,7 +365,14 @@ impl Manager {
         let rolls: Vec<String> = spec.rolls.iter().map(|r| r.name.clone()).collect();
         self.install
             .check_install(&rolls, &hosts)
-            .map(|_| ())
+            .map(|by_appliance| {
+                by_appliance
+                    .into_iter()
+                    .map(|(appliance, packages)| {
+                        (appliance, packages.names().map(str::to_string).collect())
+                    })
+                    .collect()
+            })
             .map_err(|e| match e {
                 KickstartError::Roll(RollError::Unavailable(u)) => {
                     ManagerError::Packages(u.to_string())

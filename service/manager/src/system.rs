@@ -14,7 +14,6 @@ use vcds_model::{
 };
 
 use crate::events::{DomainEvent, PropertyChange};
-use crate::executor::Job;
 use crate::{reservation, Manager, ManagerError};
 
 /// Largest file AddFile accepts (decoded); descriptors and their imports are small text.
@@ -401,7 +400,7 @@ impl Manager {
     async fn pause_first(&self, id: &str, event: Event, pause: bool) -> Result<(), ManagerError> {
         let r = self.system(id)?;
         deployment_of(&r)?.apply(event)?;
-        if let Some(job) = Job::of(&r) {
+        if let Some(job) = self.job_of(&r) {
             self.executor.clone().pause(job, pause).await?;
         }
         Ok(())

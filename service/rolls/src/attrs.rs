@@ -100,6 +100,20 @@ pub fn site_defaults() -> Attributes {
         ("Kickstart_PublicInterface", "eth1"),
         ("Kickstart_PublicKickstartHost", "central.rocksclusters.org"),
         ("Kickstart_PublicMTU", "1500"),
+        // What the site decides per cluster (vcds-base's vcds-login and vcds-network): the
+        // cluster's hosts, its user and keys; files as base64 (`_b64`), since a value is one
+        // line. A host outside a cluster knows only the frontend ("10.1.1.1 frontend-0-0…").
+        (
+            "vcds_hosts_b64",
+            "MTAuMS4xLjEJZnJvbnRlbmQtMC0wLmxvY2FsIGZyb250ZW5kLTAtMAo=",
+        ),
+        ("vcds_known_hosts_b64", ""),
+        ("vcds_user", "vcds"),
+        ("vcds_authorized_keys_b64", ""),
+        ("vcds_cluster_key_b64", ""),
+        ("vcds_cluster_key_pub", ""),
+        ("vcds_host_key_b64", ""),
+        ("vcds_host_key_pub", ""),
         ("Kickstart_PublicNTPHost", "pool.ntp.org"),
         ("Kickstart_PublicNetmask", "255.255.255.0"),
         ("Kickstart_PublicNetmaskCIDR", "24"),

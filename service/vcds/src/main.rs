@@ -277,9 +277,26 @@ struct LocalArgs {
     /// Run VMs under KVM instead of TCG (software emulation).
     #[arg(long)]
     kvm: bool,
-    /// Memory of each VM in MiB (placement books the descriptor's node size).
+    /// What a virtual node is: `installed`, a Debian system installed from its appliance's
+    /// packages onto a disk of its booked size (an overlay of the appliance's base image, built
+    /// once per package set and cached), reachable by SSH; or `diskless`, the installer's image
+    /// in memory only, for tests of the site's networks (nothing to log in to).
+    #[arg(long, value_enum, default_value_t = NodesArg::Installed)]
+    nodes: NodesArg,
+    /// Give a VM at most this many vCPUs, whatever its node booked (placement still books the
+    /// descriptor's size: this overcommits a small machine). Default: as booked.
+    #[arg(long, value_name = "N")]
+    vm_max_cpus: Option<u32>,
+    /// Give a VM at most this much memory, whatever its node booked. Default: as booked.
+    #[arg(long, value_name = "MIB")]
+    vm_max_memory_mib: Option<u32>,
+    /// Memory of each diskless VM (--nodes diskless).
     #[arg(long, default_value_t = 192, value_name = "MIB")]
-    vm_memory_mib: u32,
+    diskless_memory_mib: u32,
+    /// The most the cached base images may take; least recently used ones go first (never one
+    /// a node's disk is made from). `vcds site-down --purge-images` empties the cache.
+    #[arg(long, default_value_t = 20, value_name = "GIB")]
+    image_cache_gib: u64,
     /// A node that has not reported its install finished this long after its VM started is
     /// failed.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
@@ -288,6 +305,12 @@ struct LocalArgs {
     /// outside namespace.
     #[arg(long, default_value_t = 80)]
     install_port: u16,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NodesArg {
+    Installed,
+    Diskless,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -357,7 +380,16 @@ impl LocalArgs {
             } else {
                 vcds_site::vm::Accel::Tcg
             },
-            vm_memory_mib: self.vm_memory_mib,
+            nodes: match self.nodes {
+                NodesArg::Installed => vcds_local::NodeKind::Installed(
+                    vcds_local::images::ImageConfig::default_with(self.image_cache_gib << 30),
+                ),
+                NodesArg::Diskless => vcds_local::NodeKind::Diskless {
+                    memory_mib: self.diskless_memory_mib,
+                },
+            },
+            vm_max_cpus: self.vm_max_cpus,
+            vm_max_memory_mib: self.vm_max_memory_mib,
             install_timeout: std::time::Duration::from_secs(self.install_timeout_secs),
             install_port: self.install_port,
         }))

@@ -66,6 +66,10 @@ fn skip_reason() -> Option<String> {
     None
 }
 
+/// One local site at a time: GW-node namespaces are named by network id machine-wide, so two
+/// sites' first clusters would both be `gw-1`.
+static ONE_SITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn can_run() -> bool {
     let Some(reason) = skip_reason() else {
         return true;
@@ -114,6 +118,8 @@ struct Site {
     manager: Option<Child>,
     /// The manager's `--boot` mode.
     boot: &'static str,
+    /// The manager's `--nodes`: `diskless` (network tests) or `installed`.
+    nodes: &'static str,
 }
 
 impl Site {
@@ -135,6 +141,7 @@ impl Site {
             port,
             manager: None,
             boot: "direct",
+            nodes: "diskless",
         }
     }
 
@@ -162,7 +169,8 @@ impl Site {
             .arg(rolls.join("vcds-base"))
             .arg("--roll")
             .arg(rolls.join("vcds-compute"))
-            .args(["--install-timeout-secs", "240", "--boot", self.boot])
+            .args(["--install-timeout-secs", "600", "--boot", self.boot])
+            .args(["--nodes", self.nodes])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -427,6 +435,9 @@ fn other_pnode_ns(prefix: &str, status: &str, node: &str) -> String {
 
 #[test]
 fn two_clusters_installed_isolated_natted_suspended_and_gone() {
+    let _alone = ONE_SITE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !can_run() {
         return;
     }
@@ -787,4 +798,304 @@ fn two_clusters_installed_isolated_natted_suspended_and_gone() {
     assert!(left.is_empty(), "left after site-down: {left:?}");
     assert!(!site.data.path().join("site").exists());
     assert!(!Path::new("/run/vcds").join(&prefix).exists());
+}
+
+/// The System's resource property document, parsed: (vcds:Access host and port, each node's
+/// host key, each node's vmMemoryMiB).
+struct Login {
+    user: String,
+    host: String,
+    port: String,
+    host_keys: BTreeMap<String, String>,
+    vm_memory: BTreeMap<String, String>,
+}
+
+impl Site {
+    fn login(&self, id: &str) -> Login {
+        let out = self.vcctl(&["--xml", "status", id]);
+        let xml = String::from_utf8_lossy(&out.stdout).into_owned();
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+        let text = |n: roxmltree::Node<'_, '_>, local: &str| {
+            n.children()
+                .find(|c| c.tag_name().name() == local)
+                .and_then(|c| c.text())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let access = doc
+            .descendants()
+            .find(|n| n.tag_name().name() == "Access")
+            .unwrap_or_else(|| panic!("no vcds:Access in {xml}"));
+        let nodes: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.tag_name().name() == "Node")
+            .collect();
+        Login {
+            user: text(access, "user"),
+            host: text(access, "host"),
+            port: text(access, "port"),
+            host_keys: nodes
+                .iter()
+                .map(|n| (text(*n, "name"), text(*n, "hostKey")))
+                .collect(),
+            vm_memory: nodes
+                .iter()
+                .map(|n| (text(*n, "name"), text(*n, "vmMemoryMiB")))
+                .collect(),
+        }
+    }
+
+    /// `COMMAND` on the frontend of the cluster `login` describes, over SSH through its
+    /// GW-node from the site's outside network, checking the frontend's host key.
+    fn ssh(&self, login: &Login, key: &Path, command: &str) -> Output {
+        let known = self.data.path().join("known_hosts");
+        let frontend_key = login.host_keys.get("frontend").cloned().unwrap_or_default();
+        std::fs::write(
+            &known,
+            format!("[{}]:{} {frontend_key}\n", login.host, login.port),
+        )
+        .unwrap();
+        Command::new("ip")
+            .args(["netns", "exec", &format!("{}-out", self.prefix), "ssh"])
+            .arg("-i")
+            .arg(key)
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known.display()))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=5",
+                "-p",
+                &login.port,
+                &format!("{}@{}", login.user, login.host),
+                command,
+            ])
+            .output()
+            .unwrap()
+    }
+
+    /// Retries `command` over SSH until it succeeds (a node still booting), up to `secs`.
+    fn ssh_until(&self, login: &Login, key: &Path, command: &str, secs: u64) -> String {
+        let started = Instant::now();
+        loop {
+            let out = self.ssh(login, key, command);
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(secs),
+                "ssh {command}: {}\n{}",
+                text(&out),
+                self.log()
+            );
+            sleep(Duration::from_secs(2));
+        }
+    }
+
+    /// Create, Initialize and Run, without waiting for the cluster.
+    fn deploy_started(&self, descriptor: &Path) -> String {
+        let out = self.vcctl(&["create"]);
+        assert!(out.status.success(), "create: {}", text(&out));
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        for args in [
+            vec!["initialize", id.as_str(), descriptor.to_str().unwrap()],
+            vec!["run", id.as_str()],
+        ] {
+            let out = self.vcctl(&args);
+            assert!(
+                out.status.success(),
+                "{args:?}: {}\n{}",
+                text(&out),
+                self.log()
+            );
+        }
+        id
+    }
+
+    fn wait_for_phase(&self, id: &str, phase: &str, secs: u64) {
+        let started = Instant::now();
+        loop {
+            let (now, _, status) = self.status(id);
+            if now == phase {
+                return;
+            }
+            assert!(
+                now != "failed" && started.elapsed() < Duration::from_secs(secs),
+                "{id} is {now}, not {phase}:\n{status}\n{}",
+                self.log()
+            );
+            sleep(Duration::from_secs(1));
+        }
+    }
+}
+
+/// The Debian packages `appliance` installs, as `vcds kickstart` resolves them.
+fn debian_packages(appliance: &str) -> Vec<String> {
+    let rolls = repo().join("rolls");
+    let out = Command::new(VCDS)
+        .arg("kickstart")
+        .arg("--roll")
+        .arg(rolls.join("vcds-base"))
+        .arg("--roll")
+        .arg(rolls.join("vcds-compute"))
+        .args(["--appliance", appliance, "--debian-packages"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn installed_nodes_answer_ssh_keep_their_disks_and_have_their_own_keys() {
+    let _alone = ONE_SITE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !can_run() {
+        return;
+    }
+    for program in ["ssh", "ssh-keygen"] {
+        if !run("sh", &["-c", &format!("command -v {program}")])
+            .status
+            .success()
+        {
+            if std::env::var("VCDS_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
+                panic!("VCDS_REQUIRE_ROOT_TESTS=1 but {program} is missing (openssh-client)");
+            }
+            let _ = writeln!(std::io::stderr(), "SKIP: {program} not found");
+            return;
+        }
+    }
+    let prefix = format!("vr{}", std::process::id() % 100_000);
+    let mut site = Site::new(&prefix);
+    site.nodes = "installed";
+    site.start();
+    let key = site.data.path().join("key");
+    let out = run(
+        "ssh-keygen",
+        &["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let descriptor = site.descriptor("real");
+    let with_login = std::fs::read_to_string(&descriptor).unwrap().replace(
+        "</vc:gateway>",
+        &format!(
+            "</vc:gateway><vc:login><vc:user>alice</vc:user><vc:authorizedKey>{}</vc:authorizedKey></vc:login>",
+            public.trim()
+        ),
+    );
+    std::fs::write(&descriptor, with_login).unwrap();
+
+    // Ready is usable: the nodes report finished once their installed systems serve logins.
+    let id = site.deploy(&descriptor);
+    site.wait_for_phase(&id, "ready", 900);
+    let login = site.login(&id);
+    assert_eq!(
+        (login.user.as_str(), login.port.as_str()),
+        ("alice", "2222")
+    );
+    // Sized as booked: the frontend's 2 GiB, the computes' 1 GiB.
+    assert_eq!(
+        login.vm_memory.get("frontend").map(String::as_str),
+        Some("2048")
+    );
+    assert_eq!(
+        login.vm_memory.get("compute-0-0").map(String::as_str),
+        Some("1024")
+    );
+    let release = site.ssh_until(&login, &key, "cat /etc/debian_version", 30);
+    assert!(release.trim().starts_with("12."), "{release}");
+
+    // Every mapped package of each appliance is installed; the frontend reaches the computes by
+    // name with the cluster's key, and knows their host keys.
+    let installed = |host: &str, packages: &[String]| {
+        let via = if host == "frontend" {
+            String::new()
+        } else {
+            format!("ssh -o BatchMode=yes {host} ")
+        };
+        // `dpkg -s` (no quoting to survive a second shell): a paragraph per package.
+        let command = format!("{via}dpkg -s {}", packages.join(" "));
+        let listed = site.ssh_until(&login, &key, &command, 60);
+        for p in packages {
+            let paragraph = listed
+                .split("\n\n")
+                .find(|par| par.lines().any(|l| l == format!("Package: {p}")))
+                .unwrap_or_else(|| panic!("{p} not known on {host}:\n{listed}"));
+            assert!(
+                paragraph
+                    .lines()
+                    .any(|l| l == "Status: install ok installed"),
+                "{p} not installed on {host}:\n{paragraph}"
+            );
+        }
+    };
+    installed("frontend", &debian_packages("frontend"));
+    for compute in ["compute-0-0", "compute-0-1"] {
+        installed(compute, &debian_packages("compute"));
+        let name = site.ssh_until(
+            &login,
+            &key,
+            &format!("ssh -o BatchMode=yes {compute} hostname"),
+            60,
+        );
+        assert_eq!(name.trim(), compute);
+    }
+
+    // The disk keeps what was written: after the P-node agent's kill -9 and the frontend
+    // VM's death, the VM boots from its disk again (not the installer: the file is there).
+    site.ssh_until(&login, &key, "echo kept > ~/marker && sync", 30);
+    let (_, _, status) = site.status(&id);
+    let pnode = node_pnode(&status, "frontend");
+    let agent = site.agent_pid(&pnode);
+    run("kill", &["-9", &agent.to_string()]);
+    let vm = format!("frontend.{id}");
+    let qemu = text(&run(
+        "pgrep",
+        &["-f", &format!("^[^ ]*qemu-system-x86_64 -name {vm}")],
+    ));
+    let qemu = qemu.trim();
+    assert!(!qemu.is_empty(), "no QEMU of {vm}");
+    run("kill", &["-9", qemu]);
+    let marker = site.ssh_until(&login, &key, "cat ~/marker", 180);
+    assert_eq!(marker.trim(), "kept");
+    let console = std::fs::read_to_string(site.state_dir(&pnode).join(format!("{vm}.console")))
+        .unwrap_or_default();
+    assert!(
+        !console.contains("VCDS-INSTALL fetching"),
+        "the frontend was installed again:\n{console}"
+    );
+
+    // Another cluster's nodes get host keys of their own.
+    let other = site.deploy_started(&site.descriptor("other"));
+    let started = Instant::now();
+    let keys = loop {
+        let keys = site.login(&other).host_keys;
+        if keys.values().all(|k| k.starts_with("ssh-ed25519 "))
+            || started.elapsed() > Duration::from_secs(120)
+        {
+            break keys;
+        }
+        sleep(Duration::from_secs(1));
+    };
+    for (node, k) in &keys {
+        assert!(
+            k.starts_with("ssh-ed25519 "),
+            "{node} of the other cluster has no host key"
+        );
+        assert!(
+            !login.host_keys.values().any(|mine| mine == k),
+            "{node} shares a host key"
+        );
+    }
+    site.vcctl(&["destroy", &other]);
+    site.vcctl(&["destroy", &id]);
 }
