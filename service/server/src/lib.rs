@@ -25,7 +25,7 @@ pub enum Site {
     /// The simulated site (`--site sim`).
     Simulated(Simulated),
     /// The local site's P-node agents (`--site local`).
-    Local(LocalConfig),
+    Local(Box<LocalConfig>),
 }
 
 /// What `vcds serve` is told.
@@ -223,7 +223,7 @@ impl AppState {
         let (executor, local): (Arc<dyn Executor>, _) = match &config.site {
             Site::Simulated(sim) => (Arc::new(sim.clone()), None),
             Site::Local(local) => {
-                let local = Arc::new(LocalExecutor::new(local.clone(), kickstarts.clone()));
+                let local = Arc::new(LocalExecutor::new((**local).clone(), kickstarts.clone()));
                 (local.clone(), Some(local))
             }
         };

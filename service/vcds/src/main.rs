@@ -368,7 +368,7 @@ impl LocalArgs {
         }
         let site = vcds_site::local::LocalSite::bootstrap(&self.site_config(data_dir)?)
             .context("cannot set up the local site")?;
-        Ok(vcds_server::Site::Local(LocalConfig {
+        Ok(vcds_server::Site::Local(Box::new(LocalConfig {
             site,
             boot: match self.boot {
                 BootArg::Direct => BootMode::Direct,
@@ -392,7 +392,7 @@ impl LocalArgs {
             vm_max_memory_mib: self.vm_max_memory_mib,
             install_timeout: std::time::Duration::from_secs(self.install_timeout_secs),
             install_port: self.install_port,
-        }))
+        })))
     }
 }
 
