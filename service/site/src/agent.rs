@@ -29,6 +29,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use vcds_placement::MacAddr;
 
 use crate::gateway::{self, GatewaySpec, GatewayStatus};
 use crate::net::{self, bridge_name, ClusterNet, Cmd, Observed};
@@ -119,7 +120,8 @@ pub struct VmStatus {
     pub cluster: u32,
     pub pid: u32,
     pub tap: String,
-    pub mac: String,
+    #[serde(with = "vcds_placement::mac_text")]
+    pub mac: MacAddr,
     /// QMP's run state (`running`, `paused`…), or `unknown: REASON`.
     pub qmp_status: String,
 }
@@ -169,7 +171,8 @@ pub struct StoppedVm {
     /// The cluster's network id.
     pub cluster: u32,
     pub tap: String,
-    pub mac: String,
+    #[serde(with = "vcds_placement::mac_text")]
+    pub mac: MacAddr,
     /// Its disk, the overlay it boots from.
     pub overlay: PathBuf,
 }
@@ -425,6 +428,12 @@ impl Agent {
 
     fn start_vm(&mut self, cluster: u32, mut spec: VmSpec) -> Result<Reply, Error> {
         check_vm_name(&spec.name)?;
+        if !spec.mac.is_unicast() || spec.mac.0 == [0; 6] {
+            return Err(Error::InvalidSpec(format!(
+                "VM {}: {} is not a unicast MAC address",
+                spec.name, spec.mac
+            )));
+        }
         let name = spec.name.clone();
         if let Some(record) = self.state.vms.get(&name) {
             if record.cluster != cluster || record.spec.tap != spec.tap {
@@ -553,7 +562,7 @@ impl Agent {
             cluster: record.cluster,
             pid: record.pid,
             tap: record.spec.tap.clone(),
-            mac: record.spec.mac.clone(),
+            mac: record.spec.mac,
             qmp_status,
         })
     }
@@ -712,7 +721,7 @@ impl Agent {
                     name: name.clone(),
                     cluster: r.cluster,
                     tap: r.spec.tap.clone(),
-                    mac: r.spec.mac.clone(),
+                    mac: r.spec.mac,
                     overlay: self.overlay_file(name),
                 })
                 .collect(),
@@ -1093,6 +1102,13 @@ mod tests {
         );
         let err = client.start_vm(999, &spec("../x")).unwrap_err().to_string();
         assert!(err.contains("VM name \"../x\" must be"), "{err}");
+        let mut multicast = spec("n0");
+        multicast.mac = "01:00:5e:00:00:01".parse().unwrap();
+        let err = client.start_vm(999, &multicast).unwrap_err().to_string();
+        assert!(
+            err.ends_with("VM n0: 01:00:5e:00:00:01 is not a unicast MAC address"),
+            "{err}"
+        );
         let err = client.start_vm(999, &spec("n0")).unwrap_err().to_string();
         assert!(
             err.contains("tap vt999x0 is not a port of cluster bridge vcbr999"),
@@ -1179,7 +1195,10 @@ mod tests {
             cluster: 100,
             spec: spec("n0"),
         };
-        let back: Request = serde_json::from_str(&serde_json::to_string(&start).unwrap()).unwrap();
+        let json = serde_json::to_string(&start).unwrap();
+        // MACs travel (and are kept in state files) as text.
+        assert!(json.contains(r#""mac":"52:54:00:03:e7:00""#), "{json}");
+        let back: Request = serde_json::from_str(&json).unwrap();
         assert_eq!(back, start);
         assert_eq!(
             serde_json::to_string(&Request::RemoveGateway { network_id: 100 }).unwrap(),

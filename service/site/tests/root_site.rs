@@ -395,7 +395,7 @@ fn scenario(
             assert!(ping_within(probe, &ip, 5), "{probe} cannot reach {ip}");
             assert_eq!(
                 neighbour_mac(probe, &ip),
-                Some(net::node_mac(*cluster, node)),
+                Some(net::node_mac(*cluster, node).to_string()),
                 "{ip} answered from the wrong cluster"
             );
         }
@@ -430,7 +430,7 @@ fn scenario(
     eprintln!("c100-n1 answers {:?} after cont", resumed.elapsed());
     assert_eq!(
         neighbour_mac(&probes[0], &node_ip(1)),
-        Some(net::node_mac(100, 1))
+        Some(net::node_mac(100, 1).to_string())
     );
     drop(qmp);
 
@@ -1278,7 +1278,7 @@ fn gateway_of_a_cluster() {
             &fe,
             "nfe",
             &bridge,
-            &net::node_mac(id, 0),
+            &net::node_mac(id, 0).to_string(),
         );
         node_ns(
             &mut namespaces,
@@ -1286,7 +1286,7 @@ fn gateway_of_a_cluster() {
             &c0,
             "nc0",
             &bridge,
-            &net::node_mac(id, 1),
+            &net::node_mac(id, 1).to_string(),
         );
         node_ns(
             &mut namespaces,
@@ -1294,7 +1294,7 @@ fn gateway_of_a_cluster() {
             &stranger,
             "nx",
             &bridge,
-            &net::node_mac(id, 9),
+            &net::node_mac(id, 9).to_string(),
         );
         for (ns, ip, name) in [
             (&fe, "10.5.0.2", "frontend"),
@@ -1517,7 +1517,7 @@ fn agent_keeps_a_gateway() {
             &fe,
             "nfe",
             &net::bridge_name(id),
-            &net::node_mac(id, 0),
+            &net::node_mac(id, 0).to_string(),
         );
         let lease = dhcp_lease(&fe, dir.path(), 5).expect("no lease from the re-adopted dnsmasq");
         assert_eq!(lease["ip"], "10.5.0.2");
@@ -1631,7 +1631,7 @@ fn vm_network_boots_through_the_gateway() {
 
         // iPXE asked for its script within seconds of its DHCPACK (13 s or more without RAs).
         let log = std::fs::read_to_string(state.join(&gw_ns).join("dnsmasq.log")).unwrap();
-        let mac = net::node_mac(id, 1);
+        let mac = net::node_mac(id, 1).to_string();
         let ack = log
             .lines()
             .find(|l| l.contains("DHCPACK") && l.contains(&mac))
