@@ -113,6 +113,8 @@ pub enum LocalError {
     },
     #[error("the cluster has more than 255 nodes on one network")]
     TooManyNodes,
+    #[error("node {0} has no MAC in its allocation")]
+    NoMac(String),
     #[error("node {0} did not finish installing within {1:?}")]
     InstallTimeout(String, Duration),
     #[error("the VM of node {0} is gone")]
@@ -132,7 +134,7 @@ struct NodePlan {
     vm: String,
     pnode: String,
     tap: String,
-    mac: Option<MacAddr>,
+    mac: MacAddr,
     ip: Ipv4Addr,
     role: vcds_placement::Role,
     /// What the node booked.
@@ -151,17 +153,17 @@ fn plan_nodes(id: &str, allocation: &Allocation) -> Result<Vec<NodePlan>, LocalE
                 vm: vcds_model::host_name(&n.name, id),
                 pnode: n.pnode.clone(),
                 tap: tap_name(allocation.network_id.id, index),
-                mac: n.macs.first().copied(),
+                mac: n
+                    .macs
+                    .first()
+                    .copied()
+                    .ok_or_else(|| LocalError::NoMac(n.name.clone()))?,
                 ip: n.ip,
                 role: n.role,
                 resources: n.resources,
             })
         })
         .collect()
-}
-
-fn mac_text(mac: Option<MacAddr>) -> String {
-    mac.map(|m| m.to_string()).unwrap_or_default()
 }
 
 fn agent_err(pnode: &str) -> impl FnOnce(vcds_site::rpc::RpcError) -> LocalError + '_ {
@@ -356,7 +358,7 @@ impl LocalExecutor {
                 .iter()
                 .map(|n| GatewayNode {
                     hostname: n.node.clone(),
-                    mac: mac_text(n.mac),
+                    mac: n.mac,
                     ip: n.ip,
                 })
                 .collect(),
@@ -432,7 +434,7 @@ impl LocalExecutor {
             boot,
             disk,
             tap: n.tap.clone(),
-            mac: mac_text(n.mac),
+            mac: n.mac,
             // The agent puts them in its state directory.
             qmp_socket: PathBuf::new(),
             console_log: PathBuf::new(),

@@ -29,7 +29,9 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use vcds_placement::MacAddr;
 
+pub use crate::failure::{AgentFailure, FailureKind};
 use crate::gateway::{self, GatewaySpec, GatewayStatus};
 use crate::net::{self, bridge_name, ClusterNet, Cmd, Observed};
 use crate::process::{self, live_argv};
@@ -38,6 +40,8 @@ use crate::vm::{self, Boot, Qmp, VmSpec};
 use crate::Error;
 
 const STATE_FILE: &str = "agent-state.json";
+/// What [`Error::Json`] names when the state does not serialize.
+const STATE_WHAT: &str = "agent state";
 const QMP_TIMEOUT: Duration = Duration::from_secs(2);
 /// From spawning QEMU to its QMP socket answering (TCG on a busy 2-core machine included).
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -107,8 +111,9 @@ pub enum Reply {
         changed: bool,
     },
     Inventory(Inventory),
-    /// The operation failed; the message says why.
-    Failed(String),
+    /// The operation failed: what kind of failure, and the agent's message (an older agent's
+    /// bare message reads as [`FailureKind::Other`]).
+    Failed(AgentFailure),
 }
 
 /// A VM the agent runs.
@@ -119,7 +124,8 @@ pub struct VmStatus {
     pub cluster: u32,
     pub pid: u32,
     pub tap: String,
-    pub mac: String,
+    #[serde(with = "vcds_placement::mac_text")]
+    pub mac: MacAddr,
     /// QMP's run state (`running`, `paused`…), or `unknown: REASON`.
     pub qmp_status: String,
 }
@@ -169,7 +175,8 @@ pub struct StoppedVm {
     /// The cluster's network id.
     pub cluster: u32,
     pub tap: String,
-    pub mac: String,
+    #[serde(with = "vcds_placement::mac_text")]
+    pub mac: MacAddr,
     /// Its disk, the overlay it boots from.
     pub overlay: PathBuf,
 }
@@ -284,7 +291,7 @@ impl Agent {
         });
         result.unwrap_or_else(|e| {
             tracing::warn!("request failed: {e}");
-            Reply::Failed(e.to_string())
+            Reply::Failed(failure(&e))
         })
     }
 
@@ -292,7 +299,7 @@ impl Agent {
         let path = self.state_dir.join(STATE_FILE);
         let tmp = path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(&self.state).map_err(|source| Error::Json {
-            what: "agent state".to_owned(),
+            what: STATE_WHAT.to_owned(),
             source,
         })?;
         // Write-then-rename: a crash leaves the old or the new state, never half of one.
@@ -425,6 +432,12 @@ impl Agent {
 
     fn start_vm(&mut self, cluster: u32, mut spec: VmSpec) -> Result<Reply, Error> {
         check_vm_name(&spec.name)?;
+        if !spec.mac.is_unicast() || spec.mac.0 == [0; 6] {
+            return Err(Error::InvalidSpec(format!(
+                "VM {}: {} is not a unicast MAC address",
+                spec.name, spec.mac
+            )));
+        }
         let name = spec.name.clone();
         if let Some(record) = self.state.vms.get(&name) {
             if record.cluster != cluster || record.spec.tap != spec.tap {
@@ -553,7 +566,7 @@ impl Agent {
             cluster: record.cluster,
             pid: record.pid,
             tap: record.spec.tap.clone(),
-            mac: record.spec.mac.clone(),
+            mac: record.spec.mac,
             qmp_status,
         })
     }
@@ -712,12 +725,37 @@ impl Agent {
                     name: name.clone(),
                     cluster: r.cluster,
                     tap: r.spec.tap.clone(),
-                    mac: r.spec.mac.clone(),
+                    mac: r.spec.mac,
                     overlay: self.overlay_file(name),
                 })
                 .collect(),
         })
     }
+}
+
+/// The failure `e` is to the manager.
+fn failure(e: &Error) -> AgentFailure {
+    let kind = match e {
+        Error::NoSuchVm(_) => FailureKind::NotFound,
+        Error::InvalidSpec(_) | Error::Gateway(_) => FailureKind::InvalidSpec,
+        Error::Conflict { .. } => FailureKind::Conflict,
+        Error::InUse { .. } => FailureKind::Busy,
+        Error::Command { cmd, .. } | Error::Spawn { cmd, .. } => FailureKind::Command {
+            command: cmd.clone(),
+        },
+        Error::Json { what, .. } if what == STATE_WHAT => FailureKind::State,
+        // The output of a command it cannot read: `what` is the command.
+        Error::Json { what, .. } => FailureKind::Command {
+            command: what.clone(),
+        },
+        Error::Qmp(_) | Error::VmExited { .. } => FailureKind::Qemu,
+        Error::Timeout { .. } => FailureKind::Timeout,
+        Error::Image(_) => FailureKind::Disk,
+        // The agent's files: its state file, and what it keeps in its state directory.
+        Error::Io { .. } => FailureKind::State,
+        Error::Rpc(_) => FailureKind::Other,
+    };
+    AgentFailure::new(kind, e.to_string())
 }
 
 fn check_vm_name(name: &str) -> Result<(), Error> {
@@ -833,7 +871,7 @@ impl AgentClient {
 
     fn call(&mut self, request: &Request) -> Result<Reply, RpcError> {
         match self.0.call(request)? {
-            Reply::Failed(reason) => Err(RpcError::Agent(reason)),
+            Reply::Failed(failure) => Err(RpcError::Agent(failure)),
             reply => Ok(reply),
         }
     }
@@ -1039,12 +1077,16 @@ mod tests {
             }]
         );
         // Its disk is gone (it never existed here): a restart says so, and keeps the record.
-        let Reply::Failed(reason) = agent.handle(Request::RestartVm {
+        let Reply::Failed(failure) = agent.handle(Request::RestartVm {
             name: "n1".to_owned(),
         }) else {
             panic!("restarted without a disk");
         };
-        assert!(reason.contains("tap vt999x0 is not a port"), "{reason}");
+        assert_eq!(failure.kind, FailureKind::InvalidSpec);
+        assert!(
+            failure.message.contains("tap vt999x0 is not a port"),
+            "{failure}"
+        );
         assert!(agent.state.stopped.contains_key("n1"));
         let destroyed = agent.handle(Request::DestroyVm {
             name: "n1".to_owned(),
@@ -1081,9 +1123,13 @@ mod tests {
         let mut client = AgentClient::connect(&endpoint, key).unwrap();
         assert!(!client.stop_vm("nothing").unwrap());
         assert!(!client.destroy_vm("nothing").unwrap());
-        let err = client.suspend_vm("nothing").unwrap_err().to_string();
+        let err = client.suspend_vm("nothing").unwrap_err();
+        assert!(
+            matches!(&err, RpcError::Agent(f) if f.kind == FailureKind::NotFound),
+            "{err:?}"
+        );
         assert_eq!(
-            err,
+            err.to_string(),
             "the agent could not do it: no VM named nothing runs on this P-node"
         );
         let err = client.restart_vm("nothing").unwrap_err().to_string();
@@ -1091,8 +1137,20 @@ mod tests {
             err.ends_with("no VM named nothing runs on this P-node"),
             "{err}"
         );
-        let err = client.start_vm(999, &spec("../x")).unwrap_err().to_string();
+        let err = client.start_vm(999, &spec("../x")).unwrap_err();
+        assert!(
+            matches!(&err, RpcError::Agent(f) if f.kind == FailureKind::InvalidSpec),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(err.contains("VM name \"../x\" must be"), "{err}");
+        let mut multicast = spec("n0");
+        multicast.mac = "01:00:5e:00:00:01".parse().unwrap();
+        let err = client.start_vm(999, &multicast).unwrap_err().to_string();
+        assert!(
+            err.ends_with("VM n0: 01:00:5e:00:00:01 is not a unicast MAC address"),
+            "{err}"
+        );
         let err = client.start_vm(999, &spec("n0")).unwrap_err().to_string();
         assert!(
             err.contains("tap vt999x0 is not a port of cluster bridge vcbr999"),
@@ -1139,7 +1197,12 @@ mod tests {
         assert!(!client.remove_gateway(16_777_001).unwrap());
         let mut spec = gateway_spec(16_777_001);
         spec.nodes[0].ip = std::net::Ipv4Addr::new(10, 8, 0, 2);
-        let err = client.ensure_gateway(&spec).unwrap_err().to_string();
+        let err = client.ensure_gateway(&spec).unwrap_err();
+        assert!(
+            matches!(&err, RpcError::Agent(f) if f.kind == FailureKind::InvalidSpec),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(
             err.contains("node frontend: 10.8.0.2 is outside the cluster subnet 10.7.0.0/24"),
             "{err}"
@@ -1153,6 +1216,80 @@ mod tests {
         assert_eq!(client.inventory().unwrap().unknown_gateways, [16_777_002]);
         assert!(client.remove_gateway(16_777_002).unwrap());
         assert!(client.inventory().unwrap().unknown_gateways.is_empty());
+    }
+
+    #[test]
+    fn failures_are_typed_by_what_went_wrong() {
+        let kind = |e: Error| failure(&e).kind;
+        assert_eq!(kind(Error::NoSuchVm("x".to_owned())), FailureKind::NotFound);
+        assert_eq!(
+            kind(Error::InUse {
+                what: "cluster network 7".to_owned(),
+                users: vec!["x".to_owned()],
+            }),
+            FailureKind::Busy
+        );
+        let failed = Error::Command {
+            cmd: "ip link add vcbr7 type bridge".to_owned(),
+            status: "exit status: 2".to_owned(),
+            stderr: "RTNETLINK answers: File exists".to_owned(),
+        };
+        let message = failed.to_string();
+        assert_eq!(
+            failure(&failed),
+            AgentFailure::new(
+                FailureKind::Command {
+                    command: "ip link add vcbr7 type bridge".to_owned()
+                },
+                message
+            )
+        );
+        assert_eq!(kind(Error::Qmp("x".to_owned())), FailureKind::Qemu);
+        let unreadable = serde_json::from_str::<u8>("x").unwrap_err();
+        assert_eq!(
+            kind(Error::Json {
+                what: STATE_WHAT.to_owned(),
+                source: unreadable,
+            }),
+            FailureKind::State
+        );
+    }
+
+    #[test]
+    fn an_older_agents_failure_still_reads() {
+        // An agent from before the failure kinds answers the message alone.
+        let reply: Reply = serde_json::from_str(r#"{"failed":"no VM named x"}"#).unwrap();
+        assert_eq!(
+            reply,
+            Reply::Failed(AgentFailure::new(FailureKind::Other, "no VM named x"))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let key = Key::new(vec![7; rpc::MIN_KEY_LEN]).unwrap();
+        let endpoint = Endpoint::Unix(dir.path().join("agent.sock"));
+        let listener = endpoint.bind().unwrap();
+        let server_key = key.clone();
+        thread::spawn(move || {
+            rpc::serve(
+                &listener,
+                &server_key,
+                |_: serde_json::Value| serde_json::json!({ "failed": "no VM named x runs on this P-node" }),
+            )
+        });
+        let mut client = AgentClient::connect(&endpoint, key).unwrap();
+        let err = client.suspend_vm("x").unwrap_err();
+        assert!(
+            matches!(&err, RpcError::Agent(f) if f.kind == FailureKind::Other),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the agent could not do it: no VM named x runs on this P-node"
+        );
+        // And the new form, kinds and all.
+        let failed = Reply::Failed(AgentFailure::new(FailureKind::Busy, "in use"));
+        let json = serde_json::to_string(&failed).unwrap();
+        assert_eq!(json, r#"{"failed":{"kind":"busy","message":"in use"}}"#);
+        assert_eq!(serde_json::from_str::<Reply>(&json).unwrap(), failed);
     }
 
     #[test]
@@ -1179,7 +1316,10 @@ mod tests {
             cluster: 100,
             spec: spec("n0"),
         };
-        let back: Request = serde_json::from_str(&serde_json::to_string(&start).unwrap()).unwrap();
+        let json = serde_json::to_string(&start).unwrap();
+        // MACs travel (and are kept in state files) as text.
+        assert!(json.contains(r#""mac":"52:54:00:03:e7:00""#), "{json}");
+        let back: Request = serde_json::from_str(&json).unwrap();
         assert_eq!(back, start);
         assert_eq!(
             serde_json::to_string(&Request::RemoveGateway { network_id: 100 }).unwrap(),

@@ -46,6 +46,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use vcds_placement::MacAddr;
 
 use crate::net::{Cmd, Link, LinkInfo, MAX_IFNAME, MAX_VNI};
 use crate::process;
@@ -100,7 +101,9 @@ pub struct PortForward {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayNode {
     pub hostname: String,
-    pub mac: String,
+    /// Text on the wire and in state files (`52:54:00:00:64:00`).
+    #[serde(with = "vcds_placement::mac_text")]
+    pub mac: MacAddr,
     pub ip: Ipv4Addr,
 }
 
@@ -172,8 +175,8 @@ pub enum GatewayError {
         prefix: u8,
         reason: String,
     },
-    #[error("node {host:?}: {mac:?} is not a unicast MAC address (xx:xx:xx:xx:xx:xx)")]
-    Mac { host: String, mac: String },
+    #[error("node {host:?}: {mac} is not a unicast MAC address")]
+    Mac { host: String, mac: MacAddr },
     #[error("{0:?} is not a host name (1 to 63 letters, digits or '-', not starting or ending with '-')")]
     HostName(String),
     #[error("node {host}: {ip} is outside the cluster subnet {subnet}")]
@@ -192,7 +195,7 @@ pub enum GatewayError {
     DuplicateHostName(String),
     #[error("MAC {mac} is given to both {first} and {second}")]
     DuplicateMac {
-        mac: String,
+        mac: MacAddr,
         first: String,
         second: String,
     },
@@ -376,15 +379,19 @@ impl GatewaySpec {
 
     fn validate_nodes(&self) -> Result<(), GatewayError> {
         let mut names: BTreeSet<String> = BTreeSet::new();
-        let mut macs: BTreeMap<String, &str> = BTreeMap::new();
+        let mut macs: BTreeMap<MacAddr, &str> = BTreeMap::new();
         let mut ips: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
         for node in &self.nodes {
             check_hostname(&node.hostname)?;
             let host = node.hostname.as_str();
-            let mac = canonical_mac(&node.mac).ok_or_else(|| GatewayError::Mac {
-                host: host.to_owned(),
-                mac: node.mac.clone(),
-            })?;
+            let mac = node.mac;
+            // A group address, or none, would never be a node's: DHCP could not tell it apart.
+            if !mac.is_unicast() || mac.0 == [0; 6] {
+                return Err(GatewayError::Mac {
+                    host: host.to_owned(),
+                    mac,
+                });
+            }
             if network_of(node.ip, self.prefix) != self.subnet {
                 return Err(GatewayError::IpOutsideSubnet {
                     host: host.to_owned(),
@@ -411,7 +418,7 @@ impl GatewaySpec {
             if !names.insert(host.to_ascii_lowercase()) {
                 return Err(GatewayError::DuplicateHostName(host.to_owned()));
             }
-            if let Some(first) = macs.insert(mac.clone(), host) {
+            if let Some(first) = macs.insert(mac, host) {
                 return Err(GatewayError::DuplicateMac {
                     mac,
                     first: first.to_owned(),
@@ -486,21 +493,6 @@ fn check_hostname(name: &str) -> Result<(), GatewayError> {
     } else {
         Err(GatewayError::HostName(name.to_owned()))
     }
-}
-
-/// The MAC in lower case when it is six hex pairs separated by ':', unicast and not zero.
-fn canonical_mac(mac: &str) -> Option<String> {
-    let octets: Vec<u8> = mac
-        .split(':')
-        .map(|pair| {
-            (pair.len() == 2)
-                .then(|| u8::from_str_radix(pair, 16).ok())
-                .flatten()
-        })
-        .collect::<Option<_>>()?;
-    let first = *octets.first()?;
-    (octets.len() == 6 && first & 1 == 0 && octets.iter().any(|&o| o != 0))
-        .then(|| mac.to_ascii_lowercase())
 }
 
 fn check_path(what: &'static str, path: &Path) -> Result<(), GatewayError> {
@@ -700,8 +692,7 @@ pub fn dnsmasq_conf(spec: &GatewaySpec, files: &GatewayFiles) -> String {
     let _ = writeln!(c, "log-facility={}", files.log.display());
     let _ = writeln!(c, "# The plan's nodes: MAC, fixed address, host name.");
     for node in &spec.nodes {
-        let mac = canonical_mac(&node.mac).unwrap_or_else(|| node.mac.clone());
-        let _ = writeln!(c, "dhcp-host={mac},{},{}", node.ip, node.hostname);
+        let _ = writeln!(c, "dhcp-host={},{},{}", node.mac, node.ip, node.hostname);
     }
     if let Some(url) = &spec.kickstart_url {
         let _ = writeln!(c, "# Kickstart URL (iPXE: ${{{KICKSTART_OPTION}:string}}).");
@@ -1391,12 +1382,12 @@ mod tests {
             nodes: vec![
                 GatewayNode {
                     hostname: "frontend".to_owned(),
-                    mac: "52:54:00:00:64:00".to_owned(),
+                    mac: crate::net::node_mac(100, 0),
                     ip: Ipv4Addr::new(10, 1, 0, 2),
                 },
                 GatewayNode {
                     hostname: "compute-0-0".to_owned(),
-                    mac: "52:54:00:00:64:01".to_owned(),
+                    mac: crate::net::node_mac(100, 1),
                     ip: Ipv4Addr::new(10, 1, 0, 3),
                 },
             ],
@@ -1507,7 +1498,7 @@ table inet vcds_gw_100 {
     #[test]
     fn dnsmasq_configuration_text() {
         let mut spec = spec();
-        spec.nodes[1].mac = "52:54:00:00:64:0A".to_owned();
+        spec.nodes[1].mac = crate::net::node_mac(100, 10);
         let plan = plan(&spec, Path::new("/var/lib/vcds")).unwrap();
         assert_eq!(
             plan.dnsmasq_conf,
@@ -1718,21 +1709,27 @@ ra-param=cl0,60,0
         assert!(matches!(err(&s), GatewayError::Subnet { .. }));
 
         let mut s = spec();
-        s.nodes[1].mac = "52:54:00:00:64".to_owned();
+        s.nodes[1].mac = "01:00:5e:00:00:01".parse().unwrap();
         assert_eq!(
             err(&s).to_string(),
-            "node \"compute-0-0\": \"52:54:00:00:64\" is not a unicast MAC address (xx:xx:xx:xx:xx:xx)"
+            "node \"compute-0-0\": 01:00:5e:00:00:01 is not a unicast MAC address"
         );
-        for bad in [
-            "01:00:5e:00:00:01",
-            "00:00:00:00:00:00",
-            "52:54:00:00:64:0g",
-            "52-54-00-00-64-01",
-            "52:54:00:00:64:001",
-        ] {
-            s.nodes[1].mac = bad.to_owned();
-            assert!(matches!(err(&s), GatewayError::Mac { .. }), "{bad}");
+        s.nodes[1].mac = MacAddr([0; 6]);
+        assert!(matches!(err(&s), GatewayError::Mac { .. }));
+        // What is not a MAC at all does not make a spec: the text form is checked when read.
+        let json = serde_json::to_string(&spec()).unwrap();
+        assert!(json.contains(r#""mac":"52:54:00:00:64:01""#), "{json}");
+        for bad in ["52:54:00:00:64", "52:54:00:00:64:0g", "52:54:00:00:64:001"] {
+            let bad_json = json.replace("52:54:00:00:64:01", bad);
+            assert!(
+                serde_json::from_str::<GatewaySpec>(&bad_json).is_err(),
+                "{bad}"
+            );
         }
+        // Either notation and case is read, and written back canonically.
+        let read: GatewaySpec =
+            serde_json::from_str(&json.replace("52:54:00:00:64:01", "52-54-00-00-64-01")).unwrap();
+        assert_eq!(read, spec());
 
         let mut s = spec();
         s.nodes[1].ip = Ipv4Addr::new(10, 2, 0, 3);
@@ -1761,7 +1758,7 @@ ra-param=cl0,60,0
         }
 
         let mut s = spec();
-        s.nodes[1].mac = "52:54:00:00:64:00".to_uppercase();
+        s.nodes[1].mac = "52:54:00:00:64:00".to_uppercase().parse().unwrap();
         assert_eq!(
             err(&s).to_string(),
             "MAC 52:54:00:00:64:00 is given to both frontend and compute-0-0"

@@ -20,7 +20,8 @@
 //!   state and CPU in Ganglia's XML, for the manager's poller and stock gmetad.
 //! - [`local`]: the local site: P-node namespaces with their agents, the underlay and the
 //!   outside network, adopted across restarts; `bind_tcp_in` for the manager's install listener.
-//! - [`rpc`]: the agent's authenticated request/response protocol and its transports.
+//! - [`rpc`]: the agent's authenticated request/response protocol and its transports;
+//!   [`failure`]: why an agent could not do what it was asked, typed for the manager.
 //!
 //! The virtual nodes' boot image (Debian cloud kernel + busybox initramfs printing
 //! `VCDS-NODE-UP <hostname>`) comes from `scripts/build-node-image.sh`, which also installs QEMU,
@@ -29,6 +30,7 @@
 
 pub mod agent;
 mod error;
+pub mod failure;
 pub mod gateway;
 pub mod gmond;
 pub mod local;

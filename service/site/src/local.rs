@@ -1,12 +1,15 @@
 //! The local site: this machine as a few P-nodes, each a network namespace served by its own
 //! `vcds agent`, joined by an underlay (for the clusters' VXLAN) and by an outside network
-//! (for the GW-nodes' outside legs and the manager's install endpoint).
+//! (for the GW-nodes' outside legs, the manager's install endpoint, and this machine's own
+//! leg, from which a user on the host reaches the GW-nodes' outside addresses as on a real
+//! site).
 //!
 //! Layout for prefix `vcds` and two P-nodes:
 //!
 //! ```text
 //!  vcds-ul: bridge ulbr ── ul0 198.18.0.1 (vcds-p1)    ul0 198.18.0.2 (vcds-p2)
 //!  vcds-out: bridge outbr 198.19.0.1/16 (the manager's install listener, the "internet")
+//!            ├─ host ── vcds-out 198.19.0.2/16 (in the host's namespace; route 198.19.0.0/16)
 //!            ├─ ext1 ── extup ─ extbr (in vcds-p1) ─ GW-node outside legs
 //!            └─ ext2 ── extup ─ extbr (in vcds-p2)
 //! ```
@@ -27,7 +30,9 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::agent::AgentClient;
-use crate::net::{ClusterNet, Cmd, L2Mode};
+use sha2::{Digest as _, Sha256};
+
+use crate::net::{ClusterNet, Cmd, L2Mode, MAX_IFNAME};
 use crate::netns::{Namespaces, UNDERLAY_DEV};
 use crate::process::{live_argv, pids_where};
 use crate::rpc::{Endpoint, Key};
@@ -42,8 +47,15 @@ pub const OUTSIDE_PREFIX: u8 = 16;
 /// The manager's address on the outside network: GW-nodes route to it, installing nodes fetch
 /// their kickstarts from it.
 pub const MANAGER_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+/// This machine's address on the outside network, on its leg into the outside namespace
+/// ([`LocalSite::host_leg`]): the host reaches the GW-nodes' outside addresses (and the
+/// manager's install listener) from it, and only 198.19.0.0/16 through it. No GW-node gets it:
+/// theirs start at 198.19.1.0 ([`LocalSite::gateway_outside_ip`]).
+pub const HOST_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
 /// The outside bridge in the outside namespace.
-const OUTSIDE_HUB: &str = "outbr";
+pub const OUTSIDE_HUB: &str = "outbr";
+/// The host leg's end in the outside namespace, a port of [`OUTSIDE_HUB`].
+const HOST_PORT: &str = "host";
 /// From spawning an agent to its socket answering.
 const AGENT_START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -162,10 +174,90 @@ impl LocalSite {
             site.ensure_key()?;
             site.build_namespaces()?;
         }
+        site.ensure_host_leg()?;
         for pnode in &site.pnodes {
             site.ensure_agent(pnode)?;
         }
         Ok(site)
+    }
+
+    /// The device in the host's namespace that is this machine's leg on the site's outside
+    /// network: `{prefix}-out` (the namespace it leads into) when that fits an interface
+    /// name, else `out-` and 11 hex digits of a SHA-256 of the prefix. Different prefixes get
+    /// different names (a long prefix's never ends in `-out`); a clash of hashes, or a device
+    /// of that name that is not this site's, is refused at bootstrap.
+    pub fn host_leg(&self) -> String {
+        host_leg_name(&self.prefix)
+    }
+
+    /// What the host leg's alias says: the mark by which bootstrap adopts, and teardown
+    /// removes, only this site's device.
+    fn host_leg_alias(&self) -> String {
+        format!(
+            "vcds local site {}: the host's leg on the outside network",
+            self.prefix
+        )
+    }
+
+    /// Makes the host's leg on the outside network exist (or adopts it): a veth from the
+    /// host's namespace into the outside namespace, enslaved to its bridge, with [`HOST_IP`]
+    /// and so the route to the outside network; no default route, nothing else.
+    fn ensure_host_leg(&self) -> Result<(), Error> {
+        let dev = self.host_leg();
+        let alias = self.host_leg_alias();
+        match host_link_alias(&dev)? {
+            Some(found) if found == alias => {}
+            Some(found) => {
+                return Err(Error::Conflict {
+                    dev,
+                    reason: format!(
+                        "is not the host leg of local site {} (its alias: {found:?})",
+                        self.prefix
+                    ),
+                })
+            }
+            None => {
+                let out = self.outside_netns.as_str();
+                let veth = ["type", "veth", "peer", "name", HOST_PORT, "netns", out];
+                let add = [&["link", "add", dev.as_str()][..], &veth].concat();
+                Cmd::ip(None, &add).run()?;
+                Cmd::ip(None, &["link", "set", &dev, "alias", &alias]).run()?;
+            }
+        }
+        // No IPv6 on it (best effort: the kernel may have none): the outside network is IPv4,
+        // and a host that autoconfigures or solicits routers there gains nothing.
+        let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"), "1");
+        let cidr = format!("{HOST_IP}/{OUTSIDE_PREFIX}");
+        Cmd::ip(None, &["addr", "replace", &cidr, "dev", &dev]).run()?;
+        Cmd::ip(None, &["link", "set", &dev, "up"]).run()?;
+        Cmd::ip(
+            Some(&self.outside_netns),
+            &["link", "set", HOST_PORT, "master", OUTSIDE_HUB, "up"],
+        )
+        .run()?;
+        // Another local site (or a network of the host's own) may hold the route already.
+        let route = Cmd::ip(None, &["-j", "route", "get", &MANAGER_IP.to_string()]).run()?;
+        let via: Option<String> = serde_json::from_str::<serde_json::Value>(&route)
+            .ok()
+            .and_then(|r| Some(r.get(0)?.get("dev")?.as_str()?.to_owned()));
+        if via.as_deref() != Some(dev.as_str()) {
+            tracing::warn!(
+                prefix = %self.prefix,
+                "the host reaches {OUTSIDE_NET}/{OUTSIDE_PREFIX} through {}, not through this \
+                 site's leg {dev}: GW-nodes of this site are not reachable from the host",
+                via.as_deref().unwrap_or("nothing")
+            );
+        }
+        Ok(())
+    }
+
+    /// Removes the host's leg when it is this site's (both ends go: it is a veth pair).
+    fn remove_host_leg(&self) -> Result<(), Error> {
+        let dev = self.host_leg();
+        if host_link_alias(&dev)?.as_deref() == Some(self.host_leg_alias().as_str()) {
+            Cmd::ip(None, &["link", "del", &dev]).run()?;
+        }
+        Ok(())
     }
 
     fn namespaces(&self) -> Vec<String> {
@@ -355,6 +447,9 @@ impl LocalSite {
         for pid in self.agent_pids() {
             let _ = Cmd(vec!["kill".into(), "-KILL".into(), pid.to_string()]).run();
         }
+        // Removed by itself: the outside namespace can outlive its name while a process holds
+        // it (the manager's install listener), and the host's address with it.
+        self.remove_host_leg()?;
         let mut made = Namespaces::new();
         for name in self.namespaces() {
             made.adopt(&name);
@@ -394,6 +489,41 @@ impl LocalSite {
         let span = (1u32 << (32 - u32::from(OUTSIDE_PREFIX))) - 256 - 1;
         Ipv4Addr::from(u32::from(OUTSIDE_NET) + 256 + network_id % span)
     }
+}
+
+/// The host leg's name for `prefix` (see [`LocalSite::host_leg`]).
+pub fn host_leg_name(prefix: &str) -> String {
+    let literal = format!("{prefix}-out");
+    let plain = prefix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if plain && !prefix.is_empty() && literal.len() <= MAX_IFNAME {
+        return literal;
+    }
+    let digest = Sha256::digest(prefix.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("out-{}", &hex[..MAX_IFNAME - 4])
+}
+
+/// The alias of device `dev` in the host's namespace (empty when it has none); `None` when
+/// there is no such device.
+fn host_link_alias(dev: &str) -> Result<Option<String>, Error> {
+    let json = match Cmd::ip(None, &["-j", "link", "show", "dev", dev]).run() {
+        Ok(json) => json,
+        Err(Error::Command { stderr, .. }) if stderr.contains("does not exist") => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let links: Vec<serde_json::Value> =
+        serde_json::from_str(&json).map_err(|source| Error::Json {
+            what: format!("ip -j link show dev {dev}"),
+            source,
+        })?;
+    Ok(links.first().map(|l| {
+        l.get("ifalias")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    }))
 }
 
 /// Whether `pid` is a live process whose command line names `needle`.
@@ -444,6 +574,45 @@ mod tests {
             site.namespaces(),
             ["vcds-ul", "vcds-out", "vcds-p1", "vcds-p2"]
         );
+    }
+
+    #[test]
+    fn host_leg_names_fit_and_differ_by_prefix() {
+        assert_eq!(host_leg_name("vcds"), "vcds-out");
+        assert_eq!(host_leg_name("vcdsh12345"), "vcdsh12345-out");
+        assert_eq!(host_leg_name("abcdefghijk"), "abcdefghijk-out");
+        let long = host_leg_name("abcdefghijkl");
+        assert!(
+            long.starts_with("out-") && long.len() == MAX_IFNAME,
+            "{long}"
+        );
+        assert_ne!(long, host_leg_name("abcdefghijkm"));
+        assert_eq!(long, host_leg_name("abcdefghijkl"));
+        // Not a plain prefix: hashed as well.
+        assert!(host_leg_name("a b").starts_with("out-"));
+        assert!(host_leg_name("").starts_with("out-"));
+        let mut seen = std::collections::BTreeSet::new();
+        for prefix in [
+            "vcds",
+            "vcds2",
+            "vcdsh1",
+            "vcdsh1-out",
+            "x",
+            "vcdstest-long-prefix-1",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain((0..1000).map(|i| format!("vcds-test-site-{i}")))
+        {
+            let name = host_leg_name(&prefix);
+            assert!(name.len() <= MAX_IFNAME, "{prefix}: {name}");
+            assert!(seen.insert(name.clone()), "{prefix}: {name} again");
+        }
+        // The host's address is no GW-node's.
+        for id in [0, 1, 65_279, 65_280, u32::MAX] {
+            assert_ne!(LocalSite::gateway_outside_ip(id), HOST_IP);
+            assert_ne!(LocalSite::gateway_outside_ip(id), MANAGER_IP);
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
+use vcds_placement::MacAddr;
 
 use crate::Error;
 
@@ -126,13 +127,9 @@ pub fn tap_name(network_id: u32, node: u8) -> String {
 
 /// MAC of a virtual node: QEMU's locally administered 52:54 prefix, the 24-bit network id and
 /// the node's index, so it is unique across clusters and stable across restarts.
-pub fn node_mac(network_id: u32, node: u8) -> String {
-    format!(
-        "52:54:{:02x}:{:02x}:{:02x}:{node:02x}",
-        (network_id >> 16) & 0xff,
-        (network_id >> 8) & 0xff,
-        network_id & 0xff
-    )
+pub fn node_mac(network_id: u32, node: u8) -> MacAddr {
+    let [_, a, b, c] = network_id.to_be_bytes();
+    MacAddr([0x52, 0x54, a, b, c, node])
 }
 
 /// One `ip` or `bridge` invocation, program first.
@@ -542,8 +539,8 @@ mod tests {
         assert!(tap_name(MAX_VNI, 255).len() <= MAX_IFNAME);
         assert_eq!(vlan_dev_name("eth1", 4094), "eth1.4094");
         assert_eq!(vlan_dev_name("enp130s0f0np0", 4094), "vcvl4094");
-        assert_eq!(node_mac(100, 1), "52:54:00:00:64:01");
-        assert_eq!(node_mac(0x123456, 0xab), "52:54:12:34:56:ab");
+        assert_eq!(node_mac(100, 1).to_string(), "52:54:00:00:64:01");
+        assert_eq!(node_mac(0x123456, 0xab).to_string(), "52:54:12:34:56:ab");
     }
 
     #[test]

@@ -68,8 +68,9 @@ pub enum RpcError {
     Closed,
     #[error("the agent rejected the message: {0}")]
     Rejected(String),
+    /// The agent carried out the request and it failed (the connection is fine).
     #[error("the agent could not do it: {0}")]
-    Agent(String),
+    Agent(crate::failure::AgentFailure),
     #[error("the agent answered {0}, which does not fit the request")]
     UnexpectedReply(String),
     #[error("endpoint {endpoint}: {reason}")]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use vcds_placement::MacAddr;
 
 use crate::Error;
 
@@ -92,7 +93,9 @@ pub struct VmSpec {
     /// Existing tap on the cluster bridge (see [`crate::net::tap_name`]).
     pub tap: String,
     /// NIC MAC (see [`crate::net::node_mac`]); the frontend's DHCP knows the node by it.
-    pub mac: String,
+    /// Text on the wire and in state files (`52:54:00:00:64:00`).
+    #[serde(with = "vcds_placement::mac_text")]
+    pub mac: MacAddr,
     pub qmp_socket: PathBuf,
     /// Serial console output.
     pub console_log: PathBuf,
@@ -466,7 +469,7 @@ mod tests {
             boot,
             disk: None,
             tap: "vt100x0".to_owned(),
-            mac: "52:54:00:00:64:00".to_owned(),
+            mac: crate::net::node_mac(100, 0),
             qmp_socket: PathBuf::from("/run/vcds/c100-n1.qmp"),
             console_log: PathBuf::from("/run/vcds/c100-n1.log"),
         }

@@ -11,6 +11,10 @@
 //! - The namespace guard cleans up when a test panics.
 //! - A P-node agent in its namespace, driven over its socket: cluster network, one VM, kill -9
 //!   and restart of the agent (the VM is re-adopted), suspend/resume, destroy, zero leftovers.
+//! - The local site (`vcds_site::local`, one P-node, its agent this test binary behind a
+//!   `vcds agent` stand-in): the host's own leg on the outside network reaches a GW-node-like
+//!   namespace on the P-node's outside bridge at a GW-node's outside address; only
+//!   198.19.0.0/16 goes through it; bootstrap adopts it; teardown leaves no device.
 //! - The GW-node of a cluster (outside test host 192.0.2.1, GW outside 192.0.2.10, RFC 5737):
 //!   node namespaces take the plan's address, host name, router, name server and kickstart URL
 //!   by DHCP (a MAC outside the plan gets nothing); nodes reach the outside host, which sees the
@@ -42,6 +46,7 @@ use vcds_site::agent::{self, AgentClient, AgentConfig};
 use vcds_site::gateway::{
     self, GatewayNode, GatewaySpec, OutsideLeg, PortForward, Protocol, PxeBoot,
 };
+use vcds_site::local::{LocalSite, LocalSiteConfig, HOST_IP, OUTSIDE_HUB};
 use vcds_site::net::{self, ClusterNet, L2Mode};
 use vcds_site::netns::{add_leg, Leg, Namespaces};
 use vcds_site::rpc::{Endpoint, Key};
@@ -395,7 +400,7 @@ fn scenario(
             assert!(ping_within(probe, &ip, 5), "{probe} cannot reach {ip}");
             assert_eq!(
                 neighbour_mac(probe, &ip),
-                Some(net::node_mac(*cluster, node)),
+                Some(net::node_mac(*cluster, node).to_string()),
                 "{ip} answered from the wrong cluster"
             );
         }
@@ -430,7 +435,7 @@ fn scenario(
     eprintln!("c100-n1 answers {:?} after cont", resumed.elapsed());
     assert_eq!(
         neighbour_mac(&probes[0], &node_ip(1)),
-        Some(net::node_mac(100, 1))
+        Some(net::node_mac(100, 1).to_string())
     );
     drop(qmp);
 
@@ -634,6 +639,8 @@ const AGENT_DIR_ENV: &str = "VCDS_TEST_AGENT_DIR";
 const AGENT_NETNS_ENV: &str = "VCDS_TEST_AGENT_NETNS";
 /// Set in that process (to HOST:PORT) when it serves its gmond port.
 const AGENT_GMOND_ENV: &str = "VCDS_TEST_AGENT_GMOND";
+/// Set in that process when its key file is not `key` in its directory.
+const AGENT_KEY_ENV: &str = "VCDS_TEST_AGENT_KEY";
 
 /// Not a test of its own: the body of the agent process that `agent_in_a_pnode` starts (this
 /// test binary re-executed); without the variable it does nothing.
@@ -644,7 +651,7 @@ fn agent_process() {
     };
     let config = AgentConfig {
         endpoint: Endpoint::Unix(dir.join("agent.sock")),
-        key_file: dir.join("key"),
+        key_file: std::env::var_os(AGENT_KEY_ENV).map_or_else(|| dir.join("key"), PathBuf::from),
         state_dir: dir.join("state"),
         netns: std::env::var(AGENT_NETNS_ENV).ok(),
         gmond: std::env::var(AGENT_GMOND_ENV)
@@ -1278,7 +1285,7 @@ fn gateway_of_a_cluster() {
             &fe,
             "nfe",
             &bridge,
-            &net::node_mac(id, 0),
+            &net::node_mac(id, 0).to_string(),
         );
         node_ns(
             &mut namespaces,
@@ -1286,7 +1293,7 @@ fn gateway_of_a_cluster() {
             &c0,
             "nc0",
             &bridge,
-            &net::node_mac(id, 1),
+            &net::node_mac(id, 1).to_string(),
         );
         node_ns(
             &mut namespaces,
@@ -1294,7 +1301,7 @@ fn gateway_of_a_cluster() {
             &stranger,
             "nx",
             &bridge,
-            &net::node_mac(id, 9),
+            &net::node_mac(id, 9).to_string(),
         );
         for (ns, ip, name) in [
             (&fe, "10.5.0.2", "frontend"),
@@ -1517,7 +1524,7 @@ fn agent_keeps_a_gateway() {
             &fe,
             "nfe",
             &net::bridge_name(id),
-            &net::node_mac(id, 0),
+            &net::node_mac(id, 0).to_string(),
         );
         let lease = dhcp_lease(&fe, dir.path(), 5).expect("no lease from the re-adopted dnsmasq");
         assert_eq!(lease["ip"], "10.5.0.2");
@@ -1631,7 +1638,7 @@ fn vm_network_boots_through_the_gateway() {
 
         // iPXE asked for its script within seconds of its DHCPACK (13 s or more without RAs).
         let log = std::fs::read_to_string(state.join(&gw_ns).join("dnsmasq.log")).unwrap();
-        let mac = net::node_mac(id, 1);
+        let mac = net::node_mac(id, 1).to_string();
         let ack = log
             .lines()
             .find(|l| l.contains("DHCPACK") && l.contains(&mac))
@@ -2154,4 +2161,186 @@ fn a_node_installs_onto_its_disk_and_boots_it_again() {
             .all(|i| !i.users.contains(&overlay))
     );
     eprintln!("disk test: {:?} after the image", started.elapsed());
+}
+
+/// A stand-in for `vcds agent` as the local site starts it: this test binary's
+/// `agent_process`, with the agent's socket on its command line (a test filter that matches
+/// nothing), where teardown looks for it.
+fn agent_stand_in(dir: &Path) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let script = format!(
+        r#"#!/bin/sh
+# vcds agent --socket unix:DIR/agent.sock --key-file KEY --state-dir DIR/state --netns NETNS ...
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --socket) socket=$2; shift ;;
+    --key-file) key=$2; shift ;;
+    --netns) netns=$2; shift ;;
+  esac
+  shift
+done
+dir=$(dirname "${{socket#unix:}}")
+export {AGENT_DIR_ENV}="$dir" {AGENT_KEY_ENV}="$key" {AGENT_NETNS_ENV}="$netns"
+exec '{exe}' --exact agent_process --nocapture --test-threads=1 agent "$socket"
+"#,
+        exe = exe.display()
+    );
+    let path = dir.join("vcds");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Tears the local site down when dropped (also when the test panics).
+struct SiteGuard(LocalSite);
+
+impl Drop for SiteGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.teardown() {
+            eprintln!("local site teardown: {e}");
+        }
+    }
+}
+
+/// `ip -j` output of `args` in the host's namespace.
+fn ip_json(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new("ip").arg("-j").args(args).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
+/// What a TCP connection from the host's namespace to `addr:port` reads; through device
+/// `dev` when given (whatever the routes say), else as the host routes it.
+fn host_tcp_read(dev: Option<&str>, addr: &str, port: u16, wait: Duration) -> Option<String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let mut target = format!("TCP:{addr}:{port},connect-timeout=1");
+        if let Some(dev) = dev {
+            target.push_str(&format!(",so-bindtodevice={dev}"));
+        }
+        let out = Command::new("socat")
+            .args(["-T", "3", "-", &target])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() && !text.is_empty() {
+            return Some(text);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_host_reaches_the_outside_network() {
+    if !can_run_with(&["socat"]) {
+        return;
+    }
+    let prefix = format!("vch{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let config = LocalSiteConfig {
+        prefix: prefix.clone(),
+        pnodes: 1,
+        state_root: dir.path().join("site"),
+        vcds_exe: agent_stand_in(dir.path()),
+    };
+    let outside: &str = "198.19.0.0/16";
+    // Another local site on this machine may hold the route to the outside network already.
+    let routed_before = ip_json(&["route", "show", outside]);
+    let agent_pid;
+    {
+        let site = SiteGuard(LocalSite::bootstrap(&config).unwrap());
+        let dev = site.0.host_leg();
+        assert_eq!(dev, format!("{prefix}-out"));
+        agent_pid = std::fs::read_to_string(dir.path().join("site/pnode1/agent.pid"))
+            .unwrap()
+            .trim()
+            .parse::<u32>()
+            .unwrap();
+
+        // The leg: HOST_IP/16, up, a port of the outside bridge at its other end.
+        let addrs = ip_json(&["addr", "show", "dev", &dev]);
+        let inet: Vec<String> = addrs[0]["addr_info"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["family"] == "inet")
+            .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
+            .collect();
+        assert_eq!(inet, [format!("{HOST_IP}/16")]);
+        let port = ip_json(&["-n", &site.0.outside_netns, "link", "show", "host"]);
+        assert_eq!(port[0]["master"], OUTSIDE_HUB, "{port:?}");
+        // Only the outside network goes through it.
+        let routes = ip_json(&["route", "show", "dev", &dev]);
+        let dsts: Vec<&str> = routes.iter().filter_map(|r| r["dst"].as_str()).collect();
+        assert_eq!(dsts, [outside], "{routes:?}");
+        assert!(ip_json(&["route", "show", "default", "dev", &dev]).is_empty());
+
+        // A GW-node's outside leg on the P-node's outside bridge, a listener behind it.
+        let mut namespaces = Namespaces::new();
+        let gw = format!("{prefix}-gw");
+        namespaces.create(&gw).unwrap();
+        let gw_ip = LocalSite::gateway_outside_ip(4242).to_string();
+        add_leg(
+            &Leg {
+                bridge_netns: &site.0.pnodes[0].netns,
+                bridge: OUTSIDE_BRIDGE,
+                port: "gwx4242",
+                netns: &gw,
+                dev: "out0",
+                cidr: &format!("{gw_ip}/16"),
+            },
+            1500,
+        )
+        .unwrap();
+        let _listener = tcp_listener(&gw, &gw_ip, 2222, "gw-node");
+        let wait = Duration::from_secs(10);
+        let want = format!("gw-node peer={HOST_IP}");
+        assert_eq!(
+            host_tcp_read(Some(&dev), &gw_ip, 2222, wait).as_deref(),
+            Some(want.as_str())
+        );
+        if routed_before.is_empty() {
+            // The host's own routing takes it there.
+            assert_eq!(
+                host_tcp_read(None, &gw_ip, 2222, wait).as_deref(),
+                Some(want.as_str())
+            );
+        } else {
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOTE: another device routes {outside} ({routed_before:?}): \
+                 reached the GW-node through {dev} explicitly"
+            );
+        }
+
+        // Bootstrap again: the leg and the agent are adopted, nothing is made twice.
+        let again = LocalSite::bootstrap(&config).unwrap();
+        assert_eq!(again.host_leg(), dev);
+        assert_eq!(
+            host_links().iter().filter(|l| **l == dev).count(),
+            1,
+            "{:?}",
+            host_links()
+        );
+        assert!(process_alive(agent_pid), "the agent was not adopted");
+        assert_eq!(
+            host_tcp_read(Some(&dev), &gw_ip, 2222, wait).as_deref(),
+            Some(want.as_str())
+        );
+        namespaces.delete_all().unwrap();
+    }
+    // Teardown (the guard's): no namespace, no agent, no leg.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_alive(agent_pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!process_alive(agent_pid), "the agent outlived teardown");
+    assert_clean(&prefix, &[], &[format!("{prefix}-out")]);
+    assert!(ip_json(&["addr", "show", "to", &format!("{HOST_IP}/32")])
+        .iter()
+        .all(|l| l["ifname"] != format!("{prefix}-out")));
 }
