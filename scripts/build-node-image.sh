@@ -60,10 +60,11 @@ mkdir -p "$out" "$debs"
 # nftables (the GW-node's NAT); for the GW-node root tests curl (TFTP client), busybox (udhcpc,
 # the DHCP client of a node namespace) and socat (TCP listeners that report the peer address);
 # base images: mmdebstrap, apt-utils (apt-ftparchive), e2fsprogs (mke2fs -d), qemu-utils
-# (qemu-img); openssh-client for the disk-install root test.
+# (qemu-img); genisoimage (the NoCloud seeds of cloud-image nodes); openssh-client for the
+# disk-install root test.
 need_apt=()
 for pkg in qemu-system-x86 cpio gzip xz-utils kmod iputils-ping dnsmasq-base nftables curl tcpdump \
-           busybox socat mmdebstrap apt-utils e2fsprogs qemu-utils openssh-client; do
+           busybox socat mmdebstrap apt-utils e2fsprogs qemu-utils genisoimage openssh-client; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

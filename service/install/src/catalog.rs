@@ -254,6 +254,9 @@ pub struct NodeRow {
 /// [`HOST_KEY`]); both reach only the node, in its kickstart.
 pub const HOST_KEY_PUB: &str = "vcds_host_key_pub";
 pub const HOST_KEY: &str = "vcds_host_key_b64";
+/// The cluster user's key pair's attributes (the private one base64), on every node.
+pub const CLUSTER_KEY: &str = "vcds_cluster_key_b64";
+pub const CLUSTER_KEY_PUB: &str = "vcds_cluster_key_pub";
 
 #[derive(Default)]
 struct Hosts {

@@ -11,7 +11,7 @@ pub mod http;
 pub use boot::{BootFiles, IPXE_SCRIPT};
 pub use catalog::{
     ApplianceInfo, Host, Install, InstallState, KickstartError, Kickstarts, NodeRow, Progress,
-    RollInfo, HOST_KEY, HOST_KEY_PUB,
+    RollInfo, CLUSTER_KEY, CLUSTER_KEY_PUB, HOST_KEY, HOST_KEY_PUB,
 };
 mod builtin;
 

@@ -73,4 +73,11 @@ impl Images {
         );
         Ok(report.image)
     }
+
+    /// Removes every cached image no node's disk uses (`vcds site-down --purge-images`);
+    /// returns how many went.
+    pub fn purge(config: &ImageConfig) -> Result<usize, ImageError> {
+        let cache = ImageCache::open(&config.dir, config.max_bytes)?;
+        Ok(cache.purge()?.len())
+    }
 }

@@ -14,12 +14,15 @@
 //! deployment is half-way through building. Connections to each agent are kept and reused.
 
 pub mod images;
+mod seed;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
+
+use vcds_cdl::cluster::{ClusterSpec, Installer};
 
 use chrono::Utc;
 use vcds_install::{BootFiles, InstallState, Kickstarts, IPXE_SCRIPT};
@@ -35,6 +38,7 @@ use vcds_site::net::{bridge_name, bridge_network_id, tap_name};
 use vcds_site::vm::{Accel, Boot, VmDisk, VmSpec};
 
 use crate::images::{ImageConfig, ImageError, Images};
+use crate::seed::SeedError;
 
 /// How virtual nodes boot the installer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +98,11 @@ impl LocalConfig {
         format!("{}/install/sbin/kickstart.cgi", self.install_url())
     }
 
+    /// Where installing nodes report their progress.
+    pub fn progress_url(&self) -> String {
+        format!("{}/install/progress", self.install_url())
+    }
+
     /// The PXE boot files, in the site's public directory (dnsmasq reads them as `nobody`).
     pub fn boot_files(&self) -> BootFiles {
         BootFiles {
@@ -123,6 +132,10 @@ pub enum LocalError {
     Image { node: String, source: ImageError },
     #[error("appliance {0} has no package set")]
     NoPackages(String),
+    #[error("node {0} is not registered for installing")]
+    NotRegistered(String),
+    #[error("node {node}'s cloud-init seed: {source}")]
+    Seed { node: String, source: SeedError },
     #[error(transparent)]
     Blocking(#[from] vcds_store::blocking::BlockingError),
 }
@@ -411,9 +424,12 @@ impl LocalExecutor {
         Ok(out)
     }
 
-    fn vm_spec(&self, n: &NodePlan, disk: Option<VmDisk>) -> VmSpec {
-        let boot = match self.config.boot {
-            BootMode::Direct => Boot::Direct {
+    /// The VM of node `n`: booting the installer (the Rocks way), or a cloud image with its
+    /// `seed`.
+    fn vm_spec(&self, n: &NodePlan, disk: Option<VmDisk>, seed: Option<PathBuf>) -> VmSpec {
+        let boot = match (&seed, self.config.boot) {
+            (Some(_), _) => Boot::Image,
+            (None, BootMode::Direct) => Boot::Direct {
                 kernel: self.config.image.kernel.clone(),
                 initrd: self.config.image.initrd.clone(),
                 append: format!(
@@ -422,7 +438,7 @@ impl LocalExecutor {
                     self.config.kickstart_url()
                 ),
             },
-            BootMode::Pxe => Boot::Pxe,
+            (None, BootMode::Pxe) => Boot::Pxe,
         };
         let (cpus, memory_mib) = self.vm_size(n.resources);
         VmSpec {
@@ -433,6 +449,7 @@ impl LocalExecutor {
             cpus,
             boot,
             disk,
+            seed,
             tap: n.tap.clone(),
             mac: n.mac,
             // The agent puts them in its state directory.
@@ -494,7 +511,11 @@ impl LocalExecutor {
                 // The agent puts the overlay in its state directory.
                 VmDisk::of_image(image, n.resources.disk_gib << 30, PathBuf::new())
             });
-            let spec = self.vm_spec(n, disk);
+            let seed = match job.spec.as_ref().map(|s| s.installer) {
+                Some(Installer::Image) => Some(self.write_seed(n)?),
+                Some(Installer::Rocks) | None => None,
+            };
+            let spec = self.vm_spec(n, disk, seed);
             self.with_agent(&n.pnode, |agent| {
                 let stopped = agent.inventory()?.stopped.iter().any(|v| v.name == n.vm);
                 if stopped {
@@ -505,6 +526,42 @@ impl LocalExecutor {
             })?;
         }
         Ok(())
+    }
+
+    /// Where node `vm`'s cloud-init seed is kept while the VM exists (root's only: it holds
+    /// the node's host key).
+    fn seed_path(&self, vm: &str) -> PathBuf {
+        self.config
+            .site
+            .state_root
+            .join("seeds")
+            .join(format!("{vm}.iso"))
+    }
+
+    /// Writes node `n`'s seed from its host registration, once (a VM restarted from its disk
+    /// keeps it attached).
+    fn write_seed(&self, n: &NodePlan) -> Result<PathBuf, LocalError> {
+        let path = self.seed_path(&n.vm);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let host = self
+            .install
+            .host(&n.vm)
+            .ok_or_else(|| LocalError::NotRegistered(n.vm.clone()))?;
+        let seed_err = |source| LocalError::Seed {
+            node: n.node.clone(),
+            source,
+        };
+        let seed = seed::seed_of(
+            &n.node,
+            &host,
+            &self.config.kickstart_url(),
+            &self.config.progress_url(),
+        )
+        .map_err(seed_err)?;
+        seed::write(&seed, &path).map_err(seed_err)?;
+        Ok(path)
     }
 
     /// What every P-node holds, as the manager reasons about it; and their gmond ports.
@@ -567,6 +624,12 @@ impl LocalExecutor {
             SiteObject::Vm { pnode, name, .. } => {
                 tracing::info!(%pnode, vm = %name, "removing a VM no System holds");
                 self.with_agent(pnode, |agent| agent.destroy_vm(name))?;
+                let seed = self.seed_path(name);
+                if let Err(e) = std::fs::remove_file(&seed) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(seed = %seed.display(), "cannot remove a node's seed: {e}");
+                    }
+                }
             }
             SiteObject::Gateway { pnode, network_id } => {
                 tracing::info!(%pnode, network_id, "removing a GW-node no System holds");
@@ -714,6 +777,15 @@ impl Executor for LocalExecutor {
         Some(vcds_manager::executor::Access {
             host: LocalSite::gateway_outside_ip(allocation.network_id.id).into(),
             port: ssh_port(job),
+        })
+    }
+
+    fn refuses(&self, spec: &ClusterSpec) -> Option<String> {
+        let diskless = matches!(self.config.nodes, NodeKind::Diskless { .. });
+        (spec.installer == Installer::Image && diskless).then(|| {
+            "vc:installer image: a cloud image boots from a disk, and this site runs diskless \
+             nodes (vcds serve --nodes diskless); use vc:installer rocks here"
+                .to_owned()
         })
     }
 

@@ -164,6 +164,12 @@ pub trait Executor: Send + Sync + 'static {
         None
     }
 
+    /// Why this site cannot provision what `spec` asks for (naming the descriptor's field), if
+    /// it cannot: asked at Initialize, before anything is reserved.
+    fn refuses(&self, _spec: &vcds_cdl::cluster::ClusterSpec) -> Option<String> {
+        None
+    }
+
     /// The (vCPUs, memory MiB) a VM of a node that booked `booked` gets, when the site runs
     /// VMs (a site setting may cap them).
     fn vm_size(&self, _booked: vcds_placement::Resources) -> Option<(u32, u32)> {

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use vcds_cdl::cluster::{ClusterSpec, Isolation, Subnet};
-use vcds_install::{Host, KickstartError, HOST_KEY, HOST_KEY_PUB};
+use vcds_install::{Host, KickstartError, CLUSTER_KEY, CLUSTER_KEY_PUB, HOST_KEY, HOST_KEY_PUB};
 use vcds_placement::{
     Allocation, ClusterRequest, Ipv4Net, NetworkKind, Resources, Role, SiteConfig, Window,
 };
@@ -64,10 +64,6 @@ pub fn cluster_request(
     }
     Ok(request)
 }
-
-/// The attribute of the cluster user's private key (the public one: [`CLUSTER_KEY_PUB`]).
-const CLUSTER_KEY: &str = "vcds_cluster_key_b64";
-const CLUSTER_KEY_PUB: &str = "vcds_cluster_key_pub";
 
 /// A cluster's keys: its user's, and each node's host key (in the allocation's node order).
 struct ClusterKeys {
@@ -169,6 +165,9 @@ fn key_only(line: &str) -> String {
 }
 
 /// Node `node` of System `id` as a host that may install (no MAC or address yet).
+/// The host attribute naming the descriptor's `vc:installer`.
+pub const INSTALLER_ATTRIBUTE: &str = "vcds_installer";
+
 fn host_of(id: &str, spec: &ClusterSpec, node: &str, role: Role) -> Host {
     let appliance = match role {
         Role::Frontend => &spec.frontend.appliance,
@@ -181,6 +180,8 @@ fn host_of(id: &str, spec: &ClusterSpec, node: &str, role: Role) -> Host {
         .collect();
     attributes.insert("hostname".into(), node.to_string());
     attributes.insert("os".into(), spec.os.name.clone());
+    // The rolls' graphs add what an installer needs (cloud-init for `image`) by this.
+    attributes.insert(INSTALLER_ATTRIBUTE.into(), spec.installer.as_str().into());
     Host {
         name: vcds_model::host_name(node, id),
         mac: None,
@@ -349,6 +350,9 @@ impl Manager {
         id: &str,
         spec: &ClusterSpec,
     ) -> Result<(), ManagerError> {
+        if let Some(why) = self.executor.refuses(spec) {
+            return Err(ManagerError::BadArgument(why));
+        }
         self.packages_of(id, spec).map(|_| ())
     }
 

@@ -114,6 +114,8 @@ pub fn site_defaults() -> Attributes {
         ("vcds_cluster_key_pub", ""),
         ("vcds_host_key_b64", ""),
         ("vcds_host_key_pub", ""),
+        // How the nodes are installed (`vc:installer`): vcds-base adds cloud-init for `image`.
+        ("vcds_installer", "rocks"),
         ("Kickstart_PublicNTPHost", "pool.ntp.org"),
         ("Kickstart_PublicNetmask", "255.255.255.0"),
         ("Kickstart_PublicNetmaskCIDR", "24"),

@@ -48,6 +48,7 @@ fn boot_times(image: &Path, count: u8) -> Result<Vec<Duration>, Box<dyn Error>> 
                     ),
                 },
                 disk: None,
+                seed: None,
                 tap: net::tap_name(NETWORK_ID, n),
                 mac: net::node_mac(NETWORK_ID, n),
                 qmp_socket: run_dir.path().join(format!("{name}.qmp")),

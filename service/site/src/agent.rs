@@ -465,19 +465,27 @@ impl Agent {
         spec.qmp_socket = self.vm_file(&name, "qmp");
         spec.console_log = self.vm_file(&name, "console");
         let overlay = self.overlay_file(&name);
-        if spec.boot == Boot::Disk {
-            if spec.disk.is_none() || !overlay.is_file() {
-                return Err(Error::InvalidSpec(format!(
-                    "VM {name} has no installed disk to boot: start it with an installer first"
-                )));
+        // Which disk the VM starts with: the one it has (booting an installed system, or a
+        // cloud image's that is already made), or a fresh overlay of its base image (an install
+        // starts from the base image: the VM's old disk, if any, goes).
+        let fresh = match spec.boot {
+            Boot::Disk => {
+                if spec.disk.is_none() || !overlay.is_file() {
+                    return Err(Error::InvalidSpec(format!(
+                        "VM {name} has no installed disk to boot: start it with an installer first"
+                    )));
+                }
+                false
             }
-        } else {
-            // An install starts from the base image: the VM's old disk, if any, goes.
-            vcds_image::remove_overlay(&overlay)?;
-        }
+            Boot::Image => !overlay.is_file(),
+            Boot::Direct { .. } | Boot::Pxe => {
+                vcds_image::remove_overlay(&overlay)?;
+                true
+            }
+        };
         if let Some(disk) = &mut spec.disk {
             disk.overlay = overlay;
-            if spec.boot != Boot::Disk {
+            if fresh {
                 vcds_image::create_overlay(&disk.base, &disk.overlay, disk.size_bytes)?;
             }
         }
@@ -982,6 +990,7 @@ mod tests {
             cpus: 1,
             boot: Boot::Pxe,
             disk: None,
+            seed: None,
             tap: "vt999x0".to_owned(),
             mac: net::node_mac(999, 0),
             qmp_socket: PathBuf::from("/ignored.qmp"),

@@ -44,6 +44,10 @@ pub enum Boot {
     /// The system installed on the VM's disk ([`VmSpec::disk`]), without the installer: the
     /// base image's kernel and initramfs with `root=/dev/vda`.
     Disk,
+    /// A cloud image's system: at the first start the disk is a fresh overlay of the image
+    /// (kept afterwards), booted like [`Boot::Disk`]; cloud-init configures it at its first
+    /// boot from the VM's [`VmSpec::seed`].
+    Image,
 }
 
 /// A node's disk: a qcow2 overlay on a base image's disk, attached as virtio-blk (`/dev/vda`).
@@ -90,6 +94,9 @@ pub struct VmSpec {
     /// The node's disk; none for a diskless node (absent in older state files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<VmDisk>,
+    /// A NoCloud seed (a `cidata` ISO image) for cloud-init, attached read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<PathBuf>,
     /// Existing tap on the cluster bridge (see [`crate::net::tap_name`]).
     pub tap: String,
     /// NIC MAC (see [`crate::net::node_mac`]); the frontend's DHCP knows the node by it.
@@ -145,8 +152,8 @@ pub fn qemu_argv(spec: &VmSpec) -> Result<Vec<String>, Error> {
             },
             _,
         ) => Some((kernel, initrd, append)),
-        (Boot::Disk, Some(disk)) => Some((&disk.kernel, &disk.initrd, &disk.append)),
-        (Boot::Disk, None) => {
+        (Boot::Disk | Boot::Image, Some(disk)) => Some((&disk.kernel, &disk.initrd, &disk.append)),
+        (Boot::Disk | Boot::Image, None) => {
             return Err(Error::InvalidSpec(format!(
                 "VM {} boots from its disk but has none",
                 spec.name
@@ -177,6 +184,17 @@ pub fn qemu_argv(spec: &VmSpec) -> Result<Vec<String>, Error> {
             ),
             "-device".to_owned(),
             "virtio-blk-pci,drive=d0".to_owned(),
+        ]);
+    }
+    if let Some(seed) = &spec.seed {
+        argv.extend([
+            "-drive".to_owned(),
+            format!(
+                "file={},format=raw,if=none,id=s0,readonly=on",
+                seed.display()
+            ),
+            "-device".to_owned(),
+            "virtio-blk-pci,drive=s0".to_owned(),
         ]);
     }
     argv.extend([
@@ -468,6 +486,7 @@ mod tests {
             cpus: 1,
             boot,
             disk: None,
+            seed: None,
             tap: "vt100x0".to_owned(),
             mac: crate::net::node_mac(100, 0),
             qmp_socket: PathBuf::from("/run/vcds/c100-n1.qmp"),

@@ -370,6 +370,7 @@ fn scenario(
                         append,
                     },
                     disk: None,
+                    seed: None,
                     tap: net::tap_name(cluster, node),
                     mac: net::node_mac(cluster, node),
                     qmp_socket: run_dir.join(format!("{name}.qmp")),
@@ -607,6 +608,7 @@ fn pxe_boot_from_a_frontend_on_the_cluster_bridge() {
             cpus: 1,
             boot: Boot::Pxe,
             disk: None,
+            seed: None,
             tap,
             mac,
             qmp_socket: run_dir.path().join("c300-n0.qmp"),
@@ -847,6 +849,7 @@ fn agent_in_a_pnode() {
                 ),
             },
             disk: None,
+            seed: None,
             tap: net::tap_name(CLUSTER, 0),
             mac: net::node_mac(CLUSTER, 0),
             // The agent keeps these in its state directory.
@@ -1617,6 +1620,7 @@ fn vm_network_boots_through_the_gateway() {
             cpus: 1,
             boot: Boot::Pxe,
             disk: None,
+            seed: None,
             tap,
             mac: net::node_mac(id, 1),
             qmp_socket: run_dir.path().join("vm.qmp"),
@@ -1822,6 +1826,7 @@ fn disk_kickstart(packages: &[&str], public_key: &str) -> String {
          echo '{public_key}' > /root/.ssh/authorized_keys\n\
          chmod 600 /root/.ssh/authorized_keys\n\
          echo \"post ran in bash $BASH_VERSION\" > /root/post-marker\n\
+         ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key\n\
          %end\n",
         packages.join("\n")
     )
@@ -1877,7 +1882,8 @@ fn rss_mib(pid: u32) -> u64 {
 }
 
 /// A node installs onto its own disk (an overlay on a cached base image) through the
-/// installer and a kickstart served from the frontend namespace: a package the image lacks
+/// installer and a kickstart served from the frontend namespace (its %post makes the host key,
+/// as the vcds-login roll's installs the manager's): a package the image lacks
 /// fails the install, naming it; the good kickstart finishes, the disk's systemd boots and
 /// answers SSH with the key %post installed; a file written under /root survives a kill -9 of
 /// the agent and of QEMU, and the restart from the disk (no installer). Prints the figures.
@@ -1995,6 +2001,7 @@ fn a_node_installs_onto_its_disk_and_boots_it_again() {
                 DISK_BYTES,
                 PathBuf::from("/ignored"),
             )),
+            seed: None,
             tap: net::tap_name(DISK_CLUSTER, 0),
             mac,
             qmp_socket: PathBuf::from("/nonexistent/ignored.qmp"),

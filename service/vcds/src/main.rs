@@ -403,6 +403,11 @@ struct SiteDownArgs {
     /// The data directory `vcds serve` used.
     #[arg(long, default_value = "./data", env = "VCDS_DATA_DIR")]
     data_dir: PathBuf,
+    /// Also empty the cache of base images (under $VCDS_CACHE_DIR/images, default
+    /// /var/cache/vcds/images), keeping any a node's disk still uses; the next cluster of
+    /// each package set builds its image again.
+    #[arg(long)]
+    purge_images: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -458,6 +463,15 @@ fn main() -> anyhow::Result<()> {
                 .teardown()
                 .context("cannot remove the local site")?;
             eprintln!("removed the local site {}", config.prefix);
+            if a.purge_images {
+                let images = vcds_local::images::ImageConfig::default_with(0);
+                let removed = vcds_local::images::Images::purge(&images)
+                    .context("cannot purge the base images")?;
+                eprintln!(
+                    "removed {removed} base image(s) from {}",
+                    images.dir.display()
+                );
+            }
             Ok(())
         }
         Command::Kickstart(a) => {

@@ -445,6 +445,20 @@ fn two_clusters_installed_isolated_natted_suspended_and_gone() {
     let mut site = Site::new(&prefix);
     site.start();
 
+    // A cloud image needs a disk: a diskless site refuses it at Initialize, naming the field.
+    let imaged = site.descriptor("imaged");
+    let text_of = std::fs::read_to_string(&imaged).unwrap().replace(
+        "</vc:gateway>",
+        "</vc:gateway><vc:installer>image</vc:installer>",
+    );
+    std::fs::write(&imaged, text_of).unwrap();
+    let refused = site.vcctl(&["deploy", imaged.to_str().unwrap()]);
+    assert!(
+        !refused.status.success() && text(&refused).contains("vc:installer image"),
+        "{}",
+        text(&refused)
+    );
+
     // Two clusters of three nodes, both on 10.128.50.0/24, at the same time.
     let (da, db) = (site.descriptor("alpha"), site.descriptor("beta"));
     let (a, b) = std::thread::scope(|s| {
@@ -932,8 +946,8 @@ impl Site {
     }
 }
 
-/// The Debian packages `appliance` installs, as `vcds kickstart` resolves them.
-fn debian_packages(appliance: &str) -> Vec<String> {
+/// The Debian packages `appliance` installs by `installer`, as `vcds kickstart` resolves them.
+fn debian_packages(appliance: &str, installer: &str) -> Vec<String> {
     let rolls = repo().join("rolls");
     let out = Command::new(VCDS)
         .arg("kickstart")
@@ -941,7 +955,8 @@ fn debian_packages(appliance: &str) -> Vec<String> {
         .arg(rolls.join("vcds-base"))
         .arg("--roll")
         .arg(rolls.join("vcds-compute"))
-        .args(["--appliance", appliance, "--debian-packages"])
+        .args(["--appliance", appliance, "--debian-packages", "--attr"])
+        .arg(format!("vcds_installer={installer}"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
@@ -953,24 +968,26 @@ fn debian_packages(appliance: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn installed_nodes_answer_ssh_keep_their_disks_and_have_their_own_keys() {
-    let _alone = ONE_SITE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+/// A site of installed nodes with a 3-node cluster whose nodes `installer` installs, ready,
+/// and alice's login to it (her key in the descriptor); checked as its user meets it: sized as
+/// booked, Debian, every mapped package of each appliance installed, the frontend reaching the
+/// computes by name with the cluster's key and knowing their host keys. `None`: skipped.
+fn usable_cluster(installer: &str) -> Option<(Site, String, Login, PathBuf)> {
     if !can_run() {
-        return;
+        return None;
     }
-    for program in ["ssh", "ssh-keygen"] {
+    for program in ["ssh", "ssh-keygen", "genisoimage"] {
         if !run("sh", &["-c", &format!("command -v {program}")])
             .status
             .success()
         {
             if std::env::var("VCDS_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
-                panic!("VCDS_REQUIRE_ROOT_TESTS=1 but {program} is missing (openssh-client)");
+                panic!(
+                    "VCDS_REQUIRE_ROOT_TESTS=1 but {program} is missing (scripts/build-node-image.sh)"
+                );
             }
             let _ = writeln!(std::io::stderr(), "SKIP: {program} not found");
-            return;
+            return None;
         }
     }
     let prefix = format!("vr{}", std::process::id() % 100_000);
@@ -988,16 +1005,23 @@ fn installed_nodes_answer_ssh_keep_their_disks_and_have_their_own_keys() {
     let with_login = std::fs::read_to_string(&descriptor).unwrap().replace(
         "</vc:gateway>",
         &format!(
-            "</vc:gateway><vc:login><vc:user>alice</vc:user><vc:authorizedKey>{}</vc:authorizedKey></vc:login>",
+            "</vc:gateway><vc:login><vc:user>alice</vc:user><vc:authorizedKey>{}</vc:authorizedKey></vc:login>\
+             <vc:installer>{installer}</vc:installer>",
             public.trim()
         ),
     );
     std::fs::write(&descriptor, with_login).unwrap();
 
     // Ready is usable: the nodes report finished once their installed systems serve logins.
+    let started = Instant::now();
     let id = site.deploy(&descriptor);
     site.wait_for_phase(&id, "ready", 900);
     let login = site.login(&id);
+    let _ = writeln!(
+        std::io::stderr(),
+        "{installer}: descriptor to ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     assert_eq!(
         (login.user.as_str(), login.port.as_str()),
         ("alice", "2222")
@@ -1014,8 +1038,6 @@ fn installed_nodes_answer_ssh_keep_their_disks_and_have_their_own_keys() {
     let release = site.ssh_until(&login, &key, "cat /etc/debian_version", 30);
     assert!(release.trim().starts_with("12."), "{release}");
 
-    // Every mapped package of each appliance is installed; the frontend reaches the computes by
-    // name with the cluster's key, and knows their host keys.
     let installed = |host: &str, packages: &[String]| {
         let via = if host == "frontend" {
             String::new()
@@ -1038,9 +1060,9 @@ fn installed_nodes_answer_ssh_keep_their_disks_and_have_their_own_keys() {
             );
         }
     };
-    installed("frontend", &debian_packages("frontend"));
+    installed("frontend", &debian_packages("frontend", installer));
     for compute in ["compute-0-0", "compute-0-1"] {
-        installed(compute, &debian_packages("compute"));
+        installed(compute, &debian_packages("compute", installer));
         let name = site.ssh_until(
             &login,
             &key,
@@ -1049,6 +1071,17 @@ fn installed_nodes_answer_ssh_keep_their_disks_and_have_their_own_keys() {
         );
         assert_eq!(name.trim(), compute);
     }
+    Some((site, id, login, key))
+}
+
+#[test]
+fn installed_nodes_answer_ssh_keep_their_disks_and_have_their_own_keys() {
+    let _alone = ONE_SITE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some((site, id, login, key)) = usable_cluster("rocks") else {
+        return;
+    };
 
     // The disk keeps what was written: after the P-node agent's kill -9 and the frontend
     // VM's death, the VM boots from its disk again (not the installer: the file is there).
@@ -1097,5 +1130,29 @@ fn installed_nodes_answer_ssh_keep_their_disks_and_have_their_own_keys() {
         );
     }
     site.vcctl(&["destroy", &other]);
+    site.vcctl(&["destroy", &id]);
+}
+
+/// The other installer: the same cluster from cloud images seeded by the manager (NoCloud),
+/// cloud-init then the rolls' %post on the node: the same usable cluster.
+#[test]
+fn cloud_image_nodes_are_the_same_usable_cluster() {
+    let _alone = ONE_SITE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some((site, id, login, key)) = usable_cluster("image") else {
+        return;
+    };
+    let facts = site.ssh_until(
+        &login,
+        &key,
+        "cloud-init status --long; cat /var/lib/vcds/installed; dpkg -s cloud-init | grep ^Status; \
+         ssh -o BatchMode=yes compute-0-1 cloud-init status --long; \
+         grep -h -m 8 -E 'WARNING|ERROR|Traceback' /var/log/cloud-init.log; true",
+        30,
+    );
+    assert_eq!(facts.matches("status: done").count(), 2, "{facts}");
+    assert!(facts.contains("(cloud image)"), "{facts}");
+    assert!(facts.contains("Status: install ok installed"), "{facts}");
     site.vcctl(&["destroy", &id]);
 }
