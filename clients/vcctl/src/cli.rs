@@ -37,7 +37,7 @@ Examples:
   export VCDS_URL=http://127.0.0.1:8080
   vcctl deploy examples/small-cluster.cdl      # create + initialize + run, wait until ready
   vcctl list
-  vcctl status SYSTEM                          # phase, reservation, network, node table
+  vcctl status SYSTEM                          # phase, reservation, network, login, nodes
   vcctl metrics SYSTEM --json | jq .cluster
   vcctl --url https://vcds.example.org:8443 --ca ca.pem --cert /tmp/x509up_u1000 list
 
@@ -143,9 +143,12 @@ pub enum Command {
     #[command(
         long_about = "Show a System: lifecycle state, phase, created/started/terminated and \
             termination times, cluster name, reservation window, network (isolation, network \
-            id, subnet, GW-node), and a table of its nodes (P-node, IP, MAC, CPUs/memory/disk, \
-            install state), from its resource-property document.",
-        after_help = "Examples:\n  vcctl status SYSTEM\n  vcctl status SYSTEM --json | jq '.nodes[].ip'"
+            id, subnet, GW-node), the login user and the fingerprints of its keys, the ssh \
+            command line to the frontend (Login, while the site holds the cluster), and a table \
+            of its nodes (P-node, IP, MAC, booked CPUs/memory/disk, install state; a VM column \
+            when the site gave a VM another size than booked), from its resource-property \
+            document. --json has all of it, with each node's SSH host key.",
+        after_help = "Examples:\n  vcctl status SYSTEM\n  vcctl status SYSTEM --json | jq '.nodes[].ip'\n  vcctl status SYSTEM --json | jq -r .access.ssh"
     )]
     Status(SystemArg),
 

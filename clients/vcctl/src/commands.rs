@@ -332,23 +332,37 @@ fn print_status(s: &Status) {
         println!("{name:<16} {value}");
     }
     if !s.nodes.is_empty() {
-        let rows: Vec<Vec<String>> = s
-            .nodes
-            .iter()
-            .map(|n| {
-                vec![
-                    n.name.clone(),
-                    n.appliance.clone(),
-                    n.pnode.clone(),
-                    n.ip.clone(),
-                    n.macs.first().cloned().unwrap_or_default(),
-                    format!("{}/{}/{}", n.cpus, n.memory_mib, n.disk_gib),
-                    n.state.clone(),
-                ]
-            })
-            .collect();
-        println!("\n{}", table(NODE_COLUMNS, &rows));
+        println!("\n{}", node_table(s));
     }
+}
+
+/// The node table; a VM column (CPUs/MiB the VM got) when a VM is not sized as booked.
+fn node_table(s: &Status) -> String {
+    let vm = s.nodes.iter().any(|n| n.vm_differs());
+    let mut columns = NODE_COLUMNS.to_vec();
+    if vm {
+        columns.insert(columns.len() - 1, "VM CPU/MiB");
+    }
+    let rows: Vec<Vec<String>> = s
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut row = vec![
+                n.name.clone(),
+                n.appliance.clone(),
+                n.pnode.clone(),
+                n.ip.clone(),
+                n.macs.first().cloned().unwrap_or_default(),
+                format!("{}/{}/{}", n.cpus, n.memory_mib, n.disk_gib),
+            ];
+            if vm {
+                row.push(n.vm_size());
+            }
+            row.push(n.state.clone());
+            row
+        })
+        .collect();
+    table(&columns, &rows)
 }
 
 fn list_row(s: &Status) -> Vec<String> {
@@ -410,6 +424,38 @@ mod tests {
             read_descriptor(&dir.path().join("missing")),
             Err(Error::Usage(_))
         ));
+    }
+
+    #[test]
+    fn the_node_table_shows_vm_sizes_that_differ_from_the_booking() {
+        let doc = |vm: &str| {
+            format!(
+                r#"<v:SystemProperties xmlns:v="urn:vcds:2026"><v:Nodes>
+                <v:Node><v:name>frontend</v:name><v:appliance>frontend</v:appliance><v:cpus>2</v:cpus>
+                  <v:memoryMiB>2048</v:memoryMiB><v:diskGiB>40</v:diskGiB><v:state>up</v:state>{vm}</v:Node>
+                <v:Node><v:name>compute-0-0</v:name><v:appliance>compute</v:appliance><v:cpus>1</v:cpus>
+                  <v:memoryMiB>1024</v:memoryMiB><v:diskGiB>20</v:diskGiB><v:state>up</v:state></v:Node>
+                </v:Nodes></v:SystemProperties>"#
+            )
+        };
+        let table_of = |text: &str| {
+            let d = vcds_xml::parse(text, &vcds_xml::Limits::default()).unwrap();
+            node_table(&Status::read(d.root_element()))
+        };
+        let same = table_of(&doc(
+            "<v:vmCpus>2</v:vmCpus><v:vmMemoryMiB>2048</v:vmMemoryMiB>",
+        ));
+        assert!(!same.contains("VM"), "{same}");
+        let capped = table_of(&doc(
+            "<v:vmCpus>2</v:vmCpus><v:vmMemoryMiB>512</v:vmMemoryMiB>",
+        ));
+        let lines: Vec<&str> = capped.lines().collect();
+        assert!(
+            lines[0].contains("CPU/MiB/GiB  VM CPU/MiB  State"),
+            "{capped}"
+        );
+        assert!(lines[1].contains("2/2048/40    2/512       up"), "{capped}");
+        assert!(lines[2].contains("1/1024/20    -/-         up"), "{capped}");
     }
 
     #[test]
