@@ -36,6 +36,7 @@ const EXAMPLES: &str = "\
 Examples:
   export VCDS_URL=http://127.0.0.1:8080
   vcctl deploy examples/small-cluster.cdl      # create + initialize + run, wait until ready
+  vcctl deploy examples/small-cluster.cdl --ssh-key ~/.ssh/id_ed25519.pub
   vcctl list
   vcctl status SYSTEM                          # phase, reservation, network, login, nodes
   vcctl metrics SYSTEM --json | jq .cluster
@@ -83,6 +84,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The login a descriptor gets before it is sent (deploy, initialize).
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Add the OpenSSH public key in FILE (one line, as ssh-keygen writes FILE.pub) to the
+    /// descriptor's login (vc:login/vc:authorizedKey); repeat for more keys
+    #[arg(long = "ssh-key", value_name = "FILE.pub")]
+    pub ssh_keys: Vec<PathBuf>,
+
+    /// The login user (vc:user) instead of the descriptor's own (default: vcds)
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+}
+
 /// The System a command is about.
 #[derive(Debug, Args)]
 pub struct SystemArg {
@@ -103,8 +117,13 @@ pub enum Command {
             System goes instantiated → initialized and holds a reservation of P-node capacity, \
             network id, subnet, MACs and IPs for the descriptor's reservation window, or the \
             service answers vcds:ReservationRefusedFault with what runs out and the earliest \
-            start at which it fits. --validate-only checks the descriptor and changes nothing.",
-        after_help = "Examples:\n  vcctl initialize SYSTEM examples/small-cluster.cdl --validate-only\n  vcctl initialize SYSTEM examples/small-cluster.cdl"
+            start at which it fits. --validate-only checks the descriptor and changes nothing.\n\n\
+            --ssh-key FILE.pub adds the key to the System component's vc:login (after the keys \
+            the descriptor lists; a vc:login is added when the descriptor has none, keeping the \
+            default user vcds), --user NAME sets its vc:user; the rest of the descriptor is \
+            sent as written. A file that is not one OpenSSH public key line is refused before \
+            anything is sent.",
+        after_help = "Examples:\n  vcctl initialize SYSTEM examples/small-cluster.cdl --validate-only\n  vcctl initialize SYSTEM examples/small-cluster.cdl --ssh-key ~/.ssh/id_ed25519.pub --user alice"
     )]
     Initialize {
         #[command(flatten)]
@@ -114,6 +133,8 @@ pub enum Command {
         /// Check the descriptor only (option urn:vcds:2026:option:validate-only)
         #[arg(long)]
         validate_only: bool,
+        #[command(flatten)]
+        login: LoginArgs,
     },
 
     /// Run an initialized System: it deploys at its reservation's start
@@ -131,12 +152,20 @@ pub enum Command {
             poll it every second and print each state and phase change on stderr (with a \
             progress bar of installed nodes when stdout is a terminal) until the cluster is \
             ready, failed or released. The ResourceId is the last line on stdout. Exit status \
-            3 when the cluster did not become ready.",
-        after_help = "Example:\n  id=$(vcctl deploy examples/small-cluster.cdl) && vcctl status \"$id\""
+            3 when the cluster did not become ready.\n\n\
+            --ssh-key FILE.pub adds the key to the System component's vc:login (after the keys \
+            the descriptor lists; a vc:login is added when the descriptor has none, keeping the \
+            default user vcds), --user NAME sets its vc:user; the rest of the descriptor is \
+            sent as written. A file that is not one OpenSSH public key line (a private key, an \
+            authorized_keys file of several keys, a key with options) is refused before \
+            anything is sent (exit 64).",
+        after_help = "Examples:\n  id=$(vcctl deploy examples/small-cluster.cdl --ssh-key ~/.ssh/id_ed25519.pub) && vcctl ssh \"$id\" -- hostname\n  vcctl deploy examples/small-cluster.cdl --ssh-key alice.pub --ssh-key bob.pub --user alice"
     )]
     Deploy {
         /// The CDL descriptor (an XML document)
         file: PathBuf,
+        #[command(flatten)]
+        login: LoginArgs,
     },
 
     /// Lifecycle state, phase, times, reservation, network and the node table of a System

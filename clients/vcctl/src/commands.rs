@@ -9,8 +9,9 @@ use vcds_protocol::ns::{API, CDL, WSRF_R, WSRF_RL};
 use vcds_protocol::{Operation, RESOURCE_ID, VALIDATE_ONLY};
 use vcds_xml::escape;
 
-use crate::cli::Command;
+use crate::cli::{Command, LoginArgs};
 use crate::client::{Client, Target};
+use crate::descriptor::{add_login, LoginEdit};
 use crate::error::{exit, Error};
 use crate::output::{print_json, table, Mode, Progress};
 use crate::view::{Metrics, Status};
@@ -57,8 +58,9 @@ pub fn run(command: Command, c: &Client, mode: Mode) -> Result<u8, Error> {
             system,
             file,
             validate_only,
+            login,
         } => {
-            let inner = initialize_body(&read_descriptor(&file)?, validate_only);
+            let inner = initialize_body(&descriptor(&file, &login)?, validate_only);
             acted(c, mode, Operation::Initialize, &system.system, &inner)?;
         }
         Command::Run(s) => acted(c, mode, Operation::Run, &s.system, "")?,
@@ -69,7 +71,7 @@ pub fn run(command: Command, c: &Client, mode: Mode) -> Result<u8, Error> {
             let inner = format!("<api:reason>{}</api:reason>", escape(&reason));
             acted(c, mode, Operation::Terminate, &system.system, &inner)?;
         }
-        Command::Deploy { file } => return deploy(c, mode, &file),
+        Command::Deploy { file, login } => return deploy(c, mode, &file, &login),
         Command::Status(s) => {
             let status = document(c, &s.system, Status::read)?;
             show(mode, &status, || print_status(&status));
@@ -253,8 +255,14 @@ fn initialize_body(descriptor: &str, validate_only: bool) -> String {
     )
 }
 
-fn deploy(c: &Client, mode: Mode, file: &Path) -> Result<u8, Error> {
-    let inner = initialize_body(&read_descriptor(file)?, false);
+/// The descriptor with `--ssh-key`s and `--user` added, as it is sent.
+fn descriptor(file: &Path, login: &LoginArgs) -> Result<String, Error> {
+    let edit = LoginEdit::read(&login.ssh_keys, login.user.as_deref())?;
+    add_login(&read_descriptor(file)?, &edit)
+}
+
+fn deploy(c: &Client, mode: Mode, file: &Path, login: &LoginArgs) -> Result<u8, Error> {
+    let inner = initialize_body(&descriptor(file, login)?, false);
     let id = create(c)?;
     eprintln!("created {id}");
     c.call(Operation::Initialize, Target::System(&id), &inner, |_| ())?;

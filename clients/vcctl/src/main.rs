@@ -3,6 +3,7 @@
 mod cli;
 mod client;
 mod commands;
+mod descriptor;
 mod error;
 mod output;
 mod tls;
