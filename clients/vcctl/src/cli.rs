@@ -29,14 +29,19 @@ Exit status:
   0   done
   1   the service answered with a SOAP fault; its reason and vcds error code are on stderr
   2   the service could not be reached or did not answer in SOAP (connection, TLS, HTTP)
-  3   deploy: the cluster ended failed or released instead of ready
-  64  the command line or a local file is wrong; nothing was sent";
+  3   deploy: the cluster ended failed or released instead of ready; ssh: the System offers no
+      SSH access yet (not built, or the site gives none) or no host key to check
+  64  the command line or a local file is wrong; nothing was sent
+  69  ssh: the ssh program (openssh-client) cannot be run
+`vcctl ssh` exits with ssh's status once ssh runs: the remote command's, 255 for ssh's own failures, 128+N when a signal N ended it.";
 
 const EXAMPLES: &str = "\
 Examples:
   export VCDS_URL=http://127.0.0.1:8080
   vcctl deploy examples/small-cluster.cdl      # create + initialize + run, wait until ready
   vcctl deploy examples/small-cluster.cdl --ssh-key ~/.ssh/id_ed25519.pub
+  vcctl ssh SYSTEM -- hostname                 # on the frontend, host key checked
+  vcctl ssh SYSTEM --node compute-0-0 -- uptime
   vcctl list
   vcctl status SYSTEM                          # phase, reservation, network, login, nodes
   vcctl metrics SYSTEM --json | jq .cluster
@@ -180,6 +185,50 @@ pub enum Command {
         after_help = "Examples:\n  vcctl status SYSTEM\n  vcctl status SYSTEM --json | jq '.nodes[].ip'\n  vcctl status SYSTEM --json | jq -r .access.ssh"
     )]
     Status(SystemArg),
+
+    /// Run a command on the frontend of a System (or on one of its nodes) over ssh
+    #[command(
+        long_about = "Run COMMAND on the System's frontend with the system's ssh (openssh-client), \
+            as the login user, through the GW-node's port forward on the site's outside network \
+            (the vcds:Access property: host, port, user); without COMMAND, an interactive login \
+            shell. With --node NAME, on that node, through the frontend (which knows the nodes \
+            by name). stdin, stdout and stderr are ssh's, and vcctl exits with ssh's status: \
+            the remote command's, 255 when ssh itself failed.\n\n\
+            Host keys are checked strictly against the ones the site made (vcds:hostKey of the \
+            nodes): vcctl writes them to a temporary known_hosts file (removed when ssh ends), \
+            and ssh trusts no other (neither ~/.ssh/known_hosts nor the system's). The jump \
+            through the frontend is an explicit ProxyCommand with the same options, since \
+            ssh -J does not pass -o and -i on to the jump. Your ssh configuration, agent and \
+            default keys are used as by ssh itself; -i names a private key.\n\n\
+            As with ssh, the remote shell reads COMMAND's words joined by spaces. --print \
+            prints the ssh command line (quoted for a POSIX shell) instead of running it; its \
+            known_hosts file is then kept (its path is in the line), for scripts that run ssh \
+            themselves.\n\n\
+            Exit 3 when the System offers no SSH access (its cluster is not built yet, or the \
+            site gives none, like the simulated site) or the node has no host key yet; 69 when \
+            ssh cannot be run.",
+        after_help = "Examples:\n  vcctl ssh SYSTEM -- hostname\n  vcctl ssh SYSTEM                                  # login shell on the frontend\n  vcctl ssh SYSTEM --node compute-0-0 -i ~/.ssh/id_ed25519 -- cat /etc/debian_version\n  vcctl ssh SYSTEM -t -- top\n  vcctl ssh SYSTEM --print"
+    )]
+    Ssh {
+        #[command(flatten)]
+        system: SystemArg,
+        /// A node of the cluster, e.g. compute-0-0 (default: the frontend)
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
+        /// Private key to log in with (ssh -i)
+        #[arg(short = 'i', long = "identity", value_name = "KEY")]
+        identity: Option<PathBuf>,
+        /// Ask for a terminal for COMMAND (ssh -t), e.g. for top
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// Print the ssh command line instead of running it (its known_hosts file stays); with
+        /// --json, its argv, the line and the known_hosts path
+        #[arg(long)]
+        print: bool,
+        /// What to run, after `--`; without it, a login shell
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 
     /// Print every state and phase change of a System until it is released or failed
     #[command(

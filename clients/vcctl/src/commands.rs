@@ -14,6 +14,7 @@ use crate::client::{Client, Target};
 use crate::descriptor::{add_login, LoginEdit};
 use crate::error::{exit, Error};
 use crate::output::{print_json, table, Mode, Progress};
+use crate::ssh;
 use crate::view::{Metrics, Status};
 
 const POLL: Duration = Duration::from_secs(1);
@@ -75,6 +76,23 @@ pub fn run(command: Command, c: &Client, mode: Mode) -> Result<u8, Error> {
         Command::Status(s) => {
             let status = document(c, &s.system, Status::read)?;
             show(mode, &status, || print_status(&status));
+        }
+        Command::Ssh {
+            system,
+            node,
+            identity,
+            tty,
+            print,
+            command,
+        } => {
+            let options = SshOptions {
+                node: node.as_deref(),
+                identity: identity.as_deref(),
+                tty,
+                print,
+                command: &command,
+            };
+            return ssh(c, mode, &system.system, &options);
         }
         Command::Watch(s) => {
             let progress = Progress::new(false);
@@ -371,6 +389,83 @@ fn node_table(s: &Status) -> String {
         })
         .collect();
     table(&columns, &rows)
+}
+
+/// What `vcctl ssh` was asked.
+struct SshOptions<'a> {
+    node: Option<&'a str>,
+    identity: Option<&'a Path>,
+    tty: bool,
+    print: bool,
+    command: &'a [String],
+}
+
+/// `vcctl ssh`: ssh's exit status once it runs.
+fn ssh(c: &Client, mode: Mode, id: &str, o: &SshOptions<'_>) -> Result<u8, Error> {
+    if mode == Mode::Xml {
+        return Err(Error::Usage(
+            "vcctl ssh has no --xml: its output is the remote command's".to_string(),
+        ));
+    }
+    let identity = match o.identity {
+        None => None,
+        Some(key) => {
+            if !key.is_file() {
+                return Err(Error::Usage(format!(
+                    "-i {}: no such file (the private key to log in with)",
+                    key.display()
+                )));
+            }
+            Some(key.to_str().ok_or_else(|| {
+                Error::Usage(format!("-i {}: the path is not UTF-8", key.display()))
+            })?)
+        }
+    };
+    let status = document(c, id, Status::read)?;
+    let target = ssh::Target::of(id, &status, o.node)?;
+    let dir = tempfile::Builder::new()
+        .prefix("vcctl-ssh-")
+        .tempdir()
+        .map_err(|e| Error::Unavailable(format!("cannot make a temporary directory: {e}")))?;
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(&known_hosts, target.known_hosts(id))
+        .map_err(|e| Error::Unavailable(format!("cannot write {}: {e}", known_hosts.display())))?;
+    let known_hosts_text = known_hosts.to_str().ok_or_else(|| {
+        Error::Unavailable(format!(
+            "the temporary path {} is not UTF-8 (set TMPDIR)",
+            known_hosts.display()
+        ))
+    })?;
+    let argv = ssh::argv(
+        &target,
+        known_hosts_text,
+        &ssh::Options {
+            identity,
+            tty: o.tty,
+            command: o.command,
+        },
+    );
+    if o.print {
+        // The line names the file: it stays.
+        let kept = dir.keep();
+        let line = ssh::shell_line(&argv);
+        match mode {
+            Mode::Json => print_json(&json!({
+                "argv": argv,
+                "command_line": line,
+                "known_hosts": known_hosts,
+            })),
+            _ => println!("{line}"),
+        }
+        eprintln!(
+            "vcctl: {} stays for this command line; remove it when done",
+            kept.display()
+        );
+        return Ok(exit::OK);
+    }
+    let code = ssh::run(&argv);
+    drop(dir);
+    code
 }
 
 fn list_row(s: &Status) -> Vec<String> {

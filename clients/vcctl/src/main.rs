@@ -6,6 +6,7 @@ mod commands;
 mod descriptor;
 mod error;
 mod output;
+mod ssh;
 mod tls;
 mod view;
 

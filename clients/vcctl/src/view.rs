@@ -150,6 +150,11 @@ impl NodeRow {
             or_dash(&self.vm_memory_mib)
         )
     }
+
+    /// Whether this is the cluster's frontend.
+    pub fn is_frontend(&self) -> bool {
+        self.appliance == "frontend"
+    }
 }
 
 impl Status {
@@ -421,7 +426,7 @@ mod tests {
             n.host_key.as_deref(),
             Some("ssh-ed25519 AAAAC3 root@frontend")
         );
-        assert!(n.vm_differs());
+        assert!(n.vm_differs() && n.is_frontend());
         assert_eq!(n.vm_size(), "2/512");
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["access"]["port"], 2222);

@@ -672,3 +672,62 @@ fn ssh_keys_that_are_not_one_public_key_are_refused_before_anything_is_sent() {
     let list = server.vcctl(&["list", "--json"]).ok().json();
     assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
 }
+
+#[test]
+fn ssh_without_access_says_why() {
+    let server = Server::plain();
+    let id = server.vcctl(&["create"]).ok().last_line();
+    let early = server.vcctl(&["ssh", &id, "--", "hostname"]).code(3);
+    assert!(
+        early.stderr.contains("not built yet"),
+        "{}",
+        early.describe()
+    );
+    server.vcctl(&["initialize", &id, &small_cluster()]).ok();
+    server.vcctl(&["run", &id]).ok();
+    wait_phase(&server, &id, "ready");
+    // The simulated site gives no vcds:Access: no Login line, and ssh says so.
+    let status = server.vcctl(&["status", &id]).ok();
+    assert!(!status.stdout.contains("Login "), "{}", status.describe());
+    for args in [
+        vec!["ssh", &id, "--", "hostname"],
+        vec!["ssh", &id, "--print"],
+        vec!["ssh", &id, "--node", "compute-0-0", "--", "true"],
+    ] {
+        let ssh = server.vcctl(&args).code(3);
+        assert!(
+            ssh.stderr.contains("gives no SSH access"),
+            "{}",
+            ssh.describe()
+        );
+        assert!(ssh.stdout.is_empty(), "{}", ssh.describe());
+    }
+    let json = server.vcctl(&["ssh", &id, "--json"]).code(3).json();
+    assert_eq!(json["error"]["exit"], 3);
+    // Usage: the command after --, no --xml, -i names a file.
+    server.vcctl(&["ssh", &id, "hostname"]).code(64);
+    server.vcctl(&["ssh", &id, "--xml"]).code(64);
+    server
+        .vcctl(&["ssh", &id, "-i", "/nonexistent/key", "--", "true"])
+        .code(64);
+    let unknown = server
+        .vcctl(&["ssh", "no-such-system", "--", "true"])
+        .code(1);
+    assert!(unknown.stderr.contains("fault"), "{}", unknown.describe());
+
+    let help = vcctl(&["ssh", "--help"]).ok();
+    for needed in [
+        "Examples",
+        "vcctl ssh SYSTEM -- hostname",
+        "known_hosts",
+        "--node",
+    ] {
+        assert!(help.stdout.contains(needed), "{needed}:\n{}", help.stdout);
+    }
+    let deploy_help = vcctl(&["deploy", "--help"]).ok();
+    assert!(
+        deploy_help.stdout.contains("--ssh-key"),
+        "{}",
+        deploy_help.stdout
+    );
+}
