@@ -139,7 +139,7 @@ def read_descriptor(path):
 def status_of(doc):
     state = doc.find(q("vcds:SystemState") + "/" + q("cmp:State"))
     state_name = "?" if state is None or not len(state) else state[0].tag.rsplit("}", 1)[1]
-    return {
+    fields = {
         "ResourceId": doc.findtext(q("muws1:ResourceId")),
         "State": state_name.replace("State", "").lower(),
         "Phase": doc.findtext(q("vcds:Phase")) or "-",
@@ -151,6 +151,17 @@ def status_of(doc):
         "Reservation": reservation_of(doc),
         "Network": network_of(doc),
     }
+    login = doc.find(".//" + q("vc:cluster") + "/" + q("vc:login"))
+    if login is not None:
+        keys = [k.get("fingerprint") or "?" for k in login.findall(q("vc:authorizedKey"))]
+        keys = ("%d authorized key%s: %s" % (len(keys), "" if len(keys) == 1 else "s", ", ".join(keys))
+                if keys else "no authorized key")
+        fields["User"] = "%s (%s)" % ((login.findtext(q("vc:user")) or "").strip(), keys)
+    access = doc.find(q("vcds:Access"))
+    if access is not None:
+        user, host, port = (access.findtext(q("vcds:" + f)) for f in ("user", "host", "port"))
+        fields["Login"] = "ssh %s%s@%s" % ("" if port == "22" else "-p %s " % port, user, host)
+    return fields
 
 
 def reservation_of(doc):
@@ -178,7 +189,11 @@ def nodes_of(doc):
             "MAC": n.findtext(q("vcds:mac")),
             "CPU/MiB/GiB": "%s/%s/%s" % (n.findtext(q("vcds:cpus")), n.findtext(q("vcds:memoryMiB")),
                                          n.findtext(q("vcds:diskGiB"))),
+            "VM CPU/MiB": "%s/%s" % (n.findtext(q("vcds:vmCpus")) or "-", n.findtext(q("vcds:vmMemoryMiB")) or "-"),
             "State": n.findtext(q("vcds:state")),
+            # the VM is not sized as booked
+            "vm_differs": any(n.findtext(q("vcds:" + vm)) not in (None, n.findtext(q("vcds:" + booked)))
+                              for vm, booked in (("vmCpus", "cpus"), ("vmMemoryMiB", "memoryMiB"))),
         })
     return rows
 
@@ -276,7 +291,8 @@ def main(argv=None):
                 nodes = nodes_of(doc)
                 if nodes:
                     print()
-                    table(nodes, ["Node", "Appliance", "P-node", "IP", "MAC", "CPU/MiB/GiB", "State"])
+                    vm = ["VM CPU/MiB"] if any(n["vm_differs"] for n in nodes) else []
+                    table(nodes, ["Node", "Appliance", "P-node", "IP", "MAC", "CPU/MiB/GiB"] + vm + ["State"])
         elif a.command == "metrics":
             nodes, cluster = metrics_of(c.document(a.system))
             if not a.xml:

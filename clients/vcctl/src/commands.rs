@@ -9,10 +9,12 @@ use vcds_protocol::ns::{API, CDL, WSRF_R, WSRF_RL};
 use vcds_protocol::{Operation, RESOURCE_ID, VALIDATE_ONLY};
 use vcds_xml::escape;
 
-use crate::cli::Command;
+use crate::cli::{Command, LoginArgs};
 use crate::client::{Client, Target};
+use crate::descriptor::{add_login, LoginEdit};
 use crate::error::{exit, Error};
 use crate::output::{print_json, table, Mode, Progress};
+use crate::ssh;
 use crate::view::{Metrics, Status};
 
 const POLL: Duration = Duration::from_secs(1);
@@ -57,8 +59,9 @@ pub fn run(command: Command, c: &Client, mode: Mode) -> Result<u8, Error> {
             system,
             file,
             validate_only,
+            login,
         } => {
-            let inner = initialize_body(&read_descriptor(&file)?, validate_only);
+            let inner = initialize_body(&descriptor(&file, &login)?, validate_only);
             acted(c, mode, Operation::Initialize, &system.system, &inner)?;
         }
         Command::Run(s) => acted(c, mode, Operation::Run, &s.system, "")?,
@@ -69,10 +72,27 @@ pub fn run(command: Command, c: &Client, mode: Mode) -> Result<u8, Error> {
             let inner = format!("<api:reason>{}</api:reason>", escape(&reason));
             acted(c, mode, Operation::Terminate, &system.system, &inner)?;
         }
-        Command::Deploy { file } => return deploy(c, mode, &file),
+        Command::Deploy { file, login } => return deploy(c, mode, &file, &login),
         Command::Status(s) => {
             let status = document(c, &s.system, Status::read)?;
             show(mode, &status, || print_status(&status));
+        }
+        Command::Ssh {
+            system,
+            node,
+            identity,
+            tty,
+            print,
+            command,
+        } => {
+            let options = SshOptions {
+                node: node.as_deref(),
+                identity: identity.as_deref(),
+                tty,
+                print,
+                command: &command,
+            };
+            return ssh(c, mode, &system.system, &options);
         }
         Command::Watch(s) => {
             let progress = Progress::new(false);
@@ -253,8 +273,14 @@ fn initialize_body(descriptor: &str, validate_only: bool) -> String {
     )
 }
 
-fn deploy(c: &Client, mode: Mode, file: &Path) -> Result<u8, Error> {
-    let inner = initialize_body(&read_descriptor(file)?, false);
+/// The descriptor with `--ssh-key`s and `--user` added, as it is sent.
+fn descriptor(file: &Path, login: &LoginArgs) -> Result<String, Error> {
+    let edit = LoginEdit::read(&login.ssh_keys, login.user.as_deref())?;
+    add_login(&read_descriptor(file)?, &edit)
+}
+
+fn deploy(c: &Client, mode: Mode, file: &Path, login: &LoginArgs) -> Result<u8, Error> {
+    let inner = initialize_body(&descriptor(file, login)?, false);
     let id = create(c)?;
     eprintln!("created {id}");
     c.call(Operation::Initialize, Target::System(&id), &inner, |_| ())?;
@@ -332,23 +358,114 @@ fn print_status(s: &Status) {
         println!("{name:<16} {value}");
     }
     if !s.nodes.is_empty() {
-        let rows: Vec<Vec<String>> = s
-            .nodes
-            .iter()
-            .map(|n| {
-                vec![
-                    n.name.clone(),
-                    n.appliance.clone(),
-                    n.pnode.clone(),
-                    n.ip.clone(),
-                    n.macs.first().cloned().unwrap_or_default(),
-                    format!("{}/{}/{}", n.cpus, n.memory_mib, n.disk_gib),
-                    n.state.clone(),
-                ]
-            })
-            .collect();
-        println!("\n{}", table(NODE_COLUMNS, &rows));
+        println!("\n{}", node_table(s));
     }
+}
+
+/// The node table; a VM column (CPUs/MiB the VM got) when a VM is not sized as booked.
+fn node_table(s: &Status) -> String {
+    let vm = s.nodes.iter().any(|n| n.vm_differs());
+    let mut columns = NODE_COLUMNS.to_vec();
+    if vm {
+        columns.insert(columns.len() - 1, "VM CPU/MiB");
+    }
+    let rows: Vec<Vec<String>> = s
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut row = vec![
+                n.name.clone(),
+                n.appliance.clone(),
+                n.pnode.clone(),
+                n.ip.clone(),
+                n.macs.first().cloned().unwrap_or_default(),
+                format!("{}/{}/{}", n.cpus, n.memory_mib, n.disk_gib),
+            ];
+            if vm {
+                row.push(n.vm_size());
+            }
+            row.push(n.state.clone());
+            row
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+/// What `vcctl ssh` was asked.
+struct SshOptions<'a> {
+    node: Option<&'a str>,
+    identity: Option<&'a Path>,
+    tty: bool,
+    print: bool,
+    command: &'a [String],
+}
+
+/// `vcctl ssh`: ssh's exit status once it runs.
+fn ssh(c: &Client, mode: Mode, id: &str, o: &SshOptions<'_>) -> Result<u8, Error> {
+    if mode == Mode::Xml {
+        return Err(Error::Usage(
+            "vcctl ssh has no --xml: its output is the remote command's".to_string(),
+        ));
+    }
+    let identity = match o.identity {
+        None => None,
+        Some(key) => {
+            if !key.is_file() {
+                return Err(Error::Usage(format!(
+                    "-i {}: no such file (the private key to log in with)",
+                    key.display()
+                )));
+            }
+            Some(key.to_str().ok_or_else(|| {
+                Error::Usage(format!("-i {}: the path is not UTF-8", key.display()))
+            })?)
+        }
+    };
+    let status = document(c, id, Status::read)?;
+    let target = ssh::Target::of(id, &status, o.node)?;
+    let dir = tempfile::Builder::new()
+        .prefix("vcctl-ssh-")
+        .tempdir()
+        .map_err(|e| Error::Unavailable(format!("cannot make a temporary directory: {e}")))?;
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(&known_hosts, target.known_hosts(id))
+        .map_err(|e| Error::Unavailable(format!("cannot write {}: {e}", known_hosts.display())))?;
+    let known_hosts_text = known_hosts.to_str().ok_or_else(|| {
+        Error::Unavailable(format!(
+            "the temporary path {} is not UTF-8 (set TMPDIR)",
+            known_hosts.display()
+        ))
+    })?;
+    let argv = ssh::argv(
+        &target,
+        known_hosts_text,
+        &ssh::Options {
+            identity,
+            tty: o.tty,
+            command: o.command,
+        },
+    );
+    if o.print {
+        // The line names the file: it stays.
+        let kept = dir.keep();
+        let line = ssh::shell_line(&argv);
+        match mode {
+            Mode::Json => print_json(&json!({
+                "argv": argv,
+                "command_line": line,
+                "known_hosts": known_hosts,
+            })),
+            _ => println!("{line}"),
+        }
+        eprintln!(
+            "vcctl: {} stays for this command line; remove it when done",
+            kept.display()
+        );
+        return Ok(exit::OK);
+    }
+    let code = ssh::run(&argv);
+    drop(dir);
+    code
 }
 
 fn list_row(s: &Status) -> Vec<String> {
@@ -410,6 +527,38 @@ mod tests {
             read_descriptor(&dir.path().join("missing")),
             Err(Error::Usage(_))
         ));
+    }
+
+    #[test]
+    fn the_node_table_shows_vm_sizes_that_differ_from_the_booking() {
+        let doc = |vm: &str| {
+            format!(
+                r#"<v:SystemProperties xmlns:v="urn:vcds:2026"><v:Nodes>
+                <v:Node><v:name>frontend</v:name><v:appliance>frontend</v:appliance><v:cpus>2</v:cpus>
+                  <v:memoryMiB>2048</v:memoryMiB><v:diskGiB>40</v:diskGiB><v:state>up</v:state>{vm}</v:Node>
+                <v:Node><v:name>compute-0-0</v:name><v:appliance>compute</v:appliance><v:cpus>1</v:cpus>
+                  <v:memoryMiB>1024</v:memoryMiB><v:diskGiB>20</v:diskGiB><v:state>up</v:state></v:Node>
+                </v:Nodes></v:SystemProperties>"#
+            )
+        };
+        let table_of = |text: &str| {
+            let d = vcds_xml::parse(text, &vcds_xml::Limits::default()).unwrap();
+            node_table(&Status::read(d.root_element()))
+        };
+        let same = table_of(&doc(
+            "<v:vmCpus>2</v:vmCpus><v:vmMemoryMiB>2048</v:vmMemoryMiB>",
+        ));
+        assert!(!same.contains("VM"), "{same}");
+        let capped = table_of(&doc(
+            "<v:vmCpus>2</v:vmCpus><v:vmMemoryMiB>512</v:vmMemoryMiB>",
+        ));
+        let lines: Vec<&str> = capped.lines().collect();
+        assert!(
+            lines[0].contains("CPU/MiB/GiB  VM CPU/MiB  State"),
+            "{capped}"
+        );
+        assert!(lines[1].contains("2/2048/40    2/512       up"), "{capped}");
+        assert!(lines[2].contains("1/1024/20    -/-         up"), "{capped}");
     }
 
     #[test]

@@ -7,10 +7,13 @@ pub mod exit {
     pub const FAULT: u8 = 1;
     /// The service could not be reached or did not answer in SOAP.
     pub const TRANSPORT: u8 = 2;
-    /// `deploy`: the cluster ended failed or released instead of ready.
+    /// `deploy`: the cluster ended failed or released instead of ready; `ssh`: the System
+    /// offers no SSH access (not built yet, or the site gives none) or no host key to check.
     pub const NOT_READY: u8 = 3;
     /// The command line or a local file is wrong; nothing was sent.
     pub const USAGE: u8 = 64;
+    /// `ssh`: the ssh program could not be run (not installed, no temporary directory).
+    pub const UNAVAILABLE: u8 = 69;
 }
 
 /// Why a command failed; each kind has its own exit status.
@@ -22,6 +25,12 @@ pub enum Error {
     Transport { url: String, reason: String },
     #[error("{0}")]
     Usage(String),
+    /// What the command needs from the System is not there (yet).
+    #[error("{0}")]
+    NotReady(String),
+    /// A program or file of this machine that the command needs is not usable.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl Error {
@@ -30,6 +39,8 @@ impl Error {
             Error::Fault(_) => exit::FAULT,
             Error::Transport { .. } => exit::TRANSPORT,
             Error::Usage(_) => exit::USAGE,
+            Error::NotReady(_) => exit::NOT_READY,
+            Error::Unavailable(_) => exit::UNAVAILABLE,
         }
     }
 

@@ -3,8 +3,10 @@
 mod cli;
 mod client;
 mod commands;
+mod descriptor;
 mod error;
 mod output;
+mod ssh;
 mod tls;
 mod view;
 

@@ -38,7 +38,52 @@ pub struct Status {
     pub cluster: Option<String>,
     pub reservation: Option<Reservation>,
     pub network: Option<Network>,
+    /// The descriptor's login as the service read it (`vc:login` of `vcds:ClusterSpec`).
+    pub login: Option<Login>,
+    /// Where the user logs in (`vcds:Access`), while the site holds the cluster.
+    pub access: Option<Access>,
     pub nodes: Vec<NodeRow>,
+}
+
+/// Who logs in to the nodes, with which public keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Login {
+    pub user: String,
+    pub authorized_keys: Vec<AuthorizedKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthorizedKey {
+    /// `SHA256:…`, as `ssh-keygen -l` prints it.
+    pub fingerprint: Option<String>,
+    /// The OpenSSH public key line.
+    pub key: String,
+}
+
+/// The frontend's sshd, through the GW-node's port forward on the site's outside network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Access {
+    pub user: String,
+    pub host: String,
+    pub port: u16,
+    /// The plain ssh command line (`vcctl ssh` also checks the host key).
+    pub ssh: String,
+}
+
+impl Access {
+    fn new(user: String, host: String, port: u16) -> Access {
+        let ssh = if port == 22 {
+            format!("ssh {user}@{host}")
+        } else {
+            format!("ssh -p {port} {user}@{host}")
+        };
+        Access {
+            user,
+            host,
+            port,
+            ssh,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -76,12 +121,39 @@ pub struct NodeRow {
     pub memory_mib: String,
     pub disk_gib: String,
     pub state: String,
+    /// The node's SSH host public key (`TYPE BASE64 [COMMENT]`), once the site made it.
+    pub host_key: Option<String>,
+    /// What the node's VM got, when the site says (as booked unless it caps VMs).
+    pub vm_cpus: Option<String>,
+    pub vm_memory_mib: Option<String>,
 }
 
 impl NodeRow {
     /// Done installing: reported finished, or up with its ready cluster.
     pub fn installed(&self) -> bool {
         matches!(self.state.as_str(), "finished" | "up")
+    }
+
+    /// The VM's size (`CPUs/MiB`) when the site reported one that is not the booked size.
+    pub fn vm_differs(&self) -> bool {
+        let differs =
+            |got: &Option<String>, booked: &str| got.as_deref().is_some_and(|g| g != booked);
+        differs(&self.vm_cpus, &self.cpus) || differs(&self.vm_memory_mib, &self.memory_mib)
+    }
+
+    /// `CPUs/MiB` of the VM, `-` for what the site did not report.
+    pub fn vm_size(&self) -> String {
+        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+        format!(
+            "{}/{}",
+            or_dash(&self.vm_cpus),
+            or_dash(&self.vm_memory_mib)
+        )
+    }
+
+    /// Whether this is the cluster's frontend.
+    pub fn is_frontend(&self) -> bool {
+        self.appliance == "frontend"
     }
 }
 
@@ -95,10 +167,32 @@ impl Status {
                 || "?".to_string(),
                 |e| e.tag_name().name().replace("State", "").to_lowercase(),
             );
-        let cluster = doc
-            .descendants()
-            .find(|n| n.has_tag_name((VC, "cluster")))
-            .and_then(|c| text(c, VC, "name"));
+        let cluster_spec = doc.descendants().find(|n| n.has_tag_name((VC, "cluster")));
+        let cluster = cluster_spec.and_then(|c| text(c, VC, "name"));
+        let login = cluster_spec
+            .and_then(|c| child(c, VC, "login"))
+            .map(|l| Login {
+                user: text(l, VC, "user").unwrap_or_default(),
+                authorized_keys: l
+                    .children()
+                    .filter(|k| k.has_tag_name((VC, "authorizedKey")))
+                    .filter_map(|k| {
+                        let key = k.text()?.trim().to_string();
+                        Some(AuthorizedKey {
+                            fingerprint: k.attribute("fingerprint").map(str::to_string),
+                            key,
+                        })
+                    })
+                    .collect(),
+            });
+        let access = child(doc, VCDS, "Access").and_then(|a| {
+            let port = text(a, VCDS, "port")?.parse().ok()?;
+            Some(Access::new(
+                text(a, VCDS, "user")?,
+                text(a, VCDS, "host")?,
+                port,
+            ))
+        });
         let reservation = child(doc, VCDS, "Reservation").map(|r| Reservation {
             start: vcds(r, "start"),
             end: vcds(r, "end"),
@@ -136,6 +230,9 @@ impl Status {
                 memory_mib: vcds(n, "memoryMiB"),
                 disk_gib: vcds(n, "diskGiB"),
                 state: vcds(n, "state"),
+                host_key: text(n, VCDS, "hostKey"),
+                vm_cpus: text(n, VCDS, "vmCpus"),
+                vm_memory_mib: text(n, VCDS, "vmMemoryMiB"),
             })
             .collect();
         Status {
@@ -149,6 +246,8 @@ impl Status {
             cluster,
             reservation,
             network,
+            login,
+            access,
             nodes,
         }
     }
@@ -160,7 +259,7 @@ impl Status {
     /// The field lines of `vcctl status`, in order.
     pub fn fields(&self) -> Vec<(&'static str, String)> {
         let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
-        vec![
+        let mut fields = vec![
             ("ResourceId", self.resource_id.clone()),
             ("State", self.state.clone()),
             ("Phase", self.phase().to_string()),
@@ -193,7 +292,26 @@ impl Status {
                     },
                 ),
             ),
-        ]
+        ];
+        if let Some(l) = &self.login {
+            let keys = match l.authorized_keys.as_slice() {
+                [] => "no authorized key".to_string(),
+                keys => {
+                    let prints: Vec<&str> = keys
+                        .iter()
+                        .map(|k| k.fingerprint.as_deref().unwrap_or("?"))
+                        .collect();
+                    let n = keys.len();
+                    let s = if n == 1 { "" } else { "s" };
+                    format!("{n} authorized key{s}: {}", prints.join(", "))
+                }
+            };
+            fields.push(("User", format!("{} ({keys})", l.user)));
+        }
+        if let Some(a) = &self.access {
+            fields.push(("Login", a.ssh.clone()));
+        }
+        fields
     }
 }
 
@@ -267,13 +385,16 @@ mod tests {
       <api:CreatedTime>2026-01-01T00:00:00.000Z</api:CreatedTime>
       <v:SystemState><cmp:State><v:SuspendedState/></cmp:State></v:SystemState>
       <v:Phase>suspended</v:Phase>
-      <v:ClusterSpec><vc:cluster xmlns:vc="urn:vcds:2026:cdl"><vc:name>small</vc:name></vc:cluster></v:ClusterSpec>
+      <v:ClusterSpec><vc:cluster xmlns:vc="urn:vcds:2026:cdl"><vc:name>small</vc:name>
+        <vc:login><vc:user>alice</vc:user><vc:authorizedKey fingerprint="SHA256:x">ssh-ed25519 AAAA a@b</vc:authorizedKey></vc:login></vc:cluster></v:ClusterSpec>
       <v:Nodes><v:Node><v:name>frontend</v:name><v:appliance>frontend</v:appliance><v:pnode>p1</v:pnode>
         <v:ip>10.1.0.254</v:ip><v:mac>02:00:00:00:00:01</v:mac><v:mac>02:00:00:00:00:02</v:mac>
-        <v:cpus>2</v:cpus><v:memoryMiB>1024</v:memoryMiB><v:diskGiB>10</v:diskGiB><v:state>up</v:state></v:Node></v:Nodes>
+        <v:cpus>2</v:cpus><v:memoryMiB>1024</v:memoryMiB><v:diskGiB>10</v:diskGiB><v:state>up</v:state>
+        <v:hostKey>ssh-ed25519 AAAAC3 root@frontend</v:hostKey><v:vmCpus>2</v:vmCpus><v:vmMemoryMiB>512</v:vmMemoryMiB></v:Node></v:Nodes>
       <v:Reservation><v:start>S</v:start><v:end>E</v:end><v:state>active</v:state></v:Reservation>
       <v:Network><v:isolation>VXLAN</v:isolation><v:networkId>7</v:networkId><v:subnet>10.1.0.0/24</v:subnet>
         <v:gateway><v:pnode>p2</v:pnode><v:ip>198.19.0.7</v:ip><v:mac>m</v:mac></v:gateway></v:Network>
+      <v:Access><v:user>alice</v:user><v:host>198.19.0.7</v:host><v:port>2222</v:port></v:Access>
       <v:NodeMetrics><v:Name>frontend</v:Name><v:LoadOne>0.5</v:LoadOne></v:NodeMetrics>
       <v:ClusterMetrics><v:Nodes>1</v:Nodes><v:NodesUp>1</v:NodesUp></v:ClusterMetrics>
       <rl:TerminationTime xsi:nil="true"/>
@@ -295,6 +416,25 @@ mod tests {
             fields[9].1,
             "VXLAN 7, subnet 10.1.0.0/24, GW-node p2 (198.19.0.7)"
         );
+        assert_eq!(fields[10].1, "alice (1 authorized key: SHA256:x)");
+        assert_eq!(
+            fields[11],
+            ("Login", "ssh -p 2222 alice@198.19.0.7".to_string())
+        );
+        let n = &s.nodes[0];
+        assert_eq!(
+            n.host_key.as_deref(),
+            Some("ssh-ed25519 AAAAC3 root@frontend")
+        );
+        assert!(n.vm_differs() && n.is_frontend());
+        assert_eq!(n.vm_size(), "2/512");
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["access"]["port"], 2222);
+        assert_eq!(
+            json["login"]["authorized_keys"][0]["fingerprint"],
+            "SHA256:x"
+        );
+        assert_eq!(json["nodes"][0]["vm_memory_mib"], "512");
         let m = Metrics::read(doc.root_element());
         assert_eq!(m.nodes[0].get("LoadOne"), "0.5");
         assert_eq!(

@@ -569,3 +569,165 @@ fn mutual_tls_with_user_and_proxy_certificates() {
 
     as_user(&proxy, None, &["destroy", &id]).ok();
 }
+
+/// An OpenSSH public key line as `ssh-keygen -t ed25519 -C alice@laptop` writes it.
+const ALICE_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEJ9zIHvxZ+n2juKrrBwRThLECh7tY5UYJan8bBQo3wr alice@laptop";
+const ALICE_FINGERPRINT: &str = "SHA256:/BjqzeYfBuZ07Dl6STGbVqWo6pfxMP4w8mbmUmAJij4";
+
+#[test]
+fn deploy_adds_ssh_keys_to_the_login() {
+    let server = Server::plain();
+    let pub_file = server.dir.path().join("id_ed25519.pub");
+    std::fs::write(&pub_file, format!("{ALICE_KEY}\n")).unwrap();
+    let key = pub_file.display().to_string();
+    let deploy = server
+        .vcctl(&[
+            "deploy",
+            &small_cluster(),
+            "--ssh-key",
+            &key,
+            "--user",
+            "alice",
+        ])
+        .ok();
+    let id = deploy.last_line();
+    // The service read the key into the cluster's login.
+    let status = server.vcctl(&["status", &id, "--json"]).ok().json();
+    assert_eq!(status["login"]["user"], "alice");
+    let keys = status["login"]["authorized_keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{status}");
+    assert_eq!(keys[0]["key"], ALICE_KEY);
+    assert_eq!(keys[0]["fingerprint"], ALICE_FINGERPRINT);
+    let text = server.vcctl(&["status", &id]).ok();
+    assert_eq!(
+        text.field("User"),
+        format!("alice (1 authorized key: {ALICE_FINGERPRINT})")
+    );
+    // The same, as the vcds:ClusterSpec property says it.
+    let xml = server.vcctl(&["status", &id, "--xml"]).ok();
+    assert!(
+        xml.stdout.contains(&format!(
+            "fingerprint=\"{ALICE_FINGERPRINT}\">{ALICE_KEY}</vc:authorizedKey>"
+        )),
+        "{}",
+        xml.describe()
+    );
+
+    // Only the key: the default user stays; initialize takes --ssh-key too.
+    let id2 = server.vcctl(&["create"]).ok().last_line();
+    server
+        .vcctl(&["initialize", &id2, &small_cluster(), "--ssh-key", &key])
+        .ok();
+    let status = server.vcctl(&["status", &id2, "--json"]).ok().json();
+    assert_eq!(status["login"]["user"], "vcds");
+    assert_eq!(status["login"]["authorized_keys"][0]["key"], ALICE_KEY);
+    // Without a key, a login without keys.
+    let plain = server.vcctl(&["deploy", &small_cluster()]).ok().last_line();
+    assert_eq!(
+        server.vcctl(&["status", &plain]).ok().field("User"),
+        "vcds (no authorized key)"
+    );
+}
+
+#[test]
+fn ssh_keys_that_are_not_one_public_key_are_refused_before_anything_is_sent() {
+    let server = Server::plain();
+    let dir = server.dir.path();
+    let private = dir.join("id_ed25519");
+    std::fs::write(
+        &private,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let two = dir.join("authorized_keys");
+    std::fs::write(&two, format!("{ALICE_KEY}\n{ALICE_KEY}\n")).unwrap();
+    let junk = dir.join("junk.pub");
+    std::fs::write(&junk, "ssh-ed25519 not-base64!\n").unwrap();
+    let cases = [
+        (private.display().to_string(), "private key"),
+        (two.display().to_string(), "2 lines"),
+        (junk.display().to_string(), "base64"),
+        (dir.join("missing.pub").display().to_string(), "cannot read"),
+    ];
+    for (file, says) in &cases {
+        let refused = server
+            .vcctl(&["deploy", &small_cluster(), "--ssh-key", file])
+            .code(64);
+        assert!(
+            refused.stderr.contains(file) && refused.stderr.contains(says),
+            "{}",
+            refused.describe()
+        );
+    }
+    let bad_user = server
+        .vcctl(&["deploy", &small_cluster(), "--user", "root"])
+        .code(64);
+    assert!(
+        bad_user.stderr.contains("--user root"),
+        "{}",
+        bad_user.describe()
+    );
+    // Nothing was created.
+    let list = server.vcctl(&["list", "--json"]).ok().json();
+    assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+}
+
+#[test]
+fn ssh_without_access_says_why() {
+    let server = Server::plain();
+    let id = server.vcctl(&["create"]).ok().last_line();
+    let early = server.vcctl(&["ssh", &id, "--", "hostname"]).code(3);
+    assert!(
+        early.stderr.contains("not built yet"),
+        "{}",
+        early.describe()
+    );
+    server.vcctl(&["initialize", &id, &small_cluster()]).ok();
+    server.vcctl(&["run", &id]).ok();
+    wait_phase(&server, &id, "ready");
+    // The simulated site gives no vcds:Access: no Login line, and ssh says so.
+    let status = server.vcctl(&["status", &id]).ok();
+    assert!(!status.stdout.contains("Login "), "{}", status.describe());
+    for args in [
+        vec!["ssh", &id, "--", "hostname"],
+        vec!["ssh", &id, "--print"],
+        vec!["ssh", &id, "--node", "compute-0-0", "--", "true"],
+    ] {
+        let ssh = server.vcctl(&args).code(3);
+        assert!(
+            ssh.stderr.contains("gives no SSH access"),
+            "{}",
+            ssh.describe()
+        );
+        assert!(ssh.stdout.is_empty(), "{}", ssh.describe());
+    }
+    let json = server.vcctl(&["ssh", &id, "--json"]).code(3).json();
+    assert_eq!(json["error"]["exit"], 3);
+    // Usage: the command after --, no --xml, -i names a file.
+    server.vcctl(&["ssh", &id, "hostname"]).code(64);
+    server.vcctl(&["ssh", &id, "--xml"]).code(64);
+    server
+        .vcctl(&["ssh", &id, "-i", "/nonexistent/key", "--", "true"])
+        .code(64);
+    let unknown = server
+        .vcctl(&["ssh", "no-such-system", "--", "true"])
+        .code(1);
+    assert!(unknown.stderr.contains("fault"), "{}", unknown.describe());
+
+    let help = vcctl(&["ssh", "--help"]).ok();
+    for needed in [
+        "Examples",
+        "vcctl ssh SYSTEM -- hostname",
+        "known_hosts",
+        "--node",
+    ] {
+        assert!(help.stdout.contains(needed), "{needed}:\n{}", help.stdout);
+    }
+    let deploy_help = vcctl(&["deploy", "--help"]).ok();
+    assert!(
+        deploy_help.stdout.contains("--ssh-key"),
+        "{}",
+        deploy_help.stdout
+    );
+}
