@@ -1,7 +1,8 @@
 //! Acceptance of the local site, as root: `vcds serve` bootstraps two P-nodes with agents and
 //! builds real virtual clusters — QEMU VMs installed from their kickstarts, one VXLAN network
 //! per cluster across the P-nodes, a GW-node each — driven by the outside client
-//! `conformance/vcctl.py` (the independent Python vcctl, which needs no build).
+//! `conformance/vcctl.py` (the independent Python vcctl, which needs no build); the user's
+//! logins are the Rust vcctl's `vcctl ssh` from this machine.
 //!
 //! Prints `SKIP:` without root, QEMU, dnsmasq, tcpdump or the node image
 //! (scripts/build-node-image.sh); `VCDS_REQUIRE_ROOT_TESTS=1` makes that a failure. Whatever
@@ -20,6 +21,17 @@ use std::time::{Duration, Instant};
 use vcds_site::netns::{add_leg, Leg, Namespaces};
 
 const VCDS: &str = env!("CARGO_BIN_EXE_vcds");
+
+/// The Rust vcctl beside `vcds` (`cargo build --workspace` builds it; CI does first).
+fn vcctl_bin() -> PathBuf {
+    let bin = Path::new(VCDS).with_file_name("vcctl");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build the workspace first (cargo build --workspace)",
+        bin.display()
+    );
+    bin
+}
 /// Both clusters ask for this subnet: their addresses are identical.
 const SUBNET: &str = "10.128.50";
 const FRONTEND_IP: &str = "10.128.50.254";
@@ -817,6 +829,7 @@ fn two_clusters_installed_isolated_natted_suspended_and_gone() {
 /// The System's resource property document, parsed: (vcds:Access host and port, each node's
 /// host key, each node's vmMemoryMiB).
 struct Login {
+    system: String,
     user: String,
     host: String,
     port: String,
@@ -845,6 +858,7 @@ impl Site {
             .filter(|n| n.tag_name().name() == "Node")
             .collect();
         Login {
+            system: id.to_owned(),
             user: text(access, "user"),
             host: text(access, "host"),
             port: text(access, "port"),
@@ -859,34 +873,15 @@ impl Site {
         }
     }
 
-    /// `COMMAND` on the frontend of the cluster `login` describes, over SSH through its
-    /// GW-node from the site's outside network, checking the frontend's host key.
+    /// `COMMAND` on the frontend of the cluster `login` describes, as its user runs it: `vcctl
+    /// ssh` from this machine (its leg on the site's outside network) through the GW-node,
+    /// checking the frontend's host key.
     fn ssh(&self, login: &Login, key: &Path, command: &str) -> Output {
-        let known = self.data.path().join("known_hosts");
-        let frontend_key = login.host_keys.get("frontend").cloned().unwrap_or_default();
-        std::fs::write(
-            &known,
-            format!("[{}]:{} {frontend_key}\n", login.host, login.port),
-        )
-        .unwrap();
-        Command::new("ip")
-            .args(["netns", "exec", &format!("{}-out", self.prefix), "ssh"])
-            .arg("-i")
+        Command::new(vcctl_bin())
+            .args(["--url", &self.url(), "ssh", &login.system, "-i"])
             .arg(key)
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", known.display()))
-            .args([
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=5",
-                "-p",
-                &login.port,
-                &format!("{}@{}", login.user, login.host),
-                command,
-            ])
+            .args(["--", command])
+            .stdin(Stdio::null())
             .output()
             .unwrap()
     }
@@ -1022,6 +1017,8 @@ fn usable_cluster(installer: &str) -> Option<(Site, String, Login, PathBuf)> {
         "{installer}: descriptor to ready in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // Reached on the GW-node's outside address, which this machine's leg is on.
+    assert!(login.host.starts_with("198.19."), "{}", login.host);
     assert_eq!(
         (login.user.as_str(), login.port.as_str()),
         ("alice", "2222")
