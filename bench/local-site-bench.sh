@@ -10,14 +10,28 @@
 # medians and the ratios against one bare VM (target for direct boot: <= 3), and for PXE where
 # the time of the last run went, from the GW-node's dnsmasq log (whole seconds).
 #
+# The diskless modes run `--nodes diskless`. Real nodes (modes `rocks` and `image`, the
+# descriptor's vc:installer): a frontend and 2 computes installed onto their disks as booked
+# (frontend 2 GiB, computes 1 GiB), from descriptor to `vcctl ssh SYSTEM -- true` answering,
+# against one bare boot of the same installed image (the compute's base image straight to
+# systemd's multi-user target; target: <= 4 x, and <= 60 s with the images cached). The first
+# run of each mode starts from an empty image cache and package repository (VCDS_CACHE_DIR in
+# the work directory): its base images are built cold (packages fetched from apt's sources and
+# installed); the runs after it are warm (cache hit, 0 packages fetched). Also printed: disk
+# bytes each node's overlay holds after its install, and each VM's memory (QEMU's RSS).
+#
 # Needs root and the node image (scripts/build-node-image.sh); builds a release vcds and vcctl
 # unless VCDS_BIN names the server (vcctl is then the one beside it, or VCCTL_BIN).
-# Env: RUNS (default 3), MODES (default "direct pxe").
+# Env: RUNS (default 3), MODES (default "direct pxe rocks image").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${RUNS:-3}"
-modes="${MODES:-direct pxe}"
+modes="${MODES:-direct pxe rocks image}"
 [ "$(id -u)" = 0 ] || { echo "needs root (namespaces, bridges, QEMU)" >&2; exit 1; }
+# One local site at a time on this machine (the host's route to the outside network goes
+# through one site's leg): the root tests take the same lock.
+exec 9>/run/vcds-local-site.lock
+flock 9
 bash scripts/build-node-image.sh >/dev/null
 if [ -z "${VCDS_BIN:-}" ]; then
   cargo build --release -q -p vcds -p vcctl
@@ -103,10 +117,11 @@ EOF
 
 declare -A deploy
 for mode in $modes; do
+  case "$mode" in direct|pxe) ;; *) continue ;; esac
   mkdir -p "$work/data"
   "$vcds" serve --local-prefix "$prefix" --data-dir "$work/data" --listen "127.0.0.1:$port" \
-    --boot "$mode" --roll-root rolls --roll rolls/vcds-base --roll rolls/vcds-compute \
-    2> "$work/serve-$mode.log" &
+    --boot "$mode" --nodes diskless --roll-root rolls --roll rolls/vcds-base \
+    --roll rolls/vcds-compute 2> "$work/serve-$mode.log" &
   server=$!
   until curl -s -o /dev/null "http://127.0.0.1:$port/wsrf/services/Portal?wsdl"; do sleep 0.1; done
   times=()
@@ -130,6 +145,97 @@ for mode in $modes; do
   rm -rf "$work/data"
 done
 
+# Real nodes: the compute's base image booted bare, then clusters of each installer.
+ssh-keygen -q -t ed25519 -N '' -f "$work/key"
+real_cdl() {
+  cat <<EOF
+<?xml version="1.0"?>
+<cdl:cdl xmlns:cdl="http://www.gridforum.org/namespaces/2005/02/cddlm/CDL-1.0"
+    xmlns:vc="urn:vcds:2026:cdl">
+  <cdl:import location="vcds:cluster"/>
+  <cdl:system>
+    <real cdl:extends="vc:Cluster">
+      <vc:name>real</vc:name>
+      <vc:reservation><vc:duration>PT1H</vc:duration></vc:reservation>
+      <vc:gateway><vc:forward protocol="tcp" port="22" external="2222"/></vc:gateway>
+      <vc:login><vc:user>bench</vc:user><vc:authorizedKey>$(cat "$work/key.pub")</vc:authorizedKey></vc:login>
+      <vc:installer>$1</vc:installer>
+    </real>
+  </cdl:system>
+</cdl:cdl>
+EOF
+}
+# Seconds for the base image in $1 to boot from a fresh overlay to systemd's multi-user target.
+bare_installed() {
+  local dir="$1" log="$work/bare-disk.log" disk="$work/bare-disk.qcow2" t0 pid
+  qemu-img create -q -f qcow2 -F qcow2 -b "$dir/disk.qcow2" "$disk"
+  : > "$log"
+  t0=$(now)
+  qemu-system-x86_64 -name "bare-$$-disk" -nodefaults -no-user-config -accel tcg -m 1024 -smp 1 \
+    -kernel "$dir/vmlinuz" -initrd "$dir/initrd.img" \
+    -append "root=/dev/vda rw rootflags=noinit_itable console=ttyS0 quiet panic=1 systemd.show_status=1" \
+    -drive "file=$disk,format=qcow2,if=virtio" \
+    -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0,romfile= \
+    -nographic -serial "file:$log" -monitor none -no-reboot &
+  pid=$!
+  until grep -q "Reached target.*Multi-User" "$log" 2>/dev/null; do sleep 0.05; done
+  minus "$(now)" "$t0"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  rm -f "$disk"
+}
+declare -A real_cold real_warm real_bytes real_rss real_built
+bare_disk=()
+for mode in $modes; do
+  case "$mode" in rocks|image) ;; *) continue ;; esac
+  real_cdl "$mode" > "$work/real.cdl"
+  # An empty cache (with the node image built above), so the first run builds cold.
+  cache="$work/cache-$mode"
+  mkdir -p "$cache" "$work/data"
+  ln -s "$image" "$cache/node"
+  VCDS_CACHE_DIR="$cache" "$vcds" serve --local-prefix "$prefix" --data-dir "$work/data" \
+    --listen "127.0.0.1:$port" --nodes installed 2> "$work/serve-$mode.log" &
+  server=$!
+  until curl -s -o /dev/null "http://127.0.0.1:$port/wsrf/services/Portal?wsdl"; do sleep 0.1; done
+  times=()
+  for run in $(seq 0 "$runs"); do
+    t0=$(now)
+    id="$("$vcctl" --url "http://127.0.0.1:$port" deploy "$work/real.cdl" 2>/dev/null | tail -n1)"
+    until "$vcctl" --url "http://127.0.0.1:$port" ssh "$id" -i "$work/key" -- true \
+        </dev/null >/dev/null 2>&1; do
+      phase="$("$vcctl" --url "http://127.0.0.1:$port" status "$id" | awk '/^Phase/ {print $2}')"
+      case "$phase" in ready|installing|provisioning) ;; *)
+        echo "$mode: cluster $id ended $phase" >&2; tail -20 "$work/serve-$mode.log" >&2; exit 1 ;;
+      esac
+      sleep 0.2
+    done
+    t=$(minus "$(now)" "$t0")
+    if [ "$run" = 0 ]; then
+      real_cold[$mode]="$t"
+      real_built[$mode]="$(grep -o 'base image [0-9a-f]*: built in [0-9]* s, [0-9]* packages fetched' \
+        "$work/serve-$mode.log" | sed 's/base image \([0-9a-f]\{12\}\)[0-9a-f]*/\1/' | paste -sd ';' -)"
+    else
+      times+=("$t")
+    fi
+    if [ "$run" = "$runs" ]; then
+      real_bytes[$mode]="$(for f in "$work"/data/site/pnode*/state/*."$id".disk.qcow2; do
+        qemu-img info -U --output=json "$f" | awk -F': ' '/"actual-size"/ {gsub(/,/, "", $2); print $2}'
+      done | awk '{ s += $1; n++ } END { printf "%.0f MiB per node (%d nodes)", s / n / 1048576, n }')"
+      real_rss[$mode]="$(pgrep -f "qemu-system-x86_64 -name [^ ]*\.$id" | while read -r pid; do
+        ps -o rss= -p "$pid"; done | awk '{ printf "%s%d", (NR > 1 ? ", " : ""), $1 / 1024 } END { print " MiB" }')"
+      if [ ${#bare_disk[@]} = 0 ]; then
+        compute_image="$(grep -l '"openmpi-bin"' "$cache"/images/*/manifest.json | head -n1)"
+        for _ in $(seq "$runs"); do bare_disk+=("$(bare_installed "$(dirname "$compute_image")")"); done
+      fi
+    fi
+    "$vcctl" --url "http://127.0.0.1:$port" destroy "$id" >/dev/null
+    sleep 3 # the reconciler takes the cluster down before the next run
+  done
+  real_warm[$mode]="$(printf '%s\n' "${times[@]}" | median)"
+  kill "$server"; wait "$server" 2>/dev/null || true; server=""
+  "$vcds" site-down --local-prefix "$prefix" --data-dir "$work/data" >/dev/null
+  rm -rf "$work/data" "$cache"
+done
+
 one="$(printf '%s\n' "${bare_one[@]}" | median)"
 four="$(printf '%s\n' "${bare_four[@]}" | median)"
 printf 'runs: %s (medians), TCG, %s cores\n' "$runs" "$(nproc)"
@@ -139,5 +245,16 @@ for mode in $modes; do
   printf 'descriptor -> ready, 4 nodes, %-6s %6.2f s  (ratio %s)\n' "$mode:" "${deploy[$mode]}" \
     "$(ratio "${deploy[$mode]}" "$one")"
 done
+if [ ${#bare_disk[@]} -gt 0 ]; then
+  disk_one="$(printf '%s\n' "${bare_disk[@]}" | median)"
+  printf 'bare boot of the installed compute image to multi-user: %6.2f s\n' "$disk_one"
+  for mode in $modes; do
+    [ -n "${real_warm[$mode]:-}" ] || continue
+    printf 'descriptor -> SSH answering, frontend + 2 computes, %-6s warm %6.2f s (ratio %s), cold %6.2f s\n' \
+      "$mode:" "${real_warm[$mode]}" "$(ratio "${real_warm[$mode]}" "$disk_one")" "${real_cold[$mode]}"
+    printf '  cold image builds: %s\n  disk written: %s\n  memory per VM: %s\n' \
+      "${real_built[$mode]}" "${real_bytes[$mode]}" "${real_rss[$mode]}"
+  done
+fi
 [ -n "${breakdown:-}" ] && printf 'PXE, last run, seconds after deploy started (first .. last node):\n%s\n' "$breakdown"
 true

@@ -161,6 +161,13 @@ def status_of(doc):
     if access is not None:
         user, host, port = (access.findtext(q("vcds:" + f)) for f in ("user", "host", "port"))
         fields["Login"] = "ssh %s%s@%s" % ("" if port == "22" else "-p %s " % port, user, host)
+    scheduler = doc.find(q("vcds:Scheduler"))
+    if scheduler is not None:
+        nodes = ["%s %s" % (n.get("name"), (n.text or "").strip())
+                 for n in scheduler.findall(q("vcds:node"))]
+        fields["Scheduler"] = "%s: %s running, %s pending; %s (reported %s)" % (
+            *(scheduler.findtext(q("vcds:" + f)) for f in ("name", "running", "pending")),
+            ", ".join(nodes) or "no nodes", scheduler.findtext(q("vcds:reportedAt")))
     return fields
 
 

@@ -34,8 +34,10 @@
 #                                 and host keys are the rolls' %post); %post
 #                                 runs chrooted with /proc, /sys and /dev; the disk is marked
 #                                 /var/lib/vcds/installed; then the disk's systemd boots, and
-#                                 reports `finished` once sshd runs (vcds-report-ready.service,
-#                                 once: a node that reports ready is usable).
+#                                 reports `finished` once sshd runs and every readiness check
+#                                 of /etc/vcds/ready.d (a roll's) passes, else `failed` with
+#                                 the check's last line (vcds-report-ready.service, once: a
+#                                 node that reports ready is usable).
 #   vcds.root=DEV               no install: boot the system installed on DEV (its /sbin/init)
 # Console markers: `VCDS-NODE-ADDR A.B.C.D/NN` (eth0's address), then `VCDS-NODE-UP <hostname>`
 # (the diskless paths only: a disk's systemd prints none).
@@ -62,16 +64,28 @@ mkdir -p "$out" "$debs"
 # base images: mmdebstrap, apt-utils (apt-ftparchive), e2fsprogs (mke2fs -d), qemu-utils
 # (qemu-img); genisoimage (the NoCloud seeds of cloud-image nodes); openssh-client for the
 # disk-install root test.
-need_apt=()
-for pkg in qemu-system-x86 cpio gzip xz-utils kmod iputils-ping dnsmasq-base nftables curl tcpdump \
-           busybox socat mmdebstrap apt-utils e2fsprogs qemu-utils genisoimage openssh-client; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
-done
-if [ ${#need_apt[@]} -gt 0 ]; then
+host_packages=(qemu-system-x86 cpio gzip xz-utils kmod iputils-ping dnsmasq-base nftables curl
+               tcpdump busybox socat mmdebstrap apt-utils e2fsprogs qemu-utils genisoimage
+               openssh-client)
+missing_host_packages() {
+  need_apt=()
+  for pkg in "${host_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
+  done
+  [ ${#need_apt[@]} -gt 0 ]
+}
+# Twice: installing one may remove another (a backports qemu-utils newer than the
+# qemu-system-x86 it conflicts with goes, and bookworm's own is installed in the second pass).
+for _ in 1 2; do
+  missing_host_packages || break
   [ "$(id -u)" = 0 ] || { echo "need root to install: ${need_apt[*]}" >&2; exit 1; }
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+done
+if missing_host_packages; then
+  echo "could not install: ${need_apt[*]}" >&2
+  exit 1
 fi
 
 # Debian's cloud kernel is built for VMs: under TCG it boots in about half the CPU time of the
@@ -270,6 +284,10 @@ else
   tmpfs_root
 fi
 cp /tmp/ks.cfg /sysroot/root/vcds-ks.cfg
+# Where the site's install endpoints are and who this node is there, for the reports the
+# installed system makes itself (a roll's, such as the frontend's scheduler report).
+mkdir -p /sysroot/etc/vcds
+printf 'VCDS_INSTALL=%s\nVCDS_MAC=%s\n' "$base" "$mac" > /sysroot/etc/vcds/site
 for f in /tmp/ks/*-post; do
   [ -e "$f" ] || continue
   name="$(basename "$f")"
@@ -291,20 +309,31 @@ if [ -b /dev/vda ]; then
   # ready is usable. bash's /dev/tcp needs no package the rolls did not ask for.
   hostport="${base#http://}"; hostport="${hostport%%/*}"
   host="${hostport%%:*}"; port="${hostport#*:}"; [ "$port" = "$hostport" ] && port=80
-  path="/${base#http://*/}/progress?state=finished&mac=$mac"
+  path="/${base#http://*/}/progress"
   mkdir -p /sysroot/usr/local/sbin /sysroot/etc/systemd/system/multi-user.target.wants
   cat > /sysroot/usr/local/sbin/vcds-report-ready <<READY
 #!/bin/bash
-# Tells the site this node is up (installed by vcds's installer; runs once, after sshd).
+# Tells the site this node is up (installed by vcds's installer; runs once, after sshd):
+# finished once every readiness check in /etc/vcds/ready.d passes (a roll's, such as the
+# scheduler seeing every node), else failed with the first failing check's last line.
 # A failed connect in a subshell ends only the subshell.
 report() (
   exec 3<>/dev/tcp/$host/$port || exit 1
-  printf 'GET $path HTTP/1.0\r\nHost: $host\r\n\r\n' >&3
+  printf 'GET %s HTTP/1.0\r\nHost: $host\r\n\r\n' "\$1" >&3
   read -r status <&3
   case "\$status" in *" 204 "*|*" 200 "*) exit 0 ;; *) exit 1 ;; esac
 )
+query="state=finished"
+for check in /etc/vcds/ready.d/*; do
+  [ -x "\$check" ] || continue
+  if ! out="\$(timeout 540 "\$check" 2>&1)"; then
+    why="readiness check \${check##*/}: \$(printf '%s\n' "\$out" | tail -n 1)"
+    query="state=failed&msg=\$(printf '%s' "\$why" | head -c 400 | od -An -tx1 -v | tr -d ' \n' | sed 's/../%&/g')"
+    break
+  fi
+done
 for _ in \$(seq 60); do
-  report && { touch /var/lib/vcds/ready-reported; exit 0; }
+  report "$path?\$query&mac=$mac" && { touch /var/lib/vcds/ready-reported; exit 0; }
   sleep 2
 done
 exit 1

@@ -42,7 +42,39 @@ pub struct Status {
     pub login: Option<Login>,
     /// Where the user logs in (`vcds:Access`), while the site holds the cluster.
     pub access: Option<Access>,
+    /// What the cluster's batch scheduler sees (`vcds:Scheduler`), once the frontend reported.
+    pub scheduler: Option<Scheduler>,
     pub nodes: Vec<NodeRow>,
+}
+
+/// The batch scheduler's view: jobs, and each node's state in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Scheduler {
+    pub name: String,
+    pub reported_at: String,
+    pub running: String,
+    pub pending: String,
+    /// (node, state), as the scheduler names them.
+    pub nodes: Vec<(String, String)>,
+}
+
+impl Scheduler {
+    /// `slurm: 1 running, 0 pending; compute-0-0 allocated, … (reported T)`
+    pub fn line(&self) -> String {
+        let nodes: Vec<String> = self.nodes.iter().map(|(n, s)| format!("{n} {s}")).collect();
+        format!(
+            "{}: {} running, {} pending; {} (reported {})",
+            self.name,
+            self.running,
+            self.pending,
+            if nodes.is_empty() {
+                "no nodes".to_string()
+            } else {
+                nodes.join(", ")
+            },
+            self.reported_at
+        )
+    }
 }
 
 /// Who logs in to the nodes, with which public keys.
@@ -248,6 +280,20 @@ impl Status {
             network,
             login,
             access,
+            scheduler: child(doc, VCDS, "Scheduler").map(|s| Scheduler {
+                name: vcds(s, "name"),
+                reported_at: vcds(s, "reportedAt"),
+                running: vcds(s, "running"),
+                pending: vcds(s, "pending"),
+                nodes: s
+                    .children()
+                    .filter(|n| n.has_tag_name((VCDS, "node")))
+                    .map(|n| {
+                        let name = n.attribute("name").unwrap_or_default().to_string();
+                        (name, n.text().unwrap_or_default().trim().to_string())
+                    })
+                    .collect(),
+            }),
             nodes,
         }
     }
@@ -310,6 +356,9 @@ impl Status {
         }
         if let Some(a) = &self.access {
             fields.push(("Login", a.ssh.clone()));
+        }
+        if let Some(s) = &self.scheduler {
+            fields.push(("Scheduler", s.line()));
         }
         fields
     }

@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use vcds_install::Kickstarts;
+use vcds_install::{Kickstarts, Reported};
 use vcds_manager::monitoring::{ClusterMetrics, NodeMetrics};
 use vcds_model::{Deployment, Lifecycle, Phase, Resource, State};
 use vcds_placement::{Allocation, Role};
@@ -36,6 +36,7 @@ pub static LIFECYCLE_TRANSITION: LazyLock<QName> = LazyLock::new(|| q(CMP, "Life
 pub static PHASE: LazyLock<QName> = LazyLock::new(|| q(VCDS, "Phase"));
 /// Ganglia figures of each virtual node; a topic that fires when a node's state changes.
 pub static NODE_METRICS: LazyLock<QName> = LazyLock::new(|| q(VCDS, "NodeMetrics"));
+pub static SCHEDULER: LazyLock<QName> = LazyLock::new(|| q(VCDS, "Scheduler"));
 pub static CLUSTER_METRICS: LazyLock<QName> = LazyLock::new(|| q(VCDS, "ClusterMetrics"));
 
 /// The endpoint that serves a resource of this kind.
@@ -105,6 +106,7 @@ static SYSTEM_SCHEMA: LazyLock<RpSchema> = LazyLock::new(|| {
         PropertyDecl::read_only(q(VCDS, "Access")),
         PropertyDecl::read_only(NODE_METRICS.clone()),
         PropertyDecl::read_only(CLUSTER_METRICS.clone()),
+        PropertyDecl::read_only(SCHEDULER.clone()),
         PropertyDecl::writable(q(VCDS, "Description"), 0, Some(1)),
         PropertyDecl::writable(q(VCDS, "Tag"), 0, None),
         PropertyDecl::read_only(CURRENT_TIME.clone()),
@@ -136,6 +138,7 @@ static SYSTEM_TOPICS: LazyLock<Vec<QName>> = LazyLock::new(|| {
         LIFECYCLE_TRANSITION.clone(),
         PHASE.clone(),
         NODE_METRICS.clone(),
+        SCHEDULER.clone(),
         q(VCDS, "Description"),
         q(VCDS, "Tag"),
         TERMINATION_TIME.clone(),
@@ -187,6 +190,8 @@ pub struct NodeView<'a> {
     pub message: Option<String>,
     /// The node's SSH host public key, once the site made it.
     pub host_key: Option<String>,
+    /// The node's state in its cluster's batch scheduler, as the frontend last reported.
+    pub scheduler_state: Option<String>,
 }
 
 /// The nodes of `d`'s placement (frontend first), with their install progress.
@@ -199,6 +204,7 @@ pub fn node_views<'a>(
         return Vec::new();
     };
     let installs = kickstarts.node_table(&r.id);
+    let scheduler = kickstarts.scheduler_view(&r.id);
     let appliance = |role| {
         d.spec.as_ref().map_or("", |s| match role {
             Role::Frontend => s.frontend.appliance.as_str(),
@@ -217,6 +223,9 @@ pub fn node_views<'a>(
                 state: install.map_or_else(|| node_state(d.phase), |i| i.state.as_str()),
                 message: install.and_then(|i| i.message.clone()),
                 host_key: row.and_then(|row| row.host_key.clone()),
+                scheduler_state: scheduler
+                    .as_ref()
+                    .and_then(|s| s.view.nodes.get(&n.name).cloned()),
             }
         })
         .collect()
@@ -240,6 +249,11 @@ fn nodes(r: &Resource, d: &Deployment, manager: &vcds_manager::Manager) -> Vec<E
                 .child(vcds("memoryMiB", &n.resources.memory_mib.to_string()))
                 .child(vcds("diskGiB", &n.resources.disk_gib.to_string()))
                 .child(vcds("state", v.state))
+                .maybe(
+                    v.scheduler_state
+                        .as_deref()
+                        .map(|s| vcds("schedulerState", s)),
+                )
                 .maybe(v.host_key.as_deref().map(|k| vcds("hostKey", k)))
                 .maybe(vm.map(|(cpus, _)| vcds("vmCpus", &cpus.to_string())))
                 .maybe(vm.map(|(_, mib)| vcds("vmMemoryMiB", &mib.to_string())))
@@ -299,6 +313,33 @@ fn network(a: &Allocation) -> Vec<Element> {
 /// A figure as the metrics properties show it (already rounded to two decimals).
 fn figure(local: &str, v: Option<f64>) -> Option<Element> {
     v.map(|v| Element::leaf("v", VCDS, local, &format!("{v}")))
+}
+
+/// The `vcds:Scheduler` property values: what System `r`'s batch scheduler sees, as its
+/// frontend reported it (none before its first report).
+pub fn scheduler_values(r: &Resource, reported: Option<&Reported>) -> Vec<String> {
+    let name = r
+        .deployment()
+        .and_then(|d| d.spec.as_ref())
+        .map_or("none", |s| s.scheduler.as_str());
+    reported
+        .map(|rep| {
+            let at = DateTime::from_timestamp_millis(rep.at_ms).unwrap_or_default();
+            property(&SCHEDULER)
+                .child(vcds("name", name))
+                .child(vcds("reportedAt", &xsd_datetime(at)))
+                .child(vcds("running", &rep.view.running.to_string()))
+                .child(vcds("pending", &rep.view.pending.to_string()))
+                .children(
+                    rep.view
+                        .nodes
+                        .iter()
+                        .map(|(node, state)| vcds("node", state).attr("name", node)),
+                )
+                .render()
+        })
+        .into_iter()
+        .collect()
 }
 
 /// `vcds:NodeMetrics` elements, one per reporting node.
@@ -507,6 +548,9 @@ pub fn rp_document(
                         deployment.allocation.as_ref().map_or(0, |a| a.nodes.len()),
                     )),
                 }]
+            });
+            doc.push_with(SCHEDULER.clone(), || {
+                scheduler_values(r, manager.install().scheduler_view(&r.id).as_ref())
             });
             for p in props {
                 doc.push_with(q(&p.ns, &p.local), || p.values.clone());

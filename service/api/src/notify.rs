@@ -13,7 +13,7 @@ use vcds_xml::QName;
 
 use crate::kinds::{
     self, q, Endpoints, API, CMP, LIFECYCLE_TRANSITION, MUWS1, NODE_METRICS, PHASE,
-    RESOURCE_TERMINATION,
+    RESOURCE_TERMINATION, SCHEDULER,
 };
 use crate::notifier::Notifier;
 use crate::scope::Scope;
@@ -79,6 +79,17 @@ impl Sink for Notifications {
                     .unwrap_or_default();
                 let message = notify::value_change(&old, &kinds::node_metrics(&after.nodes));
                 to.send(system, &NODE_METRICS, &message);
+            }
+            DomainEvent::SchedulerChanged {
+                system,
+                before,
+                after,
+            } => {
+                let message = notify::value_change(
+                    &kinds::scheduler_values(system, before.as_ref()),
+                    &kinds::scheduler_values(system, Some(after)),
+                );
+                to.send(system, &SCHEDULER, &message);
             }
             DomainEvent::Destroying {
                 resource,

@@ -1061,6 +1061,26 @@ fn read_storage(f: &Field<'_>) -> Result<Storage, SpecError> {
 }
 
 impl ClusterSpec {
+    /// What this spec asks for that vcds does not provision on any site yet, named by its
+    /// field: Initialize refuses it rather than build a cluster without it.
+    pub fn unprovisioned(&self) -> Option<String> {
+        if self.scheduler == Scheduler::Sge {
+            return Some(format!(
+                "vc:scheduler {}: SGE is not provisioned yet; ask for vc:scheduler slurm \
+                 (Slurm, configless, across the cluster) or none",
+                self.scheduler.as_str()
+            ));
+        }
+        self.storage.map(|storage| {
+            format!(
+                "vc:storage ({} GiB, {}): shared storage is not provisioned yet; leave \
+                 vc:storage out",
+                storage.size_gib,
+                storage.kind.as_str()
+            )
+        })
+    }
+
     /// The cluster as a `vc:cluster` element (schemas/vcds-cluster.xsd), for a resource property.
     pub fn to_xml(&self) -> String {
         let mut x = String::new();

@@ -142,6 +142,21 @@ fn slurm_cluster_booked_ahead() {
     assert_eq!(from.to_rfc3339(), "2027-01-01T08:00:00+00:00");
     assert_eq!((to - from).num_days(), 59);
     assert_eq!(s.storage.map(|st| st.kind), Some(StorageKind::Iscsi));
+    // Slurm is provisioned; storage and SGE are read and checked but not built yet:
+    // refused, the field named.
+    let why = s.unprovisioned().unwrap();
+    assert!(why.starts_with("vc:storage (200 GiB, iscsi): "), "{why}");
+    let plain = ClusterSpec {
+        storage: None,
+        ..s.clone()
+    };
+    assert_eq!(plain.unprovisioned(), None);
+    let sge = ClusterSpec {
+        scheduler: Scheduler::Sge,
+        ..plain
+    };
+    let why = sge.unprovisioned().unwrap();
+    assert!(why.starts_with("vc:scheduler sge: "), "{why}");
 }
 
 #[test]

@@ -140,6 +140,8 @@ pub fn plan() -> Vec<Step> {
         Step::Remove("/etc/ssh/ssh_host_ecdsa_key.pub"),
         Step::Remove("/etc/ssh/ssh_host_ed25519_key"),
         Step::Remove("/etc/ssh/ssh_host_ed25519_key.pub"),
+        // So is munge's key (its package makes one): the cluster's comes with the kickstart.
+        Step::Remove("/etc/munge/munge.key"),
         // Empty: the installer writes the node's own (DHCP client ids and journals use it).
         Step::Write {
             path: "/etc/machine-id",

@@ -67,7 +67,7 @@ mod tests {
     fn the_projects_rolls_and_mappings_are_built_in() {
         let rolls = builtin_rolls();
         let names: Vec<&str> = rolls.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["vcds-base", "vcds-compute"]);
+        assert_eq!(names, ["vcds-base", "vcds-compute", "vcds-slurm"]);
         for r in &rolls {
             assert!(r.files.contains_key("version.mk"), "{}", r.name);
             assert!(

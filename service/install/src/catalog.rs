@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::scheduler::{Reported, SchedulerReport, SchedulerView};
 use serde::{Deserialize, Serialize};
 use vcds_placement::MacAddr;
 use vcds_rolls::{
@@ -257,6 +258,10 @@ pub const HOST_KEY: &str = "vcds_host_key_b64";
 /// The cluster user's key pair's attributes (the private one base64), on every node.
 pub const CLUSTER_KEY: &str = "vcds_cluster_key_b64";
 pub const CLUSTER_KEY_PUB: &str = "vcds_cluster_key_pub";
+/// The one address a host's install requests may come from (its cluster's GW-node, which NATs
+/// them), when the site says: a kickstart holds the node's secrets, so nobody else may ask for
+/// it, whatever MAC they state.
+pub const INSTALLS_FROM: &str = "vcds_installs_from";
 
 #[derive(Default)]
 struct Hosts {
@@ -329,6 +334,12 @@ pub struct Kickstarts {
     profiles: RwLock<HashMap<String, Cached>>,
     /// Every stored progress report, for whoever waits for nodes to install.
     progress: tokio::sync::broadcast::Sender<Progress>,
+    /// The names of the built-in rolls: this binary's, not an admin's to replace.
+    builtin: std::collections::BTreeSet<String>,
+    /// Each cluster's scheduler view as its frontend last reported it, and when.
+    scheduler: RwLock<HashMap<String, Reported>>,
+    /// Every change of a scheduler view.
+    scheduler_changes: tokio::sync::broadcast::Sender<SchedulerReport>,
 }
 
 /// A node's progress report, once stored.
@@ -376,23 +387,37 @@ fn roll_rows(roll: &Roll, source: &RollSource, arch: String) -> (RollRow, Vec<Ro
 
 impl Kickstarts {
     /// Loads the catalog and the hosts from the store and parses the rolls; the `builtin`
-    /// rolls the catalog lacks are added (stored) first.
+    /// rolls are stored first where the catalog lacks them or holds another copy: built-in
+    /// rolls are this binary's (an upgraded vcds brings its rolls' fixes to the next install).
     pub fn open(
         store: Store,
         roll_roots: Vec<PathBuf>,
         packages: PackageSource,
         builtin: &[RollSource],
     ) -> Result<Kickstarts, KickstartError> {
-        let stored: Vec<String> = store
+        let stored: BTreeMap<String, BTreeMap<String, String>> = store
             .load_rolls()?
             .into_iter()
-            .map(|(r, _)| r.name)
+            .map(|(r, files)| {
+                (
+                    r.name,
+                    files.into_iter().map(|f| (f.path, f.body)).collect(),
+                )
+            })
             .collect();
-        for source in builtin.iter().filter(|s| !stored.contains(&s.name)) {
+        for source in builtin {
+            let before = stored.get(&source.name);
+            if before == Some(&source.files) {
+                continue;
+            }
             let roll = Roll::parse(source)?;
             let (row, files) = roll_rows(&roll, source, "x86_64".into());
             store.put_roll(&row, &files)?;
-            tracing::info!(roll = %row.name, "built-in roll added to the catalog");
+            if before.is_some() {
+                tracing::info!(roll = %row.name, "built-in roll updated to this binary's copy");
+            } else {
+                tracing::info!(roll = %row.name, "built-in roll added to the catalog");
+            }
         }
         let mut rolls = BTreeMap::new();
         for (row, files) in store.load_rolls()? {
@@ -456,6 +481,9 @@ impl Kickstarts {
             hosts: RwLock::new(hosts),
             profiles: RwLock::new(HashMap::new()),
             progress: tokio::sync::broadcast::channel(PROGRESS_EVENTS).0,
+            builtin: builtin.iter().map(|b| b.name.clone()).collect(),
+            scheduler: RwLock::new(HashMap::new()),
+            scheduler_changes: tokio::sync::broadcast::channel(PROGRESS_EVENTS).0,
         })
     }
 
@@ -501,6 +529,13 @@ impl Kickstarts {
         let (roll, source) =
             vcds_store::blocking::run(move || Roll::parse(&source).map(|roll| (roll, source)))
                 .await??;
+        if self.builtin.contains(roll.name()) {
+            return Err(KickstartError::Conflict(format!(
+                "roll {} is built into this vcds and follows its binary; add yours under \
+                 another name",
+                roll.name()
+            )));
+        }
         let (row, files) = roll_rows(&roll, &source, arch);
         let info = RollInfo {
             name: row.name.clone(),
@@ -639,9 +674,15 @@ impl Kickstarts {
         }
         {
             let mut hosts = write(&self.hosts);
+            let cluster = hosts.by_name.get(name).map(|h| h.cluster.clone());
             hosts.remove(name);
             hosts.install.remove(name);
             hosts.created_ms.remove(name);
+            if let Some(cluster) = cluster {
+                if !hosts.by_name.values().any(|h| h.cluster == cluster) {
+                    write(&self.scheduler).remove(&cluster);
+                }
+            }
         }
         write(&self.profiles).remove(name);
         Ok(())
@@ -820,6 +861,61 @@ impl Kickstarts {
             install,
         });
         Ok(())
+    }
+
+    /// Stores the scheduler view `host` reports for its cluster, and announces it when it
+    /// changed. Only the host its cluster's nodes know as the frontend
+    /// (`Kickstart_PrivateHostname`, where slurmctld runs) reports, and only on its cluster's
+    /// nodes.
+    pub fn report_scheduler(&self, host: &Host, view: SchedulerView) -> Result<(), KickstartError> {
+        let attribute = |key| host.attributes.get(key).map(String::as_str);
+        if attribute("hostname").is_none()
+            || attribute("hostname") != attribute("Kickstart_PrivateHostname")
+        {
+            return Err(KickstartError::Forbidden(format!(
+                "{} is not its cluster's frontend: only the frontend reports the scheduler",
+                host.name
+            )));
+        }
+        {
+            let hosts = read(&self.hosts);
+            let known: std::collections::BTreeSet<&str> = hosts
+                .by_name
+                .values()
+                .filter(|h| h.cluster == host.cluster)
+                .filter_map(|h| h.attributes.get("hostname").map(String::as_str))
+                .collect();
+            if let Some(stranger) = view.nodes.keys().find(|n| !known.contains(n.as_str())) {
+                return Err(KickstartError::BadRequest(format!(
+                    "node {stranger} is not a node of {}'s cluster",
+                    host.name
+                )));
+            }
+        }
+        let after = Reported {
+            at_ms: now_ms(),
+            view,
+        };
+        let before = write(&self.scheduler).insert(host.cluster.clone(), after.clone());
+        if before.as_ref().map(|b| &b.view) != Some(&after.view) {
+            // Nobody listening is fine: the view is kept.
+            let _ = self.scheduler_changes.send(SchedulerReport {
+                cluster: host.cluster.clone(),
+                before,
+                after,
+            });
+        }
+        Ok(())
+    }
+
+    /// System `cluster`'s scheduler view as last reported.
+    pub fn scheduler_view(&self, cluster: &str) -> Option<Reported> {
+        read(&self.scheduler).get(cluster).cloned()
+    }
+
+    /// Changes of the clusters' scheduler views, from now on.
+    pub fn scheduler_events(&self) -> tokio::sync::broadcast::Receiver<SchedulerReport> {
+        self.scheduler_changes.subscribe()
     }
 
     /// Reads a roll directory under one of the configured roots (links resolved first, so

@@ -1,5 +1,5 @@
 //! The routes of installing nodes (`/install/*`: their kickstart, their progress reports, the
-//! installer's boot files) and of the provider's admins (`/admin/rolls`, `/admin/hosts`). The
+//! frontend's scheduler reports, the installer's boot files) and of the provider's admins (`/admin/rolls`, `/admin/hosts`). The
 //! service puts them behind its security gate; the local site's install listener serves the
 //! node routes alone.
 
@@ -16,7 +16,11 @@ use vcds_web::{json, read_body, BodyError};
 
 use crate::archive::source_from_tar;
 use crate::catalog::MAX_PROGRESS_MESSAGE;
-use crate::{ApplianceInfo, BootFiles, Host, InstallState, KickstartError, Kickstarts, RollInfo};
+use crate::scheduler::MAX_REPORT_BYTES;
+use crate::{
+    ApplianceInfo, BootFiles, Host, InstallState, KickstartError, Kickstarts, RollInfo,
+    SchedulerView, INSTALLS_FROM,
+};
 
 /// Largest roll archive accepted: the generator reads only node files, graphs and `version.mk`,
 /// but an archive of a roll's source tree may carry more.
@@ -66,7 +70,8 @@ impl From<BodyError> for KickstartError {
 pub fn install_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/install/sbin/kickstart.cgi", web::get().to(kickstart_cgi))
         .route("/install/progress", web::get().to(progress))
-        .route("/install/progress", web::post().to(progress));
+        .route("/install/progress", web::post().to(progress))
+        .route("/install/scheduler", web::post().to(scheduler));
 }
 
 /// The installer's boot files, for iPXE (on the local site's install listener).
@@ -95,8 +100,29 @@ async fn body(
     Ok(read_body(req, payload, limit, BODY_DEADLINE).await?)
 }
 
-/// Finds the installing node: by the MAC it states, else by the address it connects from.
+/// Finds the installing node: by the MAC it states, else by the address it connects from; a
+/// host that installs from one address only ([`INSTALLS_FROM`]) is refused to anyone else.
 fn identify(
+    ks: &Kickstarts,
+    req: &HttpRequest,
+    mac: Option<&str>,
+) -> Result<Arc<Host>, KickstartError> {
+    let host = find_host(ks, req, mac)?;
+    let peer = req.peer_addr().map(|a| a.ip());
+    match host.attributes.get(INSTALLS_FROM) {
+        Some(from) if peer.map(|ip| ip.to_string()).as_deref() != Some(from.as_str()) => {
+            tracing::warn!(host = %host.name, ?peer, "install request from another address");
+            Err(KickstartError::Forbidden(format!(
+                "{} may not act for host {}",
+                peer.map_or_else(|| "this connection".to_owned(), |ip| ip.to_string()),
+                host.name
+            )))
+        }
+        _ => Ok(host),
+    }
+}
+
+fn find_host(
     ks: &Kickstarts,
     req: &HttpRequest,
     mac: Option<&str>,
@@ -251,6 +277,23 @@ async fn progress(
         m[..end].to_string()
     });
     ks.report(&host, install, message).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /install/scheduler[?mac=…]`: what the scheduler on a cluster's frontend sees, as
+/// [`SchedulerView::parse`] reads it.
+async fn scheduler(
+    req: HttpRequest,
+    query: web::Query<NodeQuery>,
+    payload: web::Payload,
+    ks: web::Data<Kickstarts>,
+) -> Result<HttpResponse, KickstartError> {
+    let host = identify(&ks, &req, query.mac.as_deref())?;
+    let bytes = body(&req, payload, MAX_REPORT_BYTES).await?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| KickstartError::BadRequest("the report is not UTF-8".to_owned()))?;
+    let view = SchedulerView::parse(text).map_err(KickstartError::BadRequest)?;
+    ks.report_scheduler(&host, view)?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use vcds_cdl::cluster::{ClusterSpec, Installer};
+use vcds_cdl::cluster::{ClusterSpec, Installer, Scheduler};
 
 use chrono::Utc;
 use vcds_install::{BootFiles, InstallState, Kickstarts, IPXE_SCRIPT};
@@ -781,16 +781,32 @@ impl Executor for LocalExecutor {
     }
 
     fn refuses(&self, spec: &ClusterSpec) -> Option<String> {
-        let diskless = matches!(self.config.nodes, NodeKind::Diskless { .. });
-        (spec.installer == Installer::Image && diskless).then(|| {
-            "vc:installer image: a cloud image boots from a disk, and this site runs diskless \
-             nodes (vcds serve --nodes diskless); use vc:installer rocks here"
-                .to_owned()
+        if !matches!(self.config.nodes, NodeKind::Diskless { .. }) {
+            return None;
+        }
+        if spec.installer == Installer::Image {
+            return Some(
+                "vc:installer image: a cloud image boots from a disk, and this site runs \
+                 diskless nodes (vcds serve --nodes diskless); use vc:installer rocks here"
+                    .to_owned(),
+            );
+        }
+        (spec.scheduler != Scheduler::None).then(|| {
+            format!(
+                "vc:scheduler {}: this site runs diskless nodes (vcds serve --nodes diskless), \
+                 which install no packages; ask for vc:scheduler none here",
+                spec.scheduler.as_str()
+            )
         })
     }
 
     fn vm_size(&self, booked: vcds_placement::Resources) -> Option<(u32, u32)> {
         Some(LocalExecutor::vm_size(self, booked))
+    }
+
+    fn installs_from(&self, allocation: &Allocation) -> Option<std::net::IpAddr> {
+        // The GW-node masquerades its cluster's traffic to the outside network.
+        Some(LocalSite::gateway_outside_ip(allocation.network_id.id).into())
     }
 
     fn carry_on(self: Arc<Self>, job: Job, reporter: Reporter) {

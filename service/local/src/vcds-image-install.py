@@ -3,8 +3,9 @@
 runcmd after it applied the site's NoCloud seed: what the Rocks installer does after the
 packages, on the running system instead of a chroot. It fetches this node's kickstart, checks
 that the image holds every %packages name, runs every %pre then every %post, marks the
-disk installed, and reports `finished` once sshd answers (a node that reports ready is usable),
-or `failed` with the reason.
+disk installed, and reports `finished` once sshd answers and every readiness check of
+/etc/vcds/ready.d (a roll's, such as the scheduler seeing every node) passes (a node that
+reports ready is usable), or `failed` with the reason.
 
 Usage: vcds-image-install KICKSTART_URL PROGRESS_URL MAC
 """
@@ -109,6 +110,19 @@ def sshd_answers(within):
     return False
 
 
+def readiness_checks():
+    checks = "/etc/vcds/ready.d"
+    for name in sorted(os.listdir(checks)) if os.path.isdir(checks) else []:
+        path = os.path.join(checks, name)
+        if not os.access(path, os.X_OK):
+            continue
+        say(f"readiness check {name}")
+        done = subprocess.run([path], capture_output=True, text=True, timeout=540, check=False)
+        if done.returncode != 0:
+            last = ((done.stdout + done.stderr).strip().splitlines() or [""])[-1]
+            raise RuntimeError(f"readiness check {name}: {last}")
+
+
 def main():
     kickstart_url, progress, mac = sys.argv[1:4]
     try:
@@ -121,6 +135,11 @@ def main():
             raise RuntimeError(f"the image lacks packages: {' '.join(lacking)}")
         with open("/root/vcds-ks.cfg", "w") as copy:
             copy.write(kickstart)
+        # Where the site's install endpoints are, for the installed system's own reports.
+        os.makedirs("/etc/vcds", exist_ok=True)
+        with open("/etc/vcds/site", "w") as site:
+            install = kickstart_url.removesuffix("/sbin/kickstart.cgi")
+            site.write(f"VCDS_INSTALL={install}\nVCDS_MAC={mac}\n")
         # Every %pre, then every %post, as the Rocks installer runs them.
         for wanted in ("pre", "post"):
             for number, (kind, header, body) in enumerate(parts, 1):
@@ -132,6 +151,7 @@ def main():
             marker.write(f"installed {stamp} from {kickstart_url} for {mac} (cloud image)\n")
         if not sshd_answers(120):
             raise RuntimeError("sshd does not answer on port 22")
+        readiness_checks()
     except Exception as failure:  # every failure is reported, with its reason
         say(f"FAILED {failure}")
         report(progress, mac, "failed", str(failure))

@@ -6,7 +6,7 @@
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
-use vcds_install::Progress;
+use vcds_install::{Progress, Reported};
 use vcds_model::{Lifecycle, Phase, Resource};
 
 use crate::monitoring::metrics::SystemMetrics;
@@ -54,6 +54,13 @@ pub enum DomainEvent {
     },
     /// A node reported install progress.
     NodeChanged(Progress),
+    /// What a System's scheduler sees changed (its nodes' states, its queue), as its
+    /// frontend reported it.
+    SchedulerChanged {
+        system: Arc<Resource>,
+        before: Option<Reported>,
+        after: Reported,
+    },
     /// A System's nodes changed monitored state (up, stale, running, paused…).
     MetricsChanged {
         system: Arc<Resource>,

@@ -170,6 +170,13 @@ pub trait Executor: Send + Sync + 'static {
         None
     }
 
+    /// The one address the install requests of the nodes of a cluster allocated `allocation`
+    /// come from (its GW-node's outside address, say), when the site knows it: no one else may
+    /// ask for their kickstarts.
+    fn installs_from(&self, _allocation: &vcds_placement::Allocation) -> Option<std::net::IpAddr> {
+        None
+    }
+
     /// The (vCPUs, memory MiB) a VM of a node that booked `booked` gets, when the site runs
     /// VMs (a site setting may cap them).
     fn vm_size(&self, _booked: vcds_placement::Resources) -> Option<(u32, u32)> {

@@ -1,6 +1,7 @@
 //! Install completion: nodes report their progress to the install endpoints; each report is a
 //! domain event, and the deployment of an installing System becomes ready when every node
-//! finished, or fails, naming the node, when one failed. Nothing polls.
+//! finished, or fails, naming the node, when one failed. Nothing polls. The frontends'
+//! scheduler reports are domain events too.
 
 use std::sync::Arc;
 
@@ -29,6 +30,27 @@ impl Manager {
                         self.check_install(&r.id).await;
                     }
                 }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Follows the frontends' scheduler reports: each change is a domain event of its System.
+    pub(crate) async fn watch_schedulers(self: Arc<Self>) {
+        let mut reports = self.install.scheduler_events();
+        loop {
+            match reports.recv().await {
+                Ok(report) => {
+                    if let Some(system) = self.registry.get(&report.cluster) {
+                        self.events.publish(DomainEvent::SchedulerChanged {
+                            system,
+                            before: report.before,
+                            after: report.after,
+                        });
+                    }
+                }
+                // Fell behind: the next reports carry the views again.
+                Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             }
         }

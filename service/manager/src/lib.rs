@@ -167,6 +167,7 @@ impl Manager {
         if let Some(inbox) = inbox {
             tokio::spawn(self.clone().apply_reports(inbox));
             tokio::spawn(self.clone().watch_installs());
+            tokio::spawn(self.clone().watch_schedulers());
         }
     }
 

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use vcds_cdl::cluster::{ClusterSpec, Isolation, Subnet};
-use vcds_install::{Host, KickstartError, CLUSTER_KEY, CLUSTER_KEY_PUB, HOST_KEY, HOST_KEY_PUB};
+use vcds_cdl::cluster::{ClusterSpec, Isolation, Scheduler, Subnet};
+use vcds_install::{
+    Host, KickstartError, CLUSTER_KEY, CLUSTER_KEY_PUB, HOST_KEY, HOST_KEY_PUB, INSTALLS_FROM,
+};
 use vcds_placement::{
     Allocation, ClusterRequest, Ipv4Net, NetworkKind, Resources, Role, SiteConfig, Window,
 };
@@ -17,7 +19,7 @@ use vcds_rolls::RollError;
 use vcds_store::{BookError, ReservationBook};
 
 use crate::executor::Job;
-use crate::secrets::{ssh_key_pair, KeyPair};
+use crate::secrets::{munge_key, ssh_key_pair, KeyPair};
 use crate::{Manager, ManagerError};
 
 /// The placement request for System `id`'s cluster, with "now" taken as `now`.
@@ -69,6 +71,48 @@ pub fn cluster_request(
 struct ClusterKeys {
     user: KeyPair,
     hosts: Vec<KeyPair>,
+    /// The munge key (base64), for a cluster whose scheduler is Slurm.
+    munge: Option<String>,
+}
+
+/// The roll that carries `vc:scheduler slurm`.
+const SLURM_ROLL: &str = "vcds-slurm";
+/// The cluster's munge key (base64): in its nodes' kickstarts only.
+pub const MUNGE_KEY: &str = "vcds_munge_key_b64";
+
+/// The rolls a cluster of `spec` installs from: those it names, with its scheduler's roll (none
+/// named: the whole catalog, which holds it).
+fn rolls_of(spec: &ClusterSpec) -> Vec<String> {
+    let mut rolls: Vec<String> = spec.rolls.iter().map(|r| r.name.clone()).collect();
+    if !rolls.is_empty()
+        && spec.scheduler == Scheduler::Slurm
+        && !rolls.iter().any(|r| r == SLURM_ROLL)
+    {
+        rolls.push(SLURM_ROLL.to_owned());
+    }
+    rolls
+}
+
+/// Slurm's `NodeName` lines for the cluster's compute nodes: their vCPUs and memory as the site
+/// sizes their VMs (`vm_size`, else as booked), the memory a tenth under it for what the kernel
+/// keeps (slurmd refuses a node with less than its RealMemory).
+fn slurm_nodes(a: &Allocation, vm_size: &dyn Fn(Resources) -> Option<(u32, u32)>) -> String {
+    a.nodes
+        .iter()
+        .filter(|n| n.role == Role::Compute)
+        .map(|n| {
+            let booked = (
+                n.resources.cpu,
+                u32::try_from(n.resources.memory_mib).unwrap_or(u32::MAX),
+            );
+            let (cpus, memory) = vm_size(n.resources).unwrap_or(booked);
+            format!(
+                "NodeName={} CPUs={cpus} RealMemory={}\n",
+                n.name,
+                memory / 10 * 9
+            )
+        })
+        .collect()
 }
 
 /// What every node of the cluster shares, as Rocks attributes: its private network as the
@@ -138,6 +182,7 @@ fn cluster_attributes(spec: &ClusterSpec, a: &Allocation, keys: &ClusterKeys) ->
         (CLUSTER_KEY_PUB, keys.user.public.clone()),
     ]
     .into_iter()
+    .chain(keys.munge.clone().map(|key| (MUNGE_KEY, key)))
     .map(|(k, v)| (k.to_string(), v))
     .collect()
 }
@@ -180,8 +225,10 @@ fn host_of(id: &str, spec: &ClusterSpec, node: &str, role: Role) -> Host {
         .collect();
     attributes.insert("hostname".into(), node.to_string());
     attributes.insert("os".into(), spec.os.name.clone());
-    // The rolls' graphs add what an installer needs (cloud-init for `image`) by this.
+    // The rolls' graphs add what an installer needs (cloud-init for `image`) and what the
+    // scheduler is made of by these.
     attributes.insert(INSTALLER_ATTRIBUTE.into(), spec.installer.as_str().into());
+    attributes.insert("vcds_scheduler".into(), spec.scheduler.as_str().into());
     Host {
         name: vcds_model::host_name(node, id),
         mac: None,
@@ -283,15 +330,22 @@ impl Manager {
         };
         let unavailable =
             |e: vcds_install::KickstartError| ManagerError::Unavailable(e.to_string());
-        if !spec.rolls.is_empty() {
-            let names = spec.rolls.iter().map(|r| r.name.clone()).collect();
+        let names = rolls_of(spec);
+        if !names.is_empty() {
             self.install
                 .enable_rolls(&job.system, names)
                 .await
                 .map_err(unavailable)?;
         }
-        let keys = self.cluster_keys(&job.system, allocation)?;
-        let shared = cluster_attributes(spec, allocation, &keys);
+        let keys = self.cluster_keys(&job.system, spec, allocation)?;
+        let mut shared = cluster_attributes(spec, allocation, &keys);
+        if let Some(from) = self.executor.installs_from(allocation) {
+            shared.insert(INSTALLS_FROM.into(), from.to_string());
+        }
+        if spec.scheduler == Scheduler::Slurm {
+            let nodes = slurm_nodes(allocation, &|booked| self.executor.vm_size(booked));
+            shared.insert("vcds_slurm_nodes_b64".into(), b64(&nodes));
+        }
         for (node, host_key) in allocation.nodes.iter().zip(&keys.hosts) {
             let mut host = Host {
                 mac: node.macs.first().copied(),
@@ -311,7 +365,12 @@ impl Manager {
     }
 
     /// The cluster's SSH keys: those of its earlier registration, else new ones.
-    fn cluster_keys(&self, id: &str, allocation: &Allocation) -> Result<ClusterKeys, ManagerError> {
+    fn cluster_keys(
+        &self,
+        id: &str,
+        spec: &ClusterSpec,
+        allocation: &Allocation,
+    ) -> Result<ClusterKeys, ManagerError> {
         let registered = |node: &str| self.install.host(&vcds_model::host_name(node, id));
         let kept = |node: &str, private: &str, public: &str| {
             let host = registered(node)?;
@@ -339,7 +398,15 @@ impl Manager {
                 None => made(vcds_model::host_name(&n.name, id)),
             })
             .collect::<Result<_, _>>()?;
-        Ok(ClusterKeys { user, hosts })
+        let munge = (spec.scheduler == Scheduler::Slurm).then(|| {
+            registered(first)
+                .and_then(|h| h.attributes.get(MUNGE_KEY).cloned())
+                .unwrap_or_else(|| {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD.encode(munge_key())
+                })
+        });
+        Ok(ClusterKeys { user, hosts, munge })
     }
 
     /// Whether the site can install `spec`'s nodes: the rolls it names are in the catalog,
@@ -350,6 +417,9 @@ impl Manager {
         id: &str,
         spec: &ClusterSpec,
     ) -> Result<(), ManagerError> {
+        if let Some(why) = spec.unprovisioned() {
+            return Err(ManagerError::BadArgument(why));
+        }
         if let Some(why) = self.executor.refuses(spec) {
             return Err(ManagerError::BadArgument(why));
         }
@@ -366,7 +436,7 @@ impl Manager {
         if spec.compute.count > 0 {
             hosts.push(host_of(id, spec, "compute-0-0", Role::Compute));
         }
-        let rolls: Vec<String> = spec.rolls.iter().map(|r| r.name.clone()).collect();
+        let rolls = rolls_of(spec);
         self.install
             .check_install(&rolls, &hosts)
             .map(|by_appliance| {

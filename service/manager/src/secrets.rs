@@ -1,8 +1,10 @@
 //! Keys the manager makes for a virtual cluster: an SSH host key per node (so every node's
 //! key is known to the others, and to the user, before any node boots) and the cluster user's
-//! own key pair (so the user reaches every node from the frontend by name).
+//! own key pair (so the user reaches every node from the frontend by name); the cluster's munge
+//! key (Slurm's authentication), never the same for two clusters.
 
-use ssh_key::{rand_core::OsRng, Algorithm, LineEnding, PrivateKey};
+use ssh_key::rand_core::{OsRng, RngCore as _};
+use ssh_key::{Algorithm, LineEnding, PrivateKey};
 
 /// An Ed25519 key pair in OpenSSH's formats: (private key file, public key line).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,9 +28,23 @@ pub fn ssh_key_pair(comment: &str) -> Result<KeyPair, KeyError> {
     })
 }
 
+/// A new munge key: 1024 random bytes, as `mungekey` makes by default.
+pub fn munge_key() -> Vec<u8> {
+    let mut key = vec![0; 1024];
+    OsRng.fill_bytes(&mut key);
+    key
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn munge_keys_are_new_each_time() {
+        let (a, b) = (munge_key(), munge_key());
+        assert_eq!(a.len(), 1024);
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn pairs_are_openssh_and_new_each_time() {

@@ -116,6 +116,12 @@ pub fn site_defaults() -> Attributes {
         ("vcds_host_key_pub", ""),
         // How the nodes are installed (`vc:installer`): vcds-base adds cloud-init for `image`.
         ("vcds_installer", "rocks"),
+        // The batch scheduler (`vc:scheduler`): vcds-slurm's edges follow `slurm`.
+        ("vcds_scheduler", "none"),
+        // What the site makes for a Slurm cluster (vcds-slurm): its munge key, and a NodeName
+        // line per execution host, as the VMs are sized.
+        ("vcds_munge_key_b64", ""),
+        ("vcds_slurm_nodes_b64", ""),
         ("Kickstart_PublicNTPHost", "pool.ntp.org"),
         ("Kickstart_PublicNetmask", "255.255.255.0"),
         ("Kickstart_PublicNetmaskCIDR", "24"),

@@ -217,6 +217,47 @@ async fn rolls_hosts_kickstarts_and_progress() {
     assert!(r.text.contains("ttyS0"), "{}", r.text);
     let serial = r.text;
 
+    // A host the site says installs from one address (its GW-node's) is that address's only:
+    // neither its MAC nor its own address gets its kickstart (its secrets) from elsewhere.
+    let fenced = host_json(r#"{"vcds_console":"serial","vcds_installs_from":"198.19.1.1"}"#);
+    assert_eq!(
+        send(&app, post("/admin/hosts", fenced), ADMIN).await.status,
+        201
+    );
+    for (uri, peer) in [
+        (
+            "/install/sbin/kickstart.cgi?mac=52:54:00:00:00:11",
+            "10.9.9.9:1",
+        ),
+        ("/install/sbin/kickstart.cgi", NODE),
+        (
+            "/install/progress?state=failed&mac=52:54:00:00:00:11",
+            "10.9.9.9:1",
+        ),
+    ] {
+        let r = send(&app, get(uri), peer).await;
+        assert_eq!(r.status, 403, "{uri} from {peer}: {}", r.text);
+        assert!(
+            r.text.contains("may not act for host c100-n1"),
+            "{}",
+            r.text
+        );
+    }
+    let r = send(
+        &app,
+        get("/install/sbin/kickstart.cgi?mac=52:54:00:00:00:11"),
+        "198.19.1.1:4000",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let unfenced = host_json(r#"{"vcds_console":"serial"}"#);
+    assert_eq!(
+        send(&app, post("/admin/hosts", unfenced), ADMIN)
+            .await
+            .status,
+        201
+    );
+
     // A MAC belongs to one host; an address to one host per cluster.
     let other = r#"{"name":"c100-n2","mac":"52:54:00:00:00:11","ip":"10.1.0.12","cluster":"sys-1","appliance":"compute"}"#;
     assert_eq!(
@@ -392,6 +433,156 @@ async fn rolls_hosts_kickstarts_and_progress() {
     assert_eq!(r.status, 500, "{}", r.text);
     assert!(
         r.text.contains("c100-n1") && r.text.contains("unknown appliance"),
+        "{}",
+        r.text
+    );
+}
+
+/// `POST /install/scheduler`: only the cluster's frontend (the host its nodes know as
+/// `Kickstart_PrivateHostname`), from the address it installs from, about its own cluster's
+/// nodes; a change is announced once, a repeat is not; bad reports change nothing.
+#[actix_web::test]
+async fn scheduler_reports_come_from_the_frontend_about_its_own_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
+    let app = app!(state);
+    let host = |name: &str, node: &str, mac: &str, ip: &str| {
+        format!(
+            r#"{{"name":"{name}","mac":"{mac}","ip":"{ip}","cluster":"sys-9","appliance":"compute","attributes":{{"hostname":"{node}","Kickstart_PrivateHostname":"frontend-0-0","vcds_installs_from":"198.19.1.9"}}}}"#
+        )
+    };
+    for (name, node, mac, ip) in [
+        (
+            "fe.sys-9",
+            "frontend-0-0",
+            "52:54:00:00:09:01",
+            "10.9.0.254",
+        ),
+        ("c0.sys-9", "compute-0-0", "52:54:00:00:09:02", "10.9.0.253"),
+        ("c1.sys-9", "compute-0-1", "52:54:00:00:09:03", "10.9.0.252"),
+    ] {
+        let r = send(&app, post("/admin/hosts", host(name, node, mac, ip)), ADMIN).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let mut changes = state.kickstarts.scheduler_events();
+    let gw = "198.19.1.9:5000";
+    let from_frontend = "/install/scheduler?mac=52:54:00:00:09:01";
+    let report = "node compute-0-0 idle\nnode compute-0-1 allocated\njobs 1 2\n";
+
+    for (uri, body, peer, status, words) in [
+        (
+            "/install/scheduler?mac=52:54:00:00:09:02",
+            report,
+            gw,
+            403,
+            "c0.sys-9 is not its cluster's frontend",
+        ),
+        (
+            from_frontend,
+            report,
+            "10.9.9.9:1",
+            403,
+            "may not act for host fe.sys-9",
+        ),
+        (
+            from_frontend,
+            "node compute-0-0 idle\n",
+            gw,
+            400,
+            "no `jobs",
+        ),
+        (
+            from_frontend,
+            "node compute-9-9 idle\njobs 0 0\n",
+            gw,
+            400,
+            "node compute-9-9 is not a node of fe.sys-9's cluster",
+        ),
+        (
+            from_frontend,
+            "node compute-0-0 <b>\njobs 0 0",
+            gw,
+            400,
+            "line 1: node state",
+        ),
+    ] {
+        let r = send(&app, post(uri, body), peer).await;
+        assert_eq!(r.status, status, "{body:?} from {peer}: {}", r.text);
+        assert!(r.text.contains(words), "{}", r.text);
+    }
+    let r = send(&app, post(from_frontend, vec![b'x'; 70 * 1024]), gw).await;
+    assert!(r.status >= 400 && r.status < 500, "{}", r.status);
+    assert!(state.kickstarts.scheduler_view("sys-9").is_none());
+    assert!(changes.try_recv().is_err(), "nothing announced");
+
+    let r = send(&app, post(from_frontend, report), gw).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let view = state.kickstarts.scheduler_view("sys-9").unwrap().view;
+    assert_eq!(view.nodes["compute-0-1"], "allocated");
+    assert_eq!((view.running, view.pending), (1, 2));
+    let first = changes.try_recv().unwrap();
+    assert_eq!((first.cluster.as_str(), first.before), ("sys-9", None));
+    // The same view again: kept (its time moves), not announced.
+    assert_eq!(
+        send(&app, post(from_frontend, report), gw).await.status,
+        204
+    );
+    assert!(changes.try_recv().is_err());
+    let done = "node compute-0-0 idle\nnode compute-0-1 idle*\njobs 0 0\n";
+    assert_eq!(send(&app, post(from_frontend, done), gw).await.status, 204);
+    let change = changes.try_recv().unwrap();
+    assert_eq!(change.before.unwrap().view, view);
+    assert_eq!(change.after.view.nodes["compute-0-1"], "down");
+
+    // The cluster's hosts gone, its view goes with them.
+    for name in ["fe.sys-9", "c0.sys-9", "c1.sys-9"] {
+        let delete = test::TestRequest::delete().uri(&format!("/admin/hosts/{name}"));
+        assert_eq!(send(&app, delete, ADMIN).await.status, 204);
+    }
+    assert!(state.kickstarts.scheduler_view("sys-9").is_none());
+}
+
+/// Built-in rolls follow the binary: a stored copy that differs (an older vcds's) is replaced
+/// at start, and no admin replaces one under its name.
+#[actix_web::test]
+async fn built_in_rolls_follow_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = |state: &AppState| {
+        let r = state.kickstarts.rolls();
+        r.into_iter()
+            .find(|r| r.name == "vcds-base")
+            .map(|r| r.files)
+    };
+    // An older vcds stored a vcds-base with one file more.
+    {
+        let state = web::Data::new(AppState::open(&config(&dir)).unwrap());
+        let app = app!(state);
+        let older = archive(
+            Some(&rolls_dir().join("vcds-base")),
+            "vcds-base",
+            &[("nodes/vcds-old.xml", "<kickstart></kickstart>\n")],
+        );
+        let r = send(&app, post("/admin/rolls", older), ADMIN).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let built_in = vcds_install::builtin_rolls()
+        .into_iter()
+        .find(|r| r.name == "vcds-base")
+        .unwrap()
+        .files
+        .len();
+    let with_builtins = |dir: &tempfile::TempDir| Config {
+        builtin_rolls: true,
+        ..config(dir)
+    };
+    let state = web::Data::new(AppState::open(&with_builtins(&dir)).unwrap());
+    assert_eq!(files(&state), Some(built_in));
+    let app = app!(state);
+    let mine = archive(Some(&rolls_dir().join("vcds-base")), "vcds-base", &[]);
+    let r = send(&app, post("/admin/rolls", mine), ADMIN).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(
+        r.text.contains("roll vcds-base is built into this vcds"),
         "{}",
         r.text
     );

@@ -37,7 +37,7 @@ use vcds_api::Api;
 use vcds_model::{Deployment, Lifecycle, Phase, Resource};
 
 pub use session::{Refusal, SessionError, Sessions};
-use views::{ClusterPage, ClusterRow, Load, NodeRow, PNodePage, PNodeRow, Viewer};
+use views::{ClusterPage, ClusterRow, Load, NodeRow, PNodePage, PNodeRow, SchedulerLine, Viewer};
 
 /// P-nodes per dashboard page (a simulated site has thousands).
 const PNODES_PER_PAGE: usize = 50;
@@ -538,6 +538,7 @@ async fn cluster(
             resources: v.node.resources,
             state: v.state,
             message: v.message,
+            scheduler_state: v.scheduler_state,
             load: load_of(
                 &state,
                 vnode_host(&hosts, &summaries, &r.id, &v.node.name),
@@ -551,6 +552,21 @@ async fn cluster(
         termination: r.termination,
         failure: d.failure.clone(),
         nodes,
+        scheduler: state
+            .api
+            .manager
+            .install()
+            .scheduler_view(&r.id)
+            .map(|rep| SchedulerLine {
+                name: d
+                    .spec
+                    .as_ref()
+                    .map_or("none", |s| s.scheduler.as_str())
+                    .to_owned(),
+                running: rep.view.running,
+                pending: rep.view.pending,
+                at: chrono::DateTime::from_timestamp_millis(rep.at_ms).unwrap_or_default(),
+            }),
         events: state.events.recent(&r.id),
         actions: Action::ALL.into_iter().filter(|a| a.offered(d)).collect(),
     };

@@ -77,7 +77,17 @@ pub struct NodeRow {
     pub resources: Resources,
     pub state: &'static str,
     pub message: Option<String>,
+    /// The node's state in the cluster's batch scheduler, as the frontend last reported.
+    pub scheduler_state: Option<String>,
     pub load: Load,
+}
+
+/// What the cluster's batch scheduler sees, as its frontend last reported.
+pub struct SchedulerLine {
+    pub name: String,
+    pub running: u32,
+    pub pending: u32,
+    pub at: DateTime<Utc>,
 }
 
 pub struct ClusterPage {
@@ -86,6 +96,7 @@ pub struct ClusterPage {
     pub termination: Option<DateTime<Utc>>,
     pub failure: Option<String>,
     pub nodes: Vec<NodeRow>,
+    pub scheduler: Option<SchedulerLine>,
     pub events: Vec<Event>,
     pub actions: Vec<Action>,
 }
@@ -351,10 +362,14 @@ fn cluster_status(c: &ClusterPage) -> Markup {
         @if c.nodes.is_empty() {
             p.empty { "No nodes are placed yet (the descriptor is not initialized)." }
         } @else {
+            @if let Some(s) = &c.scheduler {
+                p.scheduler { "Scheduler " (s.name) ": " (s.running) " running, " (s.pending)
+                    " pending " span.dim { "(reported " (time(s.at)) ")" } }
+            }
             table.nodes {
                 thead { tr {
                     th { "node" } th { "appliance" } th { "P-node" } th { "address" } th { "size" }
-                    th { "install" } th { "load" } th { "load history" }
+                    th { "install" } th { "scheduler" } th { "load" } th { "load history" }
                 } }
                 tbody {
                     @for n in &c.nodes {
@@ -363,6 +378,7 @@ fn cluster_status(c: &ClusterPage) -> Markup {
                             td { (resources(&n.resources)) }
                             td { span class={ "install install-" (n.state) } { (n.state) }
                                  @if let Some(m) = &n.message { br; span.dim { (m) } } }
+                            td { (n.scheduler_state.as_deref().unwrap_or("–")) }
                             (load_cell(&n.load))
                         }
                     }

@@ -79,8 +79,22 @@ fn skip_reason() -> Option<String> {
 }
 
 /// One local site at a time: GW-node namespaces are named by network id machine-wide, so two
-/// sites' first clusters would both be `gw-1`.
+/// sites' first clusters would both be `gw-1`, and only one site's leg can carry the host's
+/// route to the outside network. The mutex orders this binary's tests; the lock file, which
+/// bench/local-site-bench.sh takes too, orders them against any other site on this machine.
 static ONE_SITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+const HOST_LEG_LOCK: &str = "/run/vcds-local-site.lock";
+
+fn alone() -> (std::sync::MutexGuard<'static, ()>, Option<std::fs::File>) {
+    let order = ONE_SITE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let file = std::fs::File::create(HOST_LEG_LOCK).ok();
+    if let Some(file) = &file {
+        file.lock().expect("lock the local-site lock file");
+    }
+    (order, file)
+}
 
 fn can_run() -> bool {
     let Some(reason) = skip_reason() else {
@@ -323,6 +337,29 @@ impl Site {
         path
     }
 
+    /// `descriptor(name)` with alice's login (the public key of `key`), `installer` and
+    /// `scheduler`.
+    fn login_descriptor(
+        &self,
+        name: &str,
+        key: &Path,
+        installer: &str,
+        scheduler: &str,
+    ) -> PathBuf {
+        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let descriptor = self.descriptor(name);
+        let with_login = std::fs::read_to_string(&descriptor).unwrap().replace(
+            "</vc:gateway>",
+            &format!(
+                "</vc:gateway><vc:login><vc:user>alice</vc:user><vc:authorizedKey>{}</vc:authorizedKey></vc:login>\
+                 <vc:installer>{installer}</vc:installer><vc:scheduler>{scheduler}</vc:scheduler>",
+                public.trim()
+            ),
+        );
+        std::fs::write(&descriptor, with_login).unwrap();
+        descriptor
+    }
+
     fn state_dir(&self, pnode: &str) -> PathBuf {
         self.data.path().join("site").join(pnode).join("state")
     }
@@ -447,9 +484,7 @@ fn other_pnode_ns(prefix: &str, status: &str, node: &str) -> String {
 
 #[test]
 fn two_clusters_installed_isolated_natted_suspended_and_gone() {
-    let _alone = ONE_SITE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _alone = alone();
     if !can_run() {
         return;
     }
@@ -483,6 +518,26 @@ fn two_clusters_installed_isolated_natted_suspended_and_gone() {
     assert_eq!(phase_a, "ready", "{status_a}");
     assert_eq!(phase_b, "ready", "{status_b}");
     assert_ne!(vni_a, vni_b);
+    // A node's kickstart holds its secrets: only its cluster's GW-node may ask for it, not
+    // this machine on the outside network stating the node's MAC.
+    let kickstart = format!(
+        "http://198.19.0.1/install/sbin/kickstart.cgi?mac={}",
+        node_mac(&status_a, "frontend")
+    );
+    let out = run(
+        "curl",
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+            &kickstart,
+        ],
+    );
+    assert_eq!(text(&out).trim(), "403", "{kickstart}");
     for status in [&status_a, &status_b] {
         let nodes: Vec<&str> = status
             .lines()
@@ -924,6 +979,37 @@ impl Site {
         id
     }
 
+    /// Waits (up to `secs`) until System `id`'s properties show its computes in the scheduler
+    /// `states` (compute-0-0, compute-0-1…) and `running` jobs, in both vcds:Scheduler and
+    /// the nodes' schedulerState.
+    fn wait_for_scheduler(&self, id: &str, states: &[&str], running: &str, secs: u64) {
+        let started = Instant::now();
+        loop {
+            let out = Command::new(vcctl_bin())
+                .args(["--url", &self.url(), "--xml", "status", id])
+                .output()
+                .unwrap();
+            let xml = text(&out);
+            let shown = states
+                .iter()
+                .enumerate()
+                .all(|(i, state)| xml.contains(&format!("name=\"compute-0-{i}\">{state}</")))
+                && xml.contains(&format!(":running>{running}</"))
+                && states.iter().all(|state| {
+                    xml.matches(&format!(":schedulerState>{state}</")).count()
+                        >= states.iter().filter(|s| *s == state).count()
+                });
+            if shown {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(secs),
+                "the scheduler view never showed {states:?} and {running} running:\n{xml}"
+            );
+            sleep(Duration::from_secs(2));
+        }
+    }
+
     fn wait_for_phase(&self, id: &str, phase: &str, secs: u64) {
         let started = Instant::now();
         loop {
@@ -941,8 +1027,9 @@ impl Site {
     }
 }
 
-/// The Debian packages `appliance` installs by `installer`, as `vcds kickstart` resolves them.
-fn debian_packages(appliance: &str, installer: &str) -> Vec<String> {
+/// The Debian packages `appliance` installs from the project's rolls with host attributes
+/// `attrs` (`KEY=VALUE`), as `vcds kickstart` resolves them.
+fn debian_packages(appliance: &str, attrs: &[String]) -> Vec<String> {
     let rolls = repo().join("rolls");
     let out = Command::new(VCDS)
         .arg("kickstart")
@@ -950,8 +1037,10 @@ fn debian_packages(appliance: &str, installer: &str) -> Vec<String> {
         .arg(rolls.join("vcds-base"))
         .arg("--roll")
         .arg(rolls.join("vcds-compute"))
-        .args(["--appliance", appliance, "--debian-packages", "--attr"])
-        .arg(format!("vcds_installer={installer}"))
+        .arg("--roll")
+        .arg(rolls.join("vcds-slurm"))
+        .args(["--appliance", appliance, "--debian-packages"])
+        .args(attrs.iter().flat_map(|a| ["--attr", a.as_str()]))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
@@ -963,11 +1052,12 @@ fn debian_packages(appliance: &str, installer: &str) -> Vec<String> {
         .collect()
 }
 
-/// A site of installed nodes with a 3-node cluster whose nodes `installer` installs, ready,
+/// A site of installed nodes with a 3-node cluster whose nodes `installer` installs, with
+/// `scheduler` as its `vc:scheduler`, ready,
 /// and alice's login to it (her key in the descriptor); checked as its user meets it: sized as
 /// booked, Debian, every mapped package of each appliance installed, the frontend reaching the
 /// computes by name with the cluster's key and knowing their host keys. `None`: skipped.
-fn usable_cluster(installer: &str) -> Option<(Site, String, Login, PathBuf)> {
+fn usable_cluster(installer: &str, scheduler: &str) -> Option<(Site, String, Login, PathBuf)> {
     if !can_run() {
         return None;
     }
@@ -995,17 +1085,7 @@ fn usable_cluster(installer: &str) -> Option<(Site, String, Login, PathBuf)> {
         &["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()],
     );
     assert!(out.status.success(), "{}", text(&out));
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    let descriptor = site.descriptor("real");
-    let with_login = std::fs::read_to_string(&descriptor).unwrap().replace(
-        "</vc:gateway>",
-        &format!(
-            "</vc:gateway><vc:login><vc:user>alice</vc:user><vc:authorizedKey>{}</vc:authorizedKey></vc:login>\
-             <vc:installer>{installer}</vc:installer>",
-            public.trim()
-        ),
-    );
-    std::fs::write(&descriptor, with_login).unwrap();
+    let descriptor = site.login_descriptor("real", &key, installer, scheduler);
 
     // Ready is usable: the nodes report finished once their installed systems serve logins.
     let started = Instant::now();
@@ -1057,9 +1137,13 @@ fn usable_cluster(installer: &str) -> Option<(Site, String, Login, PathBuf)> {
             );
         }
     };
-    installed("frontend", &debian_packages("frontend", installer));
+    let attrs = [
+        format!("vcds_installer={installer}"),
+        format!("vcds_scheduler={scheduler}"),
+    ];
+    installed("frontend", &debian_packages("frontend", &attrs));
     for compute in ["compute-0-0", "compute-0-1"] {
-        installed(compute, &debian_packages("compute", installer));
+        installed(compute, &debian_packages("compute", &attrs));
         let name = site.ssh_until(
             &login,
             &key,
@@ -1073,10 +1157,8 @@ fn usable_cluster(installer: &str) -> Option<(Site, String, Login, PathBuf)> {
 
 #[test]
 fn installed_nodes_answer_ssh_keep_their_disks_and_have_their_own_keys() {
-    let _alone = ONE_SITE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some((site, id, login, key)) = usable_cluster("rocks") else {
+    let _alone = alone();
+    let Some((site, id, login, key)) = usable_cluster("rocks", "none") else {
         return;
     };
 
@@ -1134,10 +1216,8 @@ fn installed_nodes_answer_ssh_keep_their_disks_and_have_their_own_keys() {
 /// cloud-init then the rolls' %post on the node: the same usable cluster.
 #[test]
 fn cloud_image_nodes_are_the_same_usable_cluster() {
-    let _alone = ONE_SITE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some((site, id, login, key)) = usable_cluster("image") else {
+    let _alone = alone();
+    let Some((site, id, login, key)) = usable_cluster("image", "none") else {
         return;
     };
     let facts = site.ssh_until(
@@ -1151,5 +1231,127 @@ fn cloud_image_nodes_are_the_same_usable_cluster() {
     assert_eq!(facts.matches("status: done").count(), 2, "{facts}");
     assert!(facts.contains("(cloud image)"), "{facts}");
     assert!(facts.contains("Status: install ok installed"), "{facts}");
+    site.vcctl(&["destroy", &id]);
+}
+
+/// MPI's hello world: each rank says where it runs.
+const MPI_HELLO: &str = r#"#include <mpi.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    int rank, size, len;
+    char host[MPI_MAX_PROCESSOR_NAME];
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MPI_Get_processor_name(host, &len);
+    printf("hello from rank %d of %d on %s\n", rank, size, host);
+    MPI_Finalize();
+    return 0;
+}
+"#;
+
+/// `vc:scheduler slurm`: ready means slurmctld sees both computes idle; jobs run across them
+/// (srun, an sbatch job on both nodes, MPI over the cluster network); after suspend and resume
+/// the nodes take jobs again; another cluster's munge key is its own.
+#[test]
+fn slurm_runs_jobs_across_the_cluster() {
+    let _alone = alone();
+    let Some((site, id, login, key)) = usable_cluster("rocks", "slurm") else {
+        return;
+    };
+    let started = Instant::now();
+    let sinfo = site.ssh_until(&login, &key, "sinfo -h -N -o '%N %t'", 30);
+    assert_eq!(
+        sinfo.trim(),
+        "compute-0-0 idle\ncompute-0-1 idle",
+        "{sinfo}"
+    );
+    let hosts = site.ssh_until(&login, &key, "srun -N2 hostname | sort", 60);
+    assert_eq!(hosts.trim(), "compute-0-0\ncompute-0-1", "{hosts}");
+    let first_job = started.elapsed();
+    let latency = Instant::now();
+    site.ssh_until(&login, &key, "srun -N2 true", 30);
+    let srun_true = latency.elapsed();
+
+    // The scheduler's view is the System's: vcds:Scheduler and each node's schedulerState,
+    // as the frontend reports them every 10 s: idle, then allocated while a job runs.
+    site.wait_for_scheduler(&id, &["idle", "idle"], "0", 60);
+    let job = site.ssh_until(&login, &key, "sbatch -N2 --parsable --wrap 'sleep 60'", 30);
+    site.wait_for_scheduler(&id, &["allocated", "allocated"], "1", 60);
+    site.ssh_until(&login, &key, &format!("scancel {}", job.trim()), 30);
+
+    // A batch job on both nodes; its output (on the first node, no shared /home yet) read back.
+    let out = site.ssh_until(
+        &login,
+        &key,
+        "sbatch -N2 --wait -o job.out --wrap 'srun -N2 sh -c \"echo on \\$(hostname)\"' && \
+         ssh -o BatchMode=yes compute-0-0 cat job.out | sort",
+        120,
+    );
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("on ")).collect();
+    assert_eq!(lines, ["on compute-0-0", "on compute-0-1"], "{out}");
+
+    // MPI over the cluster network: compiled on each node, two ranks on two nodes.
+    let source = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(MPI_HELLO)
+    };
+    let out = site.ssh_until(
+        &login,
+        &key,
+        &format!(
+            "srun -N2 sh -c 'echo {source} | base64 -d > /tmp/hello.c && mpicc -o /tmp/hello /tmp/hello.c' && \
+             sbatch -N2 --ntasks-per-node=1 --wait -o mpi.out --wrap 'mpirun --mca btl tcp,self /tmp/hello' && \
+             ssh -o BatchMode=yes compute-0-0 cat mpi.out | sort"
+        ),
+        180,
+    );
+    let ranks: Vec<&str> = out.lines().filter(|l| l.starts_with("hello ")).collect();
+    assert_eq!(
+        ranks,
+        [
+            "hello from rank 0 of 2 on compute-0-0",
+            "hello from rank 1 of 2 on compute-0-1"
+        ],
+        "{out}"
+    );
+
+    // Suspend and resume: the scheduler's state is kept, the nodes take jobs again.
+    let out = site.vcctl(&["suspend", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = site.vcctl(&["resume", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let hosts = site.ssh_until(&login, &key, "srun -N2 hostname | sort", 180);
+    assert_eq!(hosts.trim(), "compute-0-0\ncompute-0-1", "{hosts}");
+
+    // Another Slurm cluster: a munge credential of this one means nothing there.
+    let other = site.deploy(&site.login_descriptor("other", &key, "rocks", "slurm"));
+    site.wait_for_phase(&other, "ready", 900);
+    let other_login = site.login(&other);
+    let credential = site.ssh_until(&login, &key, "munge -n", 30);
+    let here = site.ssh(
+        &login,
+        &key,
+        &format!("echo {} | unmunge", credential.trim()),
+    );
+    assert!(here.status.success(), "{}", text(&here));
+    let there = site.ssh(
+        &other_login,
+        &key,
+        &format!("echo {} | unmunge", credential.trim()),
+    );
+    assert!(
+        !there.status.success() && text(&there).contains("Invalid credential"),
+        "{}",
+        text(&there)
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "slurm: ready to the first srun -N2 in {:.1} s; srun -N2 true on the ready cluster in \
+         {:.2} s (with the ssh login around it)",
+        first_job.as_secs_f64(),
+        srun_true.as_secs_f64()
+    );
+    site.vcctl(&["destroy", &other]);
     site.vcctl(&["destroy", &id]);
 }
